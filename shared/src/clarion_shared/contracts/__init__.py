@@ -1,0 +1,1 @@
+"""Kafka message contracts: one module per topic (see ``clarion_shared.topics``)."""

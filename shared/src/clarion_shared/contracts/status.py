@@ -1,0 +1,66 @@
+"""Topic ``clarion.status``: what happened to notifications, batches and campaigns.
+
+Key: the send id (notification, batch or campaign id), so one send's events are ordered.
+Every event has a derived ``event_id``: a replayed fan-out republishes the same ids and
+consumers drop what they have already seen.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, TypeAdapter
+
+from .base import Contract, ErrorInfo, JsonObject
+from .sends import ChannelType, SendMode
+
+
+class _StatusEvent(Contract):
+    v: Literal[1] = 1
+    event_id: str
+    app_id: str
+    send_id: str
+    mode: SendMode
+    occurred_at: int
+
+
+class NotificationCreated(_StatusEvent):
+    type: Literal["notification_created"] = "notification_created"
+    notification_id: str
+    uid: str
+    channel_type: ChannelType
+    channel_id: str
+
+
+class FeedItemSent(_StatusEvent):
+    type: Literal["feed_item_sent"] = "feed_item_sent"
+    feed_item: JsonObject
+
+
+class DeliveryFailed(_StatusEvent):
+    type: Literal["delivery_failed"] = "delivery_failed"
+    uid: str
+    channel_type: ChannelType | None = None
+    channel_id: str | None = None
+    notification_id: str | None = None
+    error: ErrorInfo
+
+
+class ChunkDispatched(_StatusEvent):
+    """One chunk of a send is fanned out: counts for the progress read models."""
+
+    type: Literal["chunk_dispatched"] = "chunk_dispatched"
+    chunk: int
+    chunks: int
+    total: int
+    sent: int
+    failed: int
+
+
+StatusEvent = Annotated[
+    NotificationCreated | FeedItemSent | DeliveryFailed | ChunkDispatched,
+    Field(discriminator="type"),
+]
+status_event_adapter: TypeAdapter[
+    NotificationCreated | FeedItemSent | DeliveryFailed | ChunkDispatched
+] = TypeAdapter(StatusEvent)

@@ -1,0 +1,203 @@
+"""Kafka plumbing on FastStream: the broker, correlation ids, publishing, dead letters.
+
+Consumers in Clarion take the raw record (``bytes``), parse it here and call one use
+case. A record that cannot be parsed, or whose processing keeps failing with an error
+that is not transient, goes to ``<topic>.dlq`` with the reason; it never blocks the
+partition. Transient errors (broker or database unreachable) are raised, so the record
+is not committed and is delivered again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+from aiokafka.errors import KafkaError
+from faststream import AckPolicy, BaseMiddleware
+from faststream.kafka import KafkaBroker
+from faststream.kafka.response import KafkaPublishCommand
+from faststream.message import StreamMessage
+from pydantic import TypeAdapter, ValidationError
+from pymongo.errors import ConnectionFailure, OperationFailure
+
+from .contracts.base import Contract
+from .logging import get_correlation_id, get_logger, set_correlation_id
+from .settings import InfraSettings
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    KafkaError,
+    ConnectionFailure,
+    TimeoutError,
+    asyncio.TimeoutError,
+)
+
+
+class CorrelationMiddleware(BaseMiddleware[KafkaPublishCommand, Any]):
+    """Binds the incoming record's correlation id for logs and outgoing records."""
+
+    async def consume_scope(
+        self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]
+    ) -> Any:
+        previous = get_correlation_id()
+        set_correlation_id(msg.correlation_id)
+        try:
+            return await call_next(msg)
+        finally:
+            set_correlation_id(previous)
+
+    async def publish_scope(
+        self,
+        call_next: Callable[[KafkaPublishCommand], Awaitable[Any]],
+        cmd: KafkaPublishCommand,
+    ) -> Any:
+        current = get_correlation_id()
+        if current:
+            cmd.correlation_id = current
+        return await call_next(cmd)
+
+
+def make_broker(settings: InfraSettings, client_id: str) -> KafkaBroker:
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=client_id,
+        middlewares=[CorrelationMiddleware],
+        acks="all",
+        linger_ms=2,
+        max_request_size=4 * 1024 * 1024,
+        request_timeout_ms=30_000,
+        logger=None,
+    )
+
+
+def work_subscriber(
+    broker: KafkaBroker, topic: str, group_id: str, **options: Any
+) -> Any:
+    """A subscriber for work: in a consumer group, committed only after the handler.
+
+    ``NACK_ON_ERROR`` rewinds to the record when the handler raises, so a transient
+    failure redelivers it; ``consume_record`` dead-letters what can never succeed.
+    """
+    options.setdefault("auto_offset_reset", "earliest")
+    return broker.subscriber(
+        topic, group_id=group_id, ack_policy=AckPolicy.NACK_ON_ERROR, **options
+    )
+
+
+def _key(key: str | None) -> bytes | None:
+    return key.encode() if key is not None else None
+
+
+async def publish(
+    broker: KafkaBroker,
+    topic: str,
+    message: Contract | None,
+    key: str | None,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Publish one record and wait for the broker's acknowledgement.
+
+    ``None`` publishes a tombstone (for compacted topics).
+    """
+    body: bytes = message.to_bytes() if message is not None else b""
+    await broker.publish(body, topic, key=_key(key), headers=headers)
+
+
+async def publish_many(
+    broker: KafkaBroker, topic: str, messages: Iterable[tuple[str | None, Contract]]
+) -> int:
+    """Publish many records pipelined, then wait for every acknowledgement.
+
+    The producer batches what is in flight, so this costs a few round trips for a
+    whole chunk instead of one per record.
+    """
+    futures: list[asyncio.Future[Any]] = []
+    for key, message in messages:
+        fut = await broker.publish(
+            message.to_bytes(), topic, key=_key(key), no_confirm=True
+        )
+        futures.append(fut)
+    if futures:
+        await asyncio.gather(*futures)
+    return len(futures)
+
+
+async def dead_letter(
+    broker: KafkaBroker,
+    topic: str,
+    body: bytes,
+    key: bytes | None,
+    reason: str,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Send a record that cannot be processed to ``<topic>.dlq`` with the reason."""
+    dlq_headers = dict(headers or {})
+    dlq_headers.update({"dlq-source-topic": topic, "dlq-reason": reason[:1000]})
+    await broker.publish(body, f"{topic}.dlq", key=key, headers=dlq_headers)
+    log.warning("kafka.dead_lettered", topic=topic, reason=reason[:200])
+
+
+async def consume_record(
+    broker: KafkaBroker,
+    msg: StreamMessage[Any],
+    topic: str,
+    adapter: TypeAdapter[T],
+    handle: Callable[[T], Awaitable[None]],
+    attempts: int = 3,
+) -> None:
+    """Parse one record and run ``handle`` on it with the house error policy.
+
+    - unparsable record: dead-lettered, committed;
+    - transient error: retried in process, then raised so the record is redelivered;
+    - any other error: retried, then dead-lettered with the reason.
+    """
+    body: bytes = msg.body
+    key: bytes | None = getattr(msg.raw_message, "key", None)
+    headers = {k: str(v) for k, v in (msg.headers or {}).items()}
+    try:
+        parsed = adapter.validate_json(body)
+    except ValidationError as exc:
+        await dead_letter(broker, topic, body, key, f"invalid message: {exc}", headers)
+        return
+    delay = 0.2
+    for attempt in range(1, attempts + 1):
+        try:
+            await handle(parsed)
+            return
+        except TRANSIENT_ERRORS:
+            if attempt == attempts:
+                raise
+        except OperationFailure as exc:
+            if attempt == attempts:
+                await dead_letter(broker, topic, body, key, f"database error: {exc}", headers)
+                return
+        except Exception as exc:
+            log.exception("kafka.handler_failed", topic=topic, attempt=attempt)
+            if attempt == attempts:
+                await dead_letter(broker, topic, body, key, f"{type(exc).__name__}: {exc}", headers)
+                return
+        await asyncio.sleep(delay)
+        delay *= 4
+
+
+async def wait_for_kafka(settings: InfraSettings, timeout_s: float = 60.0) -> None:
+    """Wait until the cluster answers a metadata request."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+        try:
+            await asyncio.wait_for(admin.start(), 10)
+            await admin.list_topics()
+            return
+        except Exception:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+        finally:
+            await admin.close()

@@ -1,0 +1,49 @@
+"""MongoDB plumbing: one ``AsyncMongoClient`` per process (PyMongo's asyncio API).
+
+The embedded server is FerretDB 1.x, which pushes only ``_id`` and top-level equality
+filters down to its storage. ``ServerInfo.pushes_down_in`` tells adapters whether a
+``$in`` query is cheap (MongoDB) or reads the whole collection (FerretDB).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+Document = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    version: str
+    ferretdb: bool
+
+    @property
+    def pushes_down_in(self) -> bool:
+        return not self.ferretdb
+
+
+def make_client(url: str) -> AsyncMongoClient[Document]:
+    return AsyncMongoClient(
+        url,
+        serverSelectionTimeoutMS=5000,
+        connectTimeoutMS=5000,
+        maxPoolSize=50,
+        tz_aware=False,
+    )
+
+
+async def server_info(db: AsyncDatabase[Document]) -> ServerInfo:
+    info = await db.command("buildInfo")
+    return ServerInfo(version=str(info.get("version", "")), ferretdb="ferretdb" in info)
+
+
+async def ping(client: AsyncMongoClient[Document]) -> bool:
+    try:
+        await client.admin.command("ping")
+    except Exception:
+        return False
+    return True

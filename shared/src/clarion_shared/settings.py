@@ -1,0 +1,81 @@
+"""Settings shared by every service: one validated object per service.
+
+Each service subclasses :class:`ServiceSettings` with its own ``env_prefix``
+(``CLARION_GATEWAY_``, ``CLARION_DISPATCHER_``, ...). The infrastructure addresses are
+the same for every process, so they are read from un-prefixed names
+(``KAFKA_BOOTSTRAP_SERVERS``, ``MONGODB_URL``) and may be overridden per service.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_ADMIN_TOKEN = "clarion-dev-admin-token"
+
+
+def _shared(name: str, prefix: str = "") -> AliasChoices:
+    return AliasChoices(f"{prefix}{name}", name) if prefix else AliasChoices(name)
+
+
+class InfraSettings(BaseSettings):
+    """Where Kafka and MongoDB are, and how topics are laid out."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:19092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
+    )
+    mongodb_url: str = Field(
+        default="mongodb://127.0.0.1:27018/",
+        validation_alias=AliasChoices("MONGODB_URL", "mongodb_url"),
+    )
+    kafka_partitions: int = Field(
+        default=4,
+        ge=1,
+        validation_alias=AliasChoices("CLARION_KAFKA_PARTITIONS", "kafka_partitions"),
+    )
+    kafka_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        validation_alias=AliasChoices(
+            "CLARION_KAFKA_REPLICATION_FACTOR", "kafka_replication_factor"
+        ),
+    )
+    environment: str = Field(
+        default="dev",
+        validation_alias=AliasChoices("CLARION_ENV", "environment"),
+        description="dev or production; production refuses unsafe defaults.",
+    )
+    log_level: str = Field(
+        default="INFO", validation_alias=AliasChoices("CLARION_LOG_LEVEL", "log_level")
+    )
+    log_json: bool | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CLARION_LOG_JSON", "log_json"),
+        description="JSON logs; by default JSON unless stderr is a terminal.",
+    )
+
+
+class ServiceSettings(InfraSettings):
+    """Base of each service's settings: database name, HTTP bind address."""
+
+    db_name: str = "clarion"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    instance_id: str = Field(
+        default="",
+        description="Unique per process; derived from host and pid when empty.",
+    )
+
+    @model_validator(mode="after")
+    def _fill_instance_id(self) -> Self:
+        if not self.instance_id:
+            import os
+            import socket
+
+            object.__setattr__(self, "instance_id", f"{socket.gethostname()}-{os.getpid()}")
+        return self

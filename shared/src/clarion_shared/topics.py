@@ -1,0 +1,206 @@
+"""The topic registry: every Kafka topic, its contract, producers and consumers.
+
+This module is the truth about topics. ``python -m clarion_shared.topics create``
+creates them (idempotently) with partition counts from settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from .contracts import (
+    config_channels,
+    config_webhooks,
+    directory_lookups,
+    directory_replies,
+    jobs,
+    replies,
+    sends,
+    status,
+    users_events,
+)
+from .contracts.base import Contract
+from .settings import InfraSettings
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    key: str
+    producers: tuple[str, ...]
+    consumers: tuple[str, ...]
+    contract: type[Contract] | object
+    compacted: bool = False
+    has_dlq: bool = True
+    partitions: int | None = None  # None: the configured default
+    config: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dlq(self) -> str | None:
+        return f"{self.name}.dlq" if self.has_dlq else None
+
+
+SENDS = "clarion.sends"
+REPLIES = "clarion.replies"
+DIRECTORY_LOOKUPS = "clarion.directory.lookups"
+DIRECTORY_REPLIES = "clarion.directory.replies"
+USERS_EVENTS = "clarion.users.events"
+STATUS = "clarion.status"
+CONFIG_CHANNELS = "clarion.config.channels"
+CONFIG_WEBHOOKS = "clarion.config.webhooks"
+
+
+def jobs_topic(channel_type: str) -> str:
+    return f"clarion.jobs.{channel_type}"
+
+
+_REPLY_CONFIG = {"retention.ms": str(60 * 60 * 1000)}
+_COMPACT = {"cleanup.policy": "compact"}
+
+REGISTRY: dict[str, TopicSpec] = {
+    spec.name: spec
+    for spec in [
+        TopicSpec(
+            SENDS,
+            "notification, batch or campaign id",
+            ("api-gateway", "other services"),
+            ("dispatcher",),
+            sends.SendNotification,
+        ),
+        TopicSpec(
+            REPLIES,
+            "request id",
+            ("dispatcher",),
+            ("api-gateway",),
+            replies.SendResult,
+            has_dlq=False,
+            config=_REPLY_CONFIG,
+        ),
+        TopicSpec(
+            DIRECTORY_LOOKUPS,
+            "app id",
+            ("dispatcher",),
+            ("user-directory",),
+            directory_lookups.LookupUsers,
+        ),
+        TopicSpec(
+            DIRECTORY_REPLIES,
+            "request id",
+            ("user-directory",),
+            ("dispatcher",),
+            directory_replies.UsersResolved,
+            has_dlq=False,
+            config=_REPLY_CONFIG,
+        ),
+        TopicSpec(
+            USERS_EVENTS,
+            "app id:uid",
+            ("other services", "user-directory"),
+            ("user-directory",),
+            users_events.UserEvent,
+        ),
+        *[
+            TopicSpec(
+                jobs_topic(channel_type),
+                "app id:uid",
+                ("dispatcher",),
+                ("dispatcher delivery workers",),
+                jobs.DeliveryJob,
+            )
+            for channel_type in sends.CHANNEL_TYPES
+            if channel_type != "in_app"
+        ],
+        TopicSpec(
+            STATUS,
+            "send id",
+            ("dispatcher",),
+            ("api-gateway", "webhook-emitter"),
+            status.StatusEvent,
+        ),
+        TopicSpec(
+            CONFIG_CHANNELS,
+            "app id:channel id",
+            ("api-gateway",),
+            ("dispatcher",),
+            config_channels.ChannelConfig,
+            compacted=True,
+            has_dlq=False,
+            config=_COMPACT,
+        ),
+        TopicSpec(
+            CONFIG_WEBHOOKS,
+            "app id:webhook id",
+            ("api-gateway",),
+            ("webhook-emitter",),
+            config_webhooks.WebhookConfig,
+            compacted=True,
+            has_dlq=False,
+            config=_COMPACT,
+        ),
+    ]
+}
+
+
+def all_topic_names() -> list[str]:
+    names: list[str] = []
+    for spec in REGISTRY.values():
+        names.append(spec.name)
+        if spec.dlq:
+            names.append(spec.dlq)
+    return names
+
+
+async def ensure_topics(settings: InfraSettings, timeout_s: float = 60.0) -> list[str]:
+    """Create every registered topic (and its dead-letter topic) that is missing.
+
+    Returns the names it created. Safe to run concurrently and repeatedly.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await asyncio.wait_for(admin.start(), timeout_s)
+    try:
+        existing = set(await admin.list_topics())
+        wanted: list[NewTopic] = []
+        for spec in REGISTRY.values():
+            partitions = spec.partitions or settings.kafka_partitions
+            if spec.name not in existing:
+                wanted.append(
+                    NewTopic(
+                        spec.name,
+                        partitions,
+                        settings.kafka_replication_factor,
+                        topic_configs=dict(spec.config),
+                    )
+                )
+            if spec.dlq and spec.dlq not in existing:
+                wanted.append(NewTopic(spec.dlq, 1, settings.kafka_replication_factor))
+        created: list[str] = []
+        for topic in wanted:
+            try:
+                await admin.create_topics([topic])
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Clarion topic registry")
+    parser.add_argument("command", choices=["create", "list"])
+    args = parser.parse_args()
+    if args.command == "list":
+        for spec in REGISTRY.values():
+            print(f"{spec.name}\tkey={spec.key}\tdlq={spec.dlq or '-'}")
+        return
+    created = asyncio.run(ensure_topics(InfraSettings()))
+    print(f"topics ready ({len(created)} created)")
+
+
+if __name__ == "__main__":
+    main()
