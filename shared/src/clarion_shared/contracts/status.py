@@ -37,6 +37,16 @@ class FeedItemSent(_StatusEvent):
     feed_item: JsonObject
 
 
+class FeedItemDelivered(_StatusEvent):
+    type: Literal["feed_item_delivered"] = "feed_item_delivered"
+    feed_item: JsonObject
+
+
+class FeedItemRead(_StatusEvent):
+    type: Literal["feed_item_read"] = "feed_item_read"
+    feed_item: JsonObject
+
+
 class DeliveryFailed(_StatusEvent):
     type: Literal["delivery_failed"] = "delivery_failed"
     uid: str
@@ -57,10 +67,13 @@ class ChunkDispatched(_StatusEvent):
     failed: int
 
 
-StatusEvent = Annotated[
-    NotificationCreated | FeedItemSent | DeliveryFailed | ChunkDispatched,
-    Field(discriminator="type"),
-]
-status_event_adapter: TypeAdapter[
-    NotificationCreated | FeedItemSent | DeliveryFailed | ChunkDispatched
-] = TypeAdapter(StatusEvent)
+AnyStatusEvent = (
+    NotificationCreated
+    | FeedItemSent
+    | FeedItemDelivered
+    | FeedItemRead
+    | DeliveryFailed
+    | ChunkDispatched
+)
+StatusEvent = Annotated[AnyStatusEvent, Field(discriminator="type")]
+status_event_adapter: TypeAdapter[AnyStatusEvent] = TypeAdapter(StatusEvent)
