@@ -25,9 +25,7 @@ from .logging import get_correlation_id, set_correlation_id
 ReadinessCheck = Callable[[], Awaitable[bool]]
 CORRELATION_HTTP_HEADER = "x-correlation-id"
 
-REQUESTS = Counter(
-    "clarion_http_requests_total", "HTTP requests", ["service", "method", "status"]
-)
+REQUESTS = Counter("clarion_http_requests_total", "HTTP requests", ["service", "method", "status"])
 LATENCY = Histogram("clarion_http_request_seconds", "HTTP request latency", ["service"])
 
 

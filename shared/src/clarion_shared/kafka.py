@@ -74,18 +74,22 @@ def make_broker(settings: InfraSettings, client_id: str) -> KafkaBroker:
     )
 
 
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
+
+
 def work_subscriber(
     broker: KafkaBroker, topic: str, group_id: str, **options: Any
-) -> Any:
+) -> Callable[[Handler], Handler]:
     """A subscriber for work: in a consumer group, committed only after the handler.
 
     ``NACK_ON_ERROR`` rewinds to the record when the handler raises, so a transient
     failure redelivers it; ``consume_record`` dead-letters what can never succeed.
     """
     options.setdefault("auto_offset_reset", "earliest")
-    return broker.subscriber(
+    decorator: Callable[[Handler], Handler] = broker.subscriber(
         topic, group_id=group_id, ack_policy=AckPolicy.NACK_ON_ERROR, **options
     )
+    return decorator
 
 
 def _key(key: str | None) -> bytes | None:
@@ -117,9 +121,7 @@ async def publish_many(
     """
     futures: list[asyncio.Future[Any]] = []
     for key, message in messages:
-        fut = await broker.publish(
-            message.to_bytes(), topic, key=_key(key), no_confirm=True
-        )
+        fut = await broker.publish(message.to_bytes(), topic, key=_key(key), no_confirm=True)
         futures.append(fut)
     if futures:
         await asyncio.gather(*futures)

@@ -82,9 +82,7 @@ class KafkaRequester(Generic[R]):
             if not fut.done():
                 fut.cancel()
 
-    async def request(
-        self, send: Callable[[str], Awaitable[None]], timeout_s: float
-    ) -> R:
+    async def request(self, send: Callable[[str], Awaitable[None]], timeout_s: float) -> R:
         """Call ``send(request_id)`` and wait up to ``timeout_s`` for the reply.
 
         Raises ``TimeoutError`` when no reply comes in time.

@@ -87,7 +87,7 @@ def _render(
         whole = _WHOLE_TOKEN_RE.match(node)
         if whole and kinds.get(whole.group(1)) in ("image", "action"):
             key = whole.group(1)
-            return values[key] if key in values else node
+            return values.get(key, node)
 
         def substitute(match: re.Match[str]) -> str:
             key = match.group(1)
@@ -100,7 +100,9 @@ def _render(
         return TOKEN_RE.sub(substitute, node)
     if isinstance(node, dict):
         return {
-            k: _render(v, values, kinds, escape_key, escape or (bool(escape_key) and k == escape_key))
+            k: _render(
+                v, values, kinds, escape_key, escape or (bool(escape_key) and k == escape_key)
+            )
             for k, v in node.items()
         }
     if isinstance(node, list):

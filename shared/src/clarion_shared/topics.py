@@ -129,7 +129,6 @@ REGISTRY: dict[str, TopicSpec] = {
             ("dispatcher",),
             config_channels.ChannelConfig,
             compacted=True,
-            has_dlq=False,
             config=_COMPACT,
         ),
         TopicSpec(
@@ -139,7 +138,6 @@ REGISTRY: dict[str, TopicSpec] = {
             ("webhook-emitter",),
             config_webhooks.WebhookConfig,
             compacted=True,
-            has_dlq=False,
             config=_COMPACT,
         ),
     ]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from .base import Contract, ErrorInfo
 
 
@@ -23,5 +25,5 @@ class SendResult(Contract):
     v: Literal[1] = 1
     request_id: str
     send_id: str
-    receivers: list[ReceiverResult] = []
+    receivers: list[ReceiverResult] = Field(default_factory=list)
     error: ErrorInfo | None = None

@@ -1,0 +1,12 @@
+from clarion_shared.runner import serve
+
+from .app import Settings, build
+
+
+def main() -> None:
+    settings = Settings()
+    serve(build(settings), settings.host, settings.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""Kafka subscribers of the webhook-emitter.
+
+Status events are not consumed yet: delivery of webhooks is a later step, and a
+consumer that commits without delivering would lose them for that step.
+"""
+
+from __future__ import annotations
+
+from faststream.kafka import KafkaBroker, KafkaMessage
+from pydantic import ValidationError
+
+from clarion_shared.contracts.config_webhooks import WebhookConfig
+from clarion_shared.kafka import dead_letter, work_subscriber
+from clarion_shared.topics import CONFIG_WEBHOOKS
+
+from .service import Endpoints, apply_webhook_config
+
+
+def register(broker: KafkaBroker, endpoints: Endpoints, group_id: str) -> None:
+    @work_subscriber(broker, CONFIG_WEBHOOKS, group_id)
+    async def on_webhook_config(msg: KafkaMessage) -> None:
+        raw_key: bytes | None = msg.raw_message.key  # type: ignore[union-attr]
+        key = raw_key.decode() if raw_key else ""
+        body: bytes = msg.body
+        if not body:
+            await apply_webhook_config(endpoints, key, None)
+            return
+        try:
+            config = WebhookConfig.model_validate_json(body)
+        except ValidationError as exc:
+            await dead_letter(broker, CONFIG_WEBHOOKS, body, raw_key, f"invalid: {exc}")
+            return
+        await apply_webhook_config(endpoints, key, config)
