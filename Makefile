@@ -1,0 +1,76 @@
+# Clarion: the one entry point for people and CI.
+#   make run    install what is needed, start Kafka + FerretDB + the four services
+#   make test   install what is needed, lint, type-check, run every test layer
+#   make bench  measure throughput and latency, write bench/results/latest.json
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := $(PYTHON) -m uv
+INFRA := bash deploy/local/infra.sh
+# The addresses infra.sh prints (empty when KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL are set).
+WITH_INFRA = eval "$$($(INFRA) env)" &&
+
+.PHONY: help install infra-install infra-up infra-down infra-status topics run lint fmt \
+        test test-unit test-integration test-e2e bench clean
+
+help:
+	@echo "make run     start everything locally (Ctrl-C stops it)"
+	@echo "make test    lint, type-check and run unit, integration and end-to-end tests"
+	@echo "make bench   run the benchmark, print it, write bench/results/latest.json"
+	@echo "make infra-up / infra-down / infra-status   the embedded Kafka and FerretDB"
+
+install: .venv/.synced
+
+.venv/.synced: pyproject.toml uv.lock shared/pyproject.toml services/*/pyproject.toml
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
+	$(UV) sync --frozen --all-packages
+	@touch $@
+
+infra-install:
+	$(INFRA) install
+
+infra-up:
+	$(INFRA) up
+
+infra-down:
+	$(INFRA) down
+
+infra-status:
+	$(INFRA) status
+
+topics: install infra-up
+	$(WITH_INFRA) $(UV) run --frozen python -m clarion_shared.topics create
+
+run: install infra-up topics
+	$(WITH_INFRA) $(UV) run --frozen python -m clarion_shared.devstack
+
+lint: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy --strict shared/src services/*/src
+
+fmt: install
+	$(UV) run --frozen ruff check --fix .
+	$(UV) run --frozen ruff format .
+
+test: lint infra-up
+	$(WITH_INFRA) $(UV) run --frozen pytest -q -p no:cacheprovider
+
+test-unit: install
+	$(UV) run --frozen pytest -q -m "not integration and not e2e"
+
+test-integration: install infra-up
+	$(WITH_INFRA) $(UV) run --frozen pytest -q -m integration
+
+test-e2e: install infra-up
+	$(WITH_INFRA) $(UV) run --frozen pytest -q -m e2e
+
+bench: install infra-up topics
+	$(WITH_INFRA) $(UV) run --frozen python -m bench
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache

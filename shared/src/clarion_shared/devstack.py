@@ -1,0 +1,150 @@
+"""Run the four services as local processes: ``make run`` and the end-to-end tests.
+
+Starts user-directory, dispatcher, webhook-emitter and api-gateway with the current
+environment (plus per-service overrides), waits until the gateway's ``/readyz`` is 200
+(which means Kafka, the database and the three other services are ready), and stops
+them all on exit. ``python -m clarion_shared.devstack`` prints the URLs and the dev
+app's key and runs until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+import httpx
+
+SERVICES: tuple[tuple[str, str, str], ...] = (
+    # name, module, port env var
+    ("user-directory", "clarion_directory", "CLARION_DIRECTORY_PORT"),
+    ("dispatcher", "clarion_dispatcher", "CLARION_DISPATCHER_PORT"),
+    ("webhook-emitter", "clarion_webhooks", "CLARION_WEBHOOKS_PORT"),
+    ("api-gateway", "clarion_gateway", "CLARION_GATEWAY_PORT"),
+)
+
+
+@dataclass
+class Stack:
+    """The four service processes; a context manager that always stops them."""
+
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    log_dir: Path | None = None
+    gateway_port: int = 8080
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    def start(self) -> None:
+        for name, module, _ in SERVICES:
+            self.start_one(name, module)
+
+    def start_one(self, name: str, module: str | None = None) -> None:
+        module = module or next(m for n, m, _ in SERVICES if n == name)
+        out: IO[bytes] | None = None  # None: inherit the terminal
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            out = (self.log_dir / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", module],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT if out is not None else None,
+            start_new_session=True,
+        )
+
+    def stop_one(self, name: str, sig: int = signal.SIGTERM, timeout_s: float = 15) -> None:
+        proc = self.processes.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    def stop(self) -> None:
+        for name, _, _ in reversed(SERVICES):
+            self.stop_one(name)
+
+    def wait_ready(self, timeout_s: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        last = "no answer"
+        while time.monotonic() < deadline:
+            for name, proc in self.processes.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with code {proc.returncode}")
+            try:
+                response = httpx.get(f"{self.gateway_url}/readyz", timeout=3)
+                if response.status_code == 200:
+                    return
+                last = response.text
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            time.sleep(0.5)
+        raise TimeoutError(f"the gateway was not ready after {timeout_s}s: {last}")
+
+    def __enter__(self) -> Stack:
+        try:
+            self.start()
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def main() -> None:
+    gateway_port = int(os.environ.get("CLARION_GATEWAY_PORT", "8080"))
+    stack = Stack(gateway_port=gateway_port)
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    with stack:
+        app_id = os.environ.get("CLARION_DEV_APP_ID", "clarion-dev")
+        api_key = os.environ.get("CLARION_DEV_API_KEY", "clarion-dev-key")
+        print(
+            "\n"
+            f"  Clarion is running.\n"
+            f"  Gateway:   {stack.gateway_url}\n"
+            f"  API docs:  {stack.gateway_url}/docs\n"
+            f"  App id:    {app_id}\n"
+            f"  API key:   {api_key}\n"
+            f"  Try:       curl -H 'apikey: {api_key}' {stack.gateway_url}/v3/users\n"
+            "  Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        while not stopping:
+            for name, proc in stack.processes.items():
+                if proc.poll() is not None:
+                    print(f"{name} exited with code {proc.returncode}; stopping", flush=True)
+                    stopping = True
+                    break
+            time.sleep(0.5)
+    print("Clarion stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    main()

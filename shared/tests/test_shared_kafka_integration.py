@@ -1,0 +1,131 @@
+"""The shared Kafka plumbing against the real broker: topics, request/reply, DLQ."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from faststream.kafka import KafkaMessage
+from pydantic import TypeAdapter
+
+from clarion_shared.contracts.replies import SendResult
+from clarion_shared.kafka import consume_record, make_broker, publish, work_subscriber
+from clarion_shared.rpc import KafkaRequester
+from clarion_shared.settings import InfraSettings
+from clarion_shared.testing.helpers import random_ref, wait_until
+from clarion_shared.topics import REPLIES, all_topic_names, ensure_topics
+
+pytestmark = pytest.mark.integration
+
+
+async def test_topics_exist_and_creation_is_idempotent(infra_settings: InfraSettings) -> None:
+    assert await ensure_topics(infra_settings) == []
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra_settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    assert set(all_topic_names()) <= existing
+
+
+async def test_request_reply_over_the_real_broker(infra_settings: InfraSettings) -> None:
+    broker = make_broker(infra_settings, random_ref("rpc"))
+    await broker.start()
+    requester: KafkaRequester[SendResult] = KafkaRequester(
+        infra_settings.kafka_bootstrap_servers,
+        REPLIES,
+        SendResult.model_validate_json,
+        lambda reply: reply.request_id,
+    )
+    await requester.start()
+    try:
+
+        async def send(request_id: str) -> None:
+            # Another instance's reply first: it must be ignored, not delivered to us.
+            other = SendResult(request_id="someone-else", send_id="x")
+            await publish(broker, REPLIES, other, key="someone-else")
+            await publish(
+                broker, REPLIES, SendResult(request_id=request_id, send_id="s1"), key=request_id
+            )
+
+        replies = await asyncio.gather(*(requester.request(send, 10) for _ in range(5)))
+        assert all(reply.send_id == "s1" for reply in replies)
+        assert len({reply.request_id for reply in replies}) == 5
+
+        async def never(_: str) -> None:
+            return None
+
+        with pytest.raises(TimeoutError):
+            await requester.request(never, 0.3)
+    finally:
+        await requester.stop()
+        await broker.stop()
+
+
+async def test_poison_record_goes_to_the_dlq_and_does_not_block(
+    infra_settings: InfraSettings,
+) -> None:
+    topic = f"clarion.test.{random_ref('dlq')}"
+    await _create_topics(infra_settings, topic, f"{topic}.dlq")
+    group = random_ref("dlq-group")
+    marker = random_ref("marker")
+    handled: list[Any] = []
+    broker = make_broker(infra_settings, group)
+    adapter = TypeAdapter(SendResult)
+
+    @work_subscriber(broker, topic, group, auto_offset_reset="latest")
+    async def on_record(msg: KafkaMessage) -> None:
+        async def handle(result: SendResult) -> None:
+            if result.request_id == marker:
+                handled.append(result)
+
+        await consume_record(broker, msg, topic, adapter, handle)
+
+    dlq = AIOKafkaConsumer(
+        f"{topic}.dlq",
+        bootstrap_servers=infra_settings.kafka_bootstrap_servers,
+        auto_offset_reset="latest",
+        group_id=None,
+    )
+    await dlq.start()
+    await broker.start()
+    try:
+        await dlq.seek_to_end()
+        await asyncio.sleep(1.0)  # let the new group join before publishing
+        poison = f'{{"not": "a send result", "marker": "{marker}"}}'.encode()
+        await broker.publish(poison, topic, key=marker.encode())
+        good = SendResult(request_id=marker, send_id="after-poison")
+        await publish(broker, topic, good, key=marker)
+        await wait_until(lambda: _async(handled), timeout_s=30, what="the good record")
+        found: list[Any] = []
+
+        async def dead_lettered() -> bool:
+            batch = await dlq.getmany(timeout_ms=500)
+            for records in batch.values():
+                found.extend(r for r in records if r.value == poison)
+            return bool(found)
+
+        await wait_until(dead_lettered, timeout_s=30, what="the poison record in the DLQ")
+        headers = dict(found[0].headers)
+        assert headers["dlq-source-topic"] == topic.encode()
+        assert b"invalid message" in headers["dlq-reason"]
+    finally:
+        await broker.stop()
+        await dlq.stop()
+
+
+async def _create_topics(settings: InfraSettings, *names: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, 1, 1) for name in names])
+    finally:
+        await admin.close()
+
+
+async def _async(value: list[Any]) -> bool:
+    return bool(value)
