@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from .ids import new_id
 from .logging import get_logger
@@ -36,6 +37,7 @@ class KafkaRequester(Generic[R]):
         self.reply_topic = reply_topic
         self._parse = parse
         self._request_id_of = request_id_of
+        self._bootstrap_servers = bootstrap_servers
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=None,
@@ -53,16 +55,8 @@ class KafkaRequester(Generic[R]):
         Positions are fixed before ``start`` returns, so a reply published after it
         cannot be missed.
         """
+        partitions = await self._partitions(timeout_s)
         await self._consumer.start()
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        partitions: set[int] | None = None
-        while not partitions:
-            await self._consumer.topics()
-            partitions = self._consumer.partitions_for_topic(self.reply_topic)
-            if not partitions:
-                if asyncio.get_running_loop().time() > deadline:
-                    raise TimeoutError(f"reply topic {self.reply_topic} does not exist")
-                await asyncio.sleep(0.2)
         tps = [TopicPartition(self.reply_topic, p) for p in sorted(partitions)]
         self._consumer.assign(tps)
         await self._consumer.seek_to_end(*tps)
@@ -70,6 +64,22 @@ class KafkaRequester(Generic[R]):
             await self._consumer.position(tp)
         self._task = asyncio.create_task(self._run(), name=f"replies:{self.reply_topic}")
         self.ready = True
+
+    async def _partitions(self, timeout_s: float) -> list[int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap_servers)
+        await admin.start()
+        try:
+            deadline = asyncio.get_running_loop().time() + timeout_s
+            while True:
+                described = await admin.describe_topics([self.reply_topic])
+                found = [p["partition"] for d in described for p in d.get("partitions", [])]
+                if found:
+                    return found
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError(f"reply topic {self.reply_topic} does not exist")
+                await asyncio.sleep(0.2)
+        finally:
+            await admin.close()
 
     async def stop(self) -> None:
         self.ready = False
