@@ -51,7 +51,7 @@ run: install infra-up topics
 lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy --strict shared/src services/*/src
+	$(UV) run --frozen mypy --strict shared/src services/*/src tests bench
 
 fmt: install
 	$(UV) run --frozen ruff check --fix .

@@ -1,0 +1,1 @@
+"""``make bench``: Clarion's throughput and latency on the embedded stack."""

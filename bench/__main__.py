@@ -1,0 +1,322 @@
+"""Measure Clarion end to end: the four real services on the real Kafka and database.
+
+Scenarios (each prints a row and lands in ``bench/results/latest.json``):
+
+- realtime-1: sequential realtime sends to 1 receiver (latency percentiles);
+- realtime-10: sequential realtime sends to 10 receivers;
+- realtime-concurrent: 16 clients sending realtime to 5 receivers each at once;
+- batch-10k: one send to 10,000 receivers, timed until every chunk is dispatched
+  (read from ``clarion.status``), i.e. every notification record and feed item exists.
+
+Run with ``make bench``; ``BENCH_SCALE=0.1`` shrinks every count for a quick look.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+from clarion_shared.contracts.status import ChunkDispatched, status_event_adapter
+from clarion_shared.devstack import Stack
+from clarion_shared.ids import new_id
+from clarion_shared.settings import InfraSettings
+from clarion_shared.topics import STATUS
+
+PORTS = {"gateway": 28080, "dispatcher": 28081, "webhooks": 28082, "directory": 28083}
+ADMIN_TOKEN = "bench-admin-token"
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+RESULTS = Path(__file__).parent / "results"
+
+
+@dataclass
+class Row:
+    scenario: str
+    operations: int
+    notifications: int
+    seconds: float
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def notifications_per_s(self) -> float:
+        return self.notifications / self.seconds if self.seconds else 0.0
+
+
+def n(count: int) -> int:
+    return max(1, int(count * SCALE))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def stack_env(settings: InfraSettings, db_name: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "MONGODB_URL": settings.mongodb_url,
+            "CLARION_LOG_JSON": "true",
+            "CLARION_LOG_LEVEL": "WARNING",
+            "CLARION_GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
+            "CLARION_GATEWAY_DIRECTORY_URL": f"http://127.0.0.1:{PORTS['directory']}",
+            "CLARION_GATEWAY_DISPATCHER_URL": f"http://127.0.0.1:{PORTS['dispatcher']}",
+            "CLARION_GATEWAY_WEBHOOKS_URL": f"http://127.0.0.1:{PORTS['webhooks']}",
+        }
+    )
+    for service, prefix in (
+        ("gateway", "CLARION_GATEWAY_"),
+        ("dispatcher", "CLARION_DISPATCHER_"),
+        ("webhooks", "CLARION_WEBHOOKS_"),
+        ("directory", "CLARION_DIRECTORY_"),
+    ):
+        env[f"{prefix}PORT"] = str(PORTS[service])
+        env[f"{prefix}DB_NAME"] = db_name
+    return env
+
+
+async def setup(http: httpx.AsyncClient, users: int) -> tuple[dict[str, str], list[str]]:
+    app = (
+        (
+            await http.post(
+                "/admin/apps",
+                json={"name": "bench"},
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            )
+        )
+        .raise_for_status()
+        .json()["data"]
+    )
+    auth = {"apikey": app["apiKey"]}
+    uids = [f"user-{i:05d}" for i in range(users)]
+    for start in range(0, users, 1000):
+        chunk = [{"uid": uid, "name": f"User {uid}"} for uid in uids[start : start + 1000]]
+        (
+            await http.post("/v3/users/import", json={"users": chunk}, headers=auth)
+        ).raise_for_status()
+    (
+        await http.post(
+            "/v3/campaigns/channels",
+            json={"name": "In-app", "type": "in_app", "enabled": True},
+            headers=auth,
+        )
+    ).raise_for_status()
+    template = {
+        "name": "Bench",
+        "templateId": "bench",
+        "channels": [
+            {"channelType": "in_app", "content": {"title": "Hi {{name}}", "body": "#{{n}}"}}
+        ],
+        "variableSchema": [
+            {"key": "name", "type": "string", "required": True},
+            {"key": "n", "type": "string", "defaultValue": "0"},
+        ],
+    }
+    (await http.post("/v3/campaigns/templates", json=template, headers=auth)).raise_for_status()
+    (
+        await http.put("/v3/campaigns/templates/bench", json={"status": "approved"}, headers=auth)
+    ).raise_for_status()
+    return auth, uids
+
+
+def send_body(receivers: list[str], common: str) -> dict[str, Any]:
+    return {
+        "templateId": "bench",
+        "receivers": receivers,
+        "variables": {uid: {"name": uid, "n": common} for uid in receivers},
+    }
+
+
+async def realtime(
+    http: httpx.AsyncClient, auth: dict[str, str], uids: list[str], sends: int, width: int
+) -> Row:
+    latencies: list[float] = []
+    started = time.perf_counter()
+    for i in range(sends):
+        receivers = [uids[(i * width + j) % len(uids)] for j in range(width)]
+        t0 = time.perf_counter()
+        response = await http.post(
+            "/v3/campaigns/notifications/messages",
+            json=send_body(receivers, str(i)),
+            headers=auth,
+        )
+        latencies.append((time.perf_counter() - t0) * 1000)
+        data = response.raise_for_status().json()["data"]
+        assert data["mode"] == "realtime"
+        assert all(r["status"] == "sent" for r in data["receivers"]), data
+    elapsed = time.perf_counter() - started
+    return Row(
+        f"realtime-{width}",
+        sends,
+        sends * width,
+        elapsed,
+        percentile(latencies, 0.5),
+        percentile(latencies, 0.95),
+        percentile(latencies, 0.99),
+    )
+
+
+async def realtime_concurrent(
+    http: httpx.AsyncClient, auth: dict[str, str], uids: list[str], clients: int, each: int
+) -> Row:
+    width = 5
+    latencies: list[float] = []
+
+    async def client(c: int) -> None:
+        for i in range(each):
+            receivers = [uids[(c * 997 + i * width + j) % len(uids)] for j in range(width)]
+            t0 = time.perf_counter()
+            response = await http.post(
+                "/v3/campaigns/notifications/messages",
+                json=send_body(receivers, f"{c}-{i}"),
+                headers=auth,
+            )
+            latencies.append((time.perf_counter() - t0) * 1000)
+            response.raise_for_status()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(c) for c in range(clients)))
+    elapsed = time.perf_counter() - started
+    return Row(
+        "realtime-concurrent",
+        clients * each,
+        clients * each * width,
+        elapsed,
+        percentile(latencies, 0.5),
+        percentile(latencies, 0.95),
+        percentile(latencies, 0.99),
+        {"clients": clients},
+    )
+
+
+async def batch(
+    http: httpx.AsyncClient, auth: dict[str, str], uids: list[str], settings: InfraSettings
+) -> Row:
+    consumer = AIOKafkaConsumer(
+        STATUS,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=f"bench-{new_id()}",
+        auto_offset_reset="latest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        # Make sure the new group holds its partitions before the send starts.
+        while not consumer.assignment():
+            await consumer.getmany(timeout_ms=200)
+        for tp in consumer.assignment():
+            await consumer.position(tp)
+        started = time.perf_counter()
+        response = await http.post(
+            "/v3/campaigns/notifications/messages",
+            json=send_body(uids, "batch"),
+            headers=auth,
+        )
+        accepted_ms = (time.perf_counter() - started) * 1000
+        data = response.raise_for_status().json()["data"]
+        assert data["mode"] == "batch", data
+        batch_id, total = data["batchId"], data["total"]
+        done = 0
+        chunks_seen: set[int] = set()
+        deadline = time.monotonic() + 600
+        while done < total and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    event = status_event_adapter.validate_json(record.value)
+                    if (
+                        isinstance(event, ChunkDispatched)
+                        and event.send_id == batch_id
+                        and event.chunk not in chunks_seen
+                    ):
+                        chunks_seen.add(event.chunk)
+                        done += event.sent + event.failed
+        elapsed = time.perf_counter() - started
+        if done < total:
+            raise RuntimeError(f"batch incomplete after 600 s: {done}/{total}")
+        return Row(
+            f"batch-{total}",
+            1,
+            total,
+            elapsed,
+            extra={"accepted_ms": round(accepted_ms, 1), "chunks": len(chunks_seen)},
+        )
+    finally:
+        await consumer.stop()
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| scenario | sends | notifications | seconds | notifications/s "
+        "| p50 ms | p95 ms | p99 ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+
+    def fmt(value: float | None) -> str:
+        return "" if value is None else f"{value:.1f}"
+
+    for row in rows:
+        lines.append(
+            f"| {row.scenario} | {row.operations} | {row.notifications} | {row.seconds:.2f} "
+            f"| {row.notifications_per_s:.0f} | {fmt(row.p50_ms)} | {fmt(row.p95_ms)} "
+            f"| {fmt(row.p99_ms)} |"
+        )
+    return "\n".join(lines)
+
+
+async def run(settings: InfraSettings, gateway_url: str) -> list[Row]:
+    users = n(10_000)
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=120) as http:
+        auth, uids = await setup(http, users)
+        # Warm-up: connections, caches, consumer fetch loops.
+        await realtime(http, auth, uids, 10, 1)
+        rows = [
+            await realtime(http, auth, uids, n(200), 1),
+            await realtime(http, auth, uids, n(100), 10),
+            await realtime_concurrent(http, auth, uids, 16, n(25)),
+            await batch(http, auth, uids, settings),
+        ]
+    return rows
+
+
+def main() -> None:
+    settings = InfraSettings()
+    db_name = f"bench_{int(time.time())}"
+    log_dir = Path(".local/logs/bench")
+    with Stack(
+        env=stack_env(settings, db_name), log_dir=log_dir, gateway_port=PORTS["gateway"]
+    ) as stack:
+        rows = asyncio.run(run(settings, stack.gateway_url))
+    report = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "scale": SCALE,
+        "broker": "Apache Kafka 4.1.1 (KRaft, embedded)",
+        "database": "FerretDB v1.24.2 on PostgreSQL (embedded)",
+        "rows": [asdict(row) | {"notifications_per_s": row.notifications_per_s} for row in rows],
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(table(rows))
+    print(f"\nwritten to {RESULTS / 'latest.json'}")
+
+
+if __name__ == "__main__":
+    main()
