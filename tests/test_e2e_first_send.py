@@ -32,7 +32,7 @@ async def create_app(client: httpx.AsyncClient, admin_token: str) -> dict[str, s
         json={"name": random_ref("app")},
         headers={"Authorization": f"Bearer {admin_token}"},
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     data: dict[str, str] = response.json()["data"]
     assert data["apiKey"]
     assert data["appId"]
@@ -80,7 +80,7 @@ async def test_realtime_send_reaches_each_users_feed(
         json={"name": "In-app", "type": "in_app", "enabled": True},
         headers=auth,
     )
-    assert channel.status_code == 200, channel.text
+    assert channel.status_code == 201, channel.text
 
     template = await client.post(
         "/v3/campaigns/templates",
@@ -99,7 +99,7 @@ async def test_realtime_send_reaches_each_users_feed(
         },
         headers=auth,
     )
-    assert template.status_code == 200, template.text
+    assert template.status_code == 201, template.text
     template_id = template.json()["data"]["templateId"]
 
     # A draft template does not send.

@@ -120,12 +120,15 @@ async def publish_many(
     whole chunk instead of one per record.
     """
     futures: list[asyncio.Future[Any]] = []
+    count = 0
     for key, message in messages:
         fut = await broker.publish(message.to_bytes(), topic, key=_key(key), no_confirm=True)
-        futures.append(fut)
+        if fut is not None:  # FastStream's in-memory test broker confirms at once
+            futures.append(fut)
+        count += 1
     if futures:
         await asyncio.gather(*futures)
-    return len(futures)
+    return count
 
 
 async def dead_letter(

@@ -38,13 +38,8 @@ class KafkaRequester(Generic[R]):
         self._parse = parse
         self._request_id_of = request_id_of
         self._bootstrap_servers = bootstrap_servers
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="latest",
-            fetch_max_wait_ms=fetch_max_wait_ms,
-        )
+        self._fetch_max_wait_ms = fetch_max_wait_ms
+        self._consumer: AIOKafkaConsumer | None = None  # made in start(): needs the loop
         self._pending: dict[str, asyncio.Future[R]] = {}
         self._task: asyncio.Task[None] | None = None
         self.ready = False
@@ -56,12 +51,20 @@ class KafkaRequester(Generic[R]):
         cannot be missed.
         """
         partitions = await self._partitions(timeout_s)
-        await self._consumer.start()
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
+        )
+        await consumer.start()
         tps = [TopicPartition(self.reply_topic, p) for p in sorted(partitions)]
-        self._consumer.assign(tps)
-        await self._consumer.seek_to_end(*tps)
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
         for tp in tps:
-            await self._consumer.position(tp)
+            await consumer.position(tp)
+        self._consumer = consumer
         self._task = asyncio.create_task(self._run(), name=f"replies:{self.reply_topic}")
         self.ready = True
 
@@ -87,7 +90,9 @@ class KafkaRequester(Generic[R]):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._consumer.stop()
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
         for fut in self._pending.values():
             if not fut.done():
                 fut.cancel()
@@ -107,9 +112,11 @@ class KafkaRequester(Generic[R]):
             self._pending.pop(request_id, None)
 
     async def _run(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
         while True:
             try:
-                batches = await self._consumer.getmany(timeout_ms=1000)
+                batches = await consumer.getmany(timeout_ms=1000)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -1,0 +1,16 @@
+"""``python -m clarion_gateway``: the public HTTP edge on port 8080."""
+
+from __future__ import annotations
+
+from clarion_shared.runner import serve
+
+from .app import Settings, build
+
+
+def main() -> None:
+    settings = Settings()
+    serve(build(settings), settings.host, settings.port)
+
+
+if __name__ == "__main__":
+    main()

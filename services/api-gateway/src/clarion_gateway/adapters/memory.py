@@ -1,0 +1,201 @@
+"""In-memory repositories and publishers with the behaviour of the real ones.
+
+The unit tests run the use cases and the HTTP routes on these; the integration tests
+run the same repository suite against Mongo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+
+from clarion_shared.contracts.config_channels import ChannelConfig
+from clarion_shared.contracts.replies import SendResult
+from clarion_shared.contracts.sends import SendNotification
+from clarion_shared.ids import new_id
+
+from .. import domain
+from ..ports import IdempotencyRecord, StoredResponse
+
+
+class MemoryApps:
+    def __init__(self) -> None:
+        self.apps: dict[str, domain.App] = {}
+        self.keys: dict[str, str] = {}
+        self.slots: dict[tuple[str, str], str] = {}
+        self.channels: MemoryChannels | None = None  # to see whether a slot holder exists
+
+    async def insert(self, app: domain.App, key_hash: str) -> bool:
+        if app.app_id in self.apps or key_hash in self.keys:
+            return False
+        self.apps[app.app_id] = app
+        self.keys[key_hash] = app.app_id
+        return True
+
+    async def ensure(self, app: domain.App, key_hash: str) -> None:
+        self.apps.setdefault(app.app_id, app)
+        self.keys.setdefault(key_hash, app.app_id)
+
+    async def app_of_key(self, key_hash: str) -> str | None:
+        return self.keys.get(key_hash)
+
+    async def claim_channel_slot(self, app_id: str, channel_type: str, channel_id: str) -> bool:
+        holder = self.slots.get((app_id, channel_type))
+        if holder is not None and holder != channel_id:
+            exists = self.channels is not None and (app_id, holder) in self.channels.items
+            if exists:
+                return False
+        self.slots[(app_id, channel_type)] = channel_id
+        return True
+
+    async def release_channel_slot(self, app_id: str, channel_type: str, channel_id: str) -> None:
+        if self.slots.get((app_id, channel_type)) == channel_id:
+            del self.slots[(app_id, channel_type)]
+
+
+class MemoryChannels:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], domain.Channel] = {}
+
+    async def insert(self, channel: domain.Channel) -> bool:
+        key = (channel.app_id, channel.channel_id)
+        if key in self.items:
+            return False
+        self.items[key] = channel
+        return True
+
+    async def get(self, app_id: str, channel_id: str) -> domain.Channel | None:
+        return self.items.get((app_id, channel_id))
+
+    async def list_for_app(self, app_id: str) -> list[domain.Channel]:
+        return [c for (a, _), c in self.items.items() if a == app_id]
+
+    async def of_type(self, app_id: str, channel_type: str) -> list[domain.Channel]:
+        return [c for c in await self.list_for_app(app_id) if c.type == channel_type]
+
+    async def replace(self, channel: domain.Channel) -> None:
+        self.items[(channel.app_id, channel.channel_id)] = channel
+
+
+class MemoryTemplates:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], domain.Template] = {}
+
+    async def insert(self, template: domain.Template) -> bool:
+        key = (template.app_id, template.template_id)
+        if key in self.items:
+            return False
+        self.items[key] = template
+        return True
+
+    async def get(self, app_id: str, template_id: str) -> domain.Template | None:
+        return self.items.get((app_id, template_id))
+
+    async def list_for_app(self, app_id: str) -> list[domain.Template]:
+        return [t for (a, _), t in self.items.items() if a == app_id]
+
+    async def replace(self, template: domain.Template) -> bool:
+        key = (template.app_id, template.template_id)
+        current = self.items.get(key)
+        if current is None or current.revision != template.revision:
+            return False
+        self.items[key] = replace(template, revision=template.revision + 1)
+        return True
+
+
+class MemoryIdempotency:
+    def __init__(self) -> None:
+        self.items: dict[str, IdempotencyRecord] = {}
+        self.expires: dict[str, int] = {}
+
+    async def begin(
+        self, scope_key: str, fingerprint: str, now: int, ttl_s: int
+    ) -> IdempotencyRecord | None:
+        record = self.items.get(scope_key)
+        if record is not None and self.expires[scope_key] > now:
+            return record
+        self.items[scope_key] = IdempotencyRecord(fingerprint, now, None)
+        self.expires[scope_key] = now + ttl_s
+        return None
+
+    async def finish(self, scope_key: str, response: StoredResponse) -> None:
+        record = self.items[scope_key]
+        self.items[scope_key] = replace(record, response=response)
+
+    async def release(self, scope_key: str) -> None:
+        self.items.pop(scope_key, None)
+        self.expires.pop(scope_key, None)
+
+
+class RecordingCommands:
+    """Keeps what would be published, in order."""
+
+    def __init__(self) -> None:
+        self.sends: list[SendNotification] = []
+        self.configs: list[ChannelConfig] = []
+        self.fail_with: Exception | None = None
+
+    async def send(self, command: SendNotification) -> None:
+        if self.fail_with:
+            raise self.fail_with
+        self.sends.append(command)
+
+    async def send_chunks(self, commands: Sequence[SendNotification]) -> None:
+        if self.fail_with:
+            raise self.fail_with
+        self.sends.extend(commands)
+
+    async def channel_config(self, config: ChannelConfig) -> None:
+        if self.fail_with:
+            raise self.fail_with
+        self.configs.append(config)
+
+
+Responder = Callable[[SendNotification], Awaitable[SendResult | None]]
+
+
+class FakeRequester:
+    """A requester whose "dispatcher" is a function of the published command.
+
+    ``respond`` gets the command ``send`` published (through ``commands``) and returns
+    the reply, or None for no reply (the request then times out).
+    """
+
+    def __init__(self, commands: RecordingCommands, respond: Responder) -> None:
+        self.ready = False
+        self._commands = commands
+        self._respond = respond
+
+    async def start(self, timeout_s: float = 30.0) -> None:
+        self.ready = True
+
+    async def stop(self) -> None:
+        self.ready = False
+
+    async def request(self, send: Callable[[str], Awaitable[None]], timeout_s: float) -> SendResult:
+        request_id = new_id("req_")
+        await send(request_id)
+        reply = await self._respond(self._commands.sends[-1])
+        if reply is None:
+            await asyncio.sleep(timeout_s)
+            raise TimeoutError(request_id)
+        return reply.model_copy(update={"request_id": request_id})
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.apps = MemoryApps()
+        self.channels = MemoryChannels()
+        self.templates = MemoryTemplates()
+        self.idempotency = MemoryIdempotency()
+        self.apps.channels = self.channels
+
+    async def ping(self) -> bool:
+        return True
+
+    async def ensure_indexes(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,1 @@
+"""Use cases, one module per resource: async functions, dependencies passed in."""

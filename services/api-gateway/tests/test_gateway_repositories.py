@@ -1,0 +1,163 @@
+"""One repository suite, run against the in-memory fakes and against Mongo (FerretDB).
+
+The fakes stand in for Mongo in every unit test; this suite keeps them honest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from pymongo import AsyncMongoClient
+
+from clarion_gateway import domain
+from clarion_gateway.adapters.memory import MemoryStore
+from clarion_gateway.adapters.mongo import MongoStore
+from clarion_gateway.ports import Store, StoredResponse
+from clarion_shared.testing.helpers import random_ref
+
+MongoTarget = tuple[AsyncMongoClient[dict[str, Any]], str] | None
+
+
+@pytest.fixture(params=["memory", pytest.param("mongo", marks=pytest.mark.integration)])
+def target(request: pytest.FixtureRequest) -> MongoTarget:
+    # Resolved in a plain (sync) fixture: the infra fixture cannot start from inside
+    # the running event loop of an async one.
+    if request.param == "memory":
+        return None
+    return request.getfixturevalue("mongo_client"), request.getfixturevalue("test_db_name")
+
+
+@pytest_asyncio.fixture
+async def store(target: MongoTarget) -> AsyncIterator[Store]:
+    if target is None:
+        yield MemoryStore()
+        return
+    client, db_name = target
+    # The session's client stays open: MongoStore.close would close it.
+    yield MongoStore(client, db_name)
+    await client.drop_database(db_name)
+
+
+def _channel(app_id: str, channel_id: str, **values: Any) -> domain.Channel:
+    fields: dict[str, Any] = {
+        "name": channel_id,
+        "type": "in_app",
+        "enabled": True,
+        "metadata": {},
+        "created_at": 1,
+        "updated_at": 1,
+    }
+    fields.update(values)
+    return domain.Channel(app_id=app_id, channel_id=channel_id, **fields)
+
+
+def _template(app_id: str, template_id: str) -> domain.Template:
+    channels = (
+        domain.TemplateChannel("in_app", "feed", {"title": "Hi {{name}}", "body": "b"}),
+        domain.TemplateChannel("email", None, {"subject": "s", "html": "<b>{{name}}</b>"}),
+    )
+    schema = (domain.VariableDef("name", "string", "Name", True, "friend"),)
+    version = domain.new_version(1, channels, schema, now=10)
+    return domain.Template(
+        app_id=app_id,
+        template_id=template_id,
+        name="T",
+        versions=(version,),
+        created_at=10,
+        updated_at=10,
+        template_category="Marketing",
+        label="L",
+        alternative_text="alt",
+        tags=("a", "b"),
+    )
+
+
+async def test_apps_and_keys(store: Store) -> None:
+    app_id = random_ref("app")
+    app = domain.App(app_id, "Shop", 5)
+    assert await store.apps.insert(app, "hash-1" + app_id)
+    assert await store.apps.app_of_key("hash-1" + app_id) == app_id
+    assert not await store.apps.insert(app, "hash-2" + app_id)  # app id taken
+    assert not await store.apps.insert(domain.App(app_id + "x", "S", 5), "hash-1" + app_id)
+    assert await store.apps.app_of_key("hash-2" + app_id) is None
+    # A failed key insert leaves no app behind.
+    assert await store.apps.insert(domain.App(app_id + "x", "S", 5), "hash-3" + app_id)
+    await store.apps.ensure(app, "hash-1" + app_id)
+    await store.apps.ensure(domain.App(app_id + "y", "Dev", 5), "hash-4" + app_id)
+    await store.apps.ensure(domain.App(app_id + "y", "Dev", 5), "hash-4" + app_id)
+    assert await store.apps.app_of_key("hash-4" + app_id) == app_id + "y"
+
+
+async def test_channel_slots(store: Store) -> None:
+    app_id = random_ref("app")
+    await store.apps.insert(domain.App(app_id, "Shop", 5), "h" + app_id)
+    assert await store.apps.claim_channel_slot(app_id, "push", "p1")
+    assert await store.apps.claim_channel_slot(app_id, "push", "p1")  # same holder again
+    # p1 was claimed but never created (a crash): another channel may take the slot.
+    assert await store.apps.claim_channel_slot(app_id, "push", "p2")
+    await store.channels.insert(_channel(app_id, "p2", type="push"))
+    assert not await store.apps.claim_channel_slot(app_id, "push", "p3")
+    await store.apps.release_channel_slot(app_id, "push", "p3")  # not the holder: no-op
+    assert not await store.apps.claim_channel_slot(app_id, "push", "p3")
+    await store.apps.release_channel_slot(app_id, "push", "p2")
+    assert await store.apps.claim_channel_slot(app_id, "push", "p3")
+    # Slots of an app without an app document (older data) work too.
+    assert await store.apps.claim_channel_slot(random_ref("app"), "push", "p1")
+
+
+async def test_channels(store: Store) -> None:
+    app_id = random_ref("app")
+    metadata = {"smtp.host": "h", "$weird": 1, "nested": {"a.b": [1, {"c": None}]}}
+    first = _channel(app_id, "feed", metadata=metadata, created_at=2)
+    assert await store.channels.insert(first)
+    assert not await store.channels.insert(first)
+    await store.channels.insert(_channel(app_id, "texts", type="sms", created_at=1))
+    await store.channels.insert(_channel(random_ref("app"), "feed"))
+    assert await store.channels.get(app_id, "feed") == first
+    assert await store.channels.get(app_id, "nope") is None
+    listed = await store.channels.list_for_app(app_id)
+    assert sorted(c.channel_id for c in listed) == ["feed", "texts"]
+    assert [c.channel_id for c in await store.channels.of_type(app_id, "sms")] == ["texts"]
+    changed = replace(first, enabled=False, metadata={"x": "y"}, updated_at=9)
+    await store.channels.replace(changed)
+    assert await store.channels.get(app_id, "feed") == changed
+
+
+async def test_templates(store: Store) -> None:
+    app_id = random_ref("app")
+    template = _template(app_id, "welcome")
+    assert await store.templates.insert(template)
+    assert not await store.templates.insert(template)
+    await store.templates.insert(_template(random_ref("app"), "welcome"))
+    loaded = await store.templates.get(app_id, "welcome")
+    assert loaded == template
+    assert [t.template_id for t in await store.templates.list_for_app(app_id)] == ["welcome"]
+    approved = domain.set_status(template, "approved", now=20)
+    assert await store.templates.replace(approved)
+    # A second writer that read the old revision loses.
+    assert not await store.templates.replace(domain.set_status(template, "archived", now=21))
+    reloaded = await store.templates.get(app_id, "welcome")
+    assert reloaded is not None
+    assert reloaded.revision == template.revision + 1
+    assert replace(reloaded, revision=0) == replace(approved, revision=0)
+    assert await store.templates.get(app_id, "nope") is None
+
+
+async def test_idempotency(store: Store) -> None:
+    key = f"{random_ref('app')}:k1"
+    assert await store.idempotency.begin(key, "fp", now=100, ttl_s=60) is None
+    running = await store.idempotency.begin(key, "fp", now=101, ttl_s=60)
+    assert running is not None
+    assert (running.fingerprint, running.response) == ("fp", None)
+    await store.idempotency.finish(key, StoredResponse(201, b'{"data":{}}'))
+    done = await store.idempotency.begin(key, "other", now=102, ttl_s=60)
+    assert done is not None
+    assert (done.fingerprint, done.response) == ("fp", StoredResponse(201, b'{"data":{}}'))
+    # Expired: the key is free again.
+    assert await store.idempotency.begin(key, "new", now=200, ttl_s=60) is None
+    await store.idempotency.release(key)
+    assert await store.idempotency.begin(key, "again", now=201, ttl_s=60) is None

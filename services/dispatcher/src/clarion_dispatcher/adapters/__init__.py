@@ -1,0 +1,1 @@
+"""Mongo repositories (the only place a collection is named) and Kafka clients."""

@@ -1,0 +1,59 @@
+"""The ``notifications`` collection: one record per receiver and channel of a send."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from clarion_shared.contracts.base import ErrorInfo
+from clarion_shared.mongo import Document
+
+from ..models import NotificationRecord
+from ._bulk import insert_absent
+
+COLLECTION = "notifications"
+
+
+def to_document(record: NotificationRecord) -> Document:
+    doc = record.model_dump(exclude={"id", "error", "batch_id", "campaign_id"})
+    if record.batch_id is not None:
+        doc["batch_id"] = record.batch_id
+    if record.campaign_id is not None:
+        doc["campaign_id"] = record.campaign_id
+    if record.error is not None:
+        doc["code"] = record.error.code
+        doc["message"] = record.error.message
+    return doc
+
+
+def from_document(doc: Document) -> NotificationRecord:
+    error = (
+        ErrorInfo(code=str(doc["code"]), message=str(doc.get("message", "")))
+        if doc.get("code")
+        else None
+    )
+    return NotificationRecord.model_validate({**doc, "id": doc["_id"], "error": error})
+
+
+class MongoNotifications:
+    """Writes are bulk inserts-if-absent by ``_id``; reads are top-level equalities.
+
+    The embedded FerretDB pushes only ``_id`` and top-level equality filters down to
+    its storage, so nothing here uses ``$in`` or ranges.
+    """
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._col = db[COLLECTION]
+
+    async def ensure_indexes(self) -> None:
+        await self._col.create_index([("send_id", ASCENDING)], name="send_id")
+
+    async def add_many(self, records: Sequence[NotificationRecord]) -> None:
+        # Insert-if-absent: a replayed chunk finds its records and leaves them as they are.
+        await insert_absent(self._col, [{"_id": r.id, **to_document(r)} for r in records])
+
+    async def for_send(self, app_id: str, send_id: str) -> list[NotificationRecord]:
+        cursor = self._col.find({"send_id": send_id, "app_id": app_id})
+        return [from_document(doc) async for doc in cursor]

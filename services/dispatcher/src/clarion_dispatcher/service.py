@@ -1,0 +1,245 @@
+"""Use cases of the dispatcher: fan-out of one send chunk, and the in-app feed.
+
+Every dependency is passed in; the protocols below are what the use cases need of
+them. The real adapters live in ``adapters``; the in-memory ones in ``testing``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from clarion_shared.contracts.base import Contract
+from clarion_shared.contracts.directory_replies import UserProfile
+from clarion_shared.contracts.replies import SendResult
+from clarion_shared.contracts.sends import SendNotification
+from clarion_shared.errors import ApiError, not_found
+from clarion_shared.ids import now as clock_now
+from clarion_shared.logging import get_logger
+from clarion_shared.topics import STATUS, jobs_topic
+
+from . import domain
+from .models import (
+    FeedItem,
+    FeedItemPublic,
+    FeedTransition,
+    NotificationPublic,
+    NotificationRecord,
+)
+
+log = get_logger(__name__)
+
+ReadState = Literal["read", "unread"]
+
+
+class UserDirectory(Protocol):
+    async def resolve(self, app_id: str, uids: Sequence[str]) -> Mapping[str, UserProfile]:
+        """Profiles of the uids that exist; an absent uid does not exist.
+
+        Raises ``TimeoutError`` when the directory does not answer in time.
+        """
+        ...
+
+
+class NotificationRepository(Protocol):
+    async def add_many(self, records: Sequence[NotificationRecord]) -> None:
+        """Insert the records that do not exist yet (by id); never change existing ones."""
+        ...
+
+    async def for_send(self, app_id: str, send_id: str) -> list[NotificationRecord]: ...
+
+
+class FeedRepository(Protocol):
+    async def add_many(self, items: Sequence[FeedItem]) -> None:
+        """Insert the items that do not exist yet; a replay never resets read state."""
+        ...
+
+    async def page(
+        self, owner: str, read: bool | None, page: int, per_page: int
+    ) -> tuple[list[FeedItem], int]:
+        """One page, newest first (``sent_at`` then id), and the total matching."""
+        ...
+
+    async def unread_count(self, owner: str) -> int: ...
+
+    async def get(self, owner: str, item_id: str) -> FeedItem | None: ...
+
+    async def mark_read(self, owner: str, item_id: str, at: int) -> FeedTransition | None:
+        """Mark read in one conditional update; None when the owner has no such item."""
+        ...
+
+    async def mark_delivered(self, owner: str, item_id: str, at: int) -> FeedTransition | None: ...
+
+    async def delete(self, owner: str, item_id: str) -> bool: ...
+
+
+class Publisher(Protocol):
+    async def publish(self, topic: str, message: Contract, key: str | None) -> None:
+        """Publish one record and wait for the broker's acknowledgement."""
+        ...
+
+    async def publish_many(
+        self, topic: str, messages: Sequence[tuple[str | None, Contract]]
+    ) -> None:
+        """Publish many records pipelined; return once every one is acknowledged."""
+        ...
+
+
+@dataclass(frozen=True)
+class ChunkOutcome:
+    plan: domain.ChunkPlan
+    duration_s: float
+
+
+async def dispatch_chunk(
+    command: SendNotification,
+    *,
+    directory: UserDirectory,
+    notifications: NotificationRepository,
+    feed: FeedRepository,
+    publisher: Publisher,
+    now: int | None = None,
+) -> ChunkOutcome:
+    """Fan one chunk out: resolve, render, store, queue jobs, report, reply.
+
+    Safe to repeat: records and feed items have derived ids and are only inserted,
+    jobs and events carry derived ids. The order (records, feed items, publishes,
+    reply) means a reply always finds the feed items it announces; the caller commits
+    the Kafka record only after this returns.
+    """
+    started = time.perf_counter()
+    receivers = domain.dedupe(command.receivers)
+    users = await directory.resolve(command.app_id, receivers) if receivers else {}
+    resolved_s = time.perf_counter() - started
+    plan = domain.plan_chunk(command, users, clock_now() if now is None else now)
+
+    if plan.records:
+        await notifications.add_many(plan.records)
+    if plan.feed_items:
+        await feed.add_many(plan.feed_items)
+    stored_s = time.perf_counter() - started
+
+    await asyncio.gather(
+        *(
+            publisher.publish_many(
+                jobs_topic(channel_type),
+                [(domain.job_key(job.app_id, job.uid), job) for job in jobs],
+            )
+            for channel_type, jobs in plan.jobs.items()
+        ),
+        publisher.publish_many(STATUS, [(command.send_id, event) for event in plan.events]),
+    )
+    if command.reply_to is not None:
+        await publisher.publish(
+            command.reply_to.topic,
+            SendResult(
+                request_id=command.reply_to.request_id,
+                send_id=command.send_id,
+                receivers=plan.results,
+            ),
+            key=command.reply_to.request_id,
+        )
+    duration_s = time.perf_counter() - started
+    log.info(
+        "dispatch.chunk_done",
+        send_id=command.send_id,
+        app_id=command.app_id,
+        mode=command.mode,
+        chunk=command.chunk,
+        chunks=command.chunks,
+        receivers=len(plan.receivers),
+        sent=plan.sent,
+        failed=plan.failed,
+        records=len(plan.records),
+        feed_items=len(plan.feed_items),
+        jobs=plan.job_count,
+        events=len(plan.events),
+        resolve_ms=round(resolved_s * 1000, 1),
+        store_ms=round((stored_s - resolved_s) * 1000, 1),
+        duration_ms=round(duration_s * 1000, 1),
+    )
+    return ChunkOutcome(plan=plan, duration_s=duration_s)
+
+
+# ---------------------------------------------------------------- in-app feed
+
+
+async def list_feed(
+    app_id: str,
+    uid: str,
+    read_state: ReadState | None,
+    page: int,
+    per_page: int,
+    *,
+    feed: FeedRepository,
+) -> tuple[list[FeedItemPublic], int]:
+    read = None if read_state is None else read_state == "read"
+    items, total = await feed.page(domain.feed_owner(app_id, uid), read, page, per_page)
+    return [domain.public_feed_item(item) for item in items], total
+
+
+async def unread_count(app_id: str, uid: str, *, feed: FeedRepository) -> int:
+    return await feed.unread_count(domain.feed_owner(app_id, uid))
+
+
+async def mark_read(
+    app_id: str,
+    uid: str,
+    item_id: str,
+    *,
+    feed: FeedRepository,
+    publisher: Publisher,
+    now: int | None = None,
+) -> FeedItemPublic:
+    """Idempotent; ``FeedItemRead`` is published only by the call that made the change."""
+    at = clock_now() if now is None else now
+    transition = await feed.mark_read(domain.feed_owner(app_id, uid), item_id, at)
+    if transition is None:
+        raise _feed_item_not_found()
+    if transition.changed:
+        await publisher.publish(
+            STATUS, domain.feed_item_read(transition.item, at), key=transition.item.send_id
+        )
+    return domain.public_feed_item(transition.item)
+
+
+async def mark_delivered(
+    app_id: str,
+    uid: str,
+    item_id: str,
+    *,
+    feed: FeedRepository,
+    publisher: Publisher,
+    now: int | None = None,
+) -> FeedItemPublic:
+    """Idempotent; ``FeedItemDelivered`` only on the transition."""
+    at = clock_now() if now is None else now
+    transition = await feed.mark_delivered(domain.feed_owner(app_id, uid), item_id, at)
+    if transition is None:
+        raise _feed_item_not_found()
+    if transition.changed:
+        await publisher.publish(
+            STATUS, domain.feed_item_delivered(transition.item, at), key=transition.item.send_id
+        )
+    return domain.public_feed_item(transition.item)
+
+
+async def delete_feed_item(app_id: str, uid: str, item_id: str, *, feed: FeedRepository) -> None:
+    if not await feed.delete(domain.feed_owner(app_id, uid), item_id):
+        raise _feed_item_not_found()
+
+
+async def get_notification(
+    app_id: str, notification_id: str, *, notifications: NotificationRepository
+) -> NotificationPublic:
+    found = domain.public_notification(await notifications.for_send(app_id, notification_id))
+    if found is None:
+        raise not_found("Notification")
+    return found
+
+
+def _feed_item_not_found() -> ApiError:
+    return not_found("Feed item")

@@ -1,0 +1,257 @@
+"""In-memory stand-ins for the dispatcher's dependencies (same interfaces as the adapters).
+
+Used by the unit tests, and run through the same repository suite as the Mongo
+adapters so they cannot drift apart. Each fake may append to a shared ``journal`` so a
+test can check the order of effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pydantic import JsonValue
+
+from clarion_shared.contracts.base import Contract, JsonObject
+from clarion_shared.contracts.directory_lookups import MAX_LOOKUP_UIDS
+from clarion_shared.contracts.directory_replies import UserProfile
+from clarion_shared.contracts.sends import (
+    ChannelType,
+    ReplyTo,
+    SendMode,
+    SendNotification,
+    TemplateChannel,
+    TemplateSnapshot,
+    VariableSpec,
+)
+
+from .adapters.feed import sort_key
+from .models import FeedItem, FeedTransition, NotificationRecord
+
+
+class InMemoryNotifications:
+    def __init__(self, journal: list[str] | None = None) -> None:
+        self.records: dict[str, NotificationRecord] = {}
+        self.write_calls = 0
+        self._journal = journal
+
+    async def add_many(self, records: Sequence[NotificationRecord]) -> None:
+        self.write_calls += 1
+        if self._journal is not None:
+            self._journal.append(f"notifications:{len(records)}")
+        for record in records:
+            self.records.setdefault(record.id, record)
+
+    async def for_send(self, app_id: str, send_id: str) -> list[NotificationRecord]:
+        return [r for r in self.records.values() if r.send_id == send_id and r.app_id == app_id]
+
+
+class InMemoryFeed:
+    def __init__(self, journal: list[str] | None = None) -> None:
+        self.items: dict[str, FeedItem] = {}
+        self.write_calls = 0
+        self._journal = journal
+
+    async def add_many(self, items: Sequence[FeedItem]) -> None:
+        self.write_calls += 1
+        if self._journal is not None:
+            self._journal.append(f"feed:{len(items)}")
+        for item in items:
+            self.items.setdefault(item.id, item)
+
+    def _owned(self, owner: str, read: bool | None = None) -> list[FeedItem]:
+        return [
+            item
+            for item in self.items.values()
+            if item.owner == owner and (read is None or item.read == read)
+        ]
+
+    async def page(
+        self, owner: str, read: bool | None, page: int, per_page: int
+    ) -> tuple[list[FeedItem], int]:
+        matching = sorted(self._owned(owner, read), key=sort_key, reverse=True)
+        start = (page - 1) * per_page
+        return matching[start : start + per_page], len(matching)
+
+    async def unread_count(self, owner: str) -> int:
+        return len(self._owned(owner, read=False))
+
+    async def get(self, owner: str, item_id: str) -> FeedItem | None:
+        item = self.items.get(item_id)
+        return item if item is not None and item.owner == owner else None
+
+    async def mark_read(self, owner: str, item_id: str, at: int) -> FeedTransition | None:
+        item = await self.get(owner, item_id)
+        if item is None:
+            return None
+        if item.read:
+            return FeedTransition(item=item, changed=False)
+        changed = item.model_copy(update={"read": True, "read_at": at, "status": "read"})
+        self.items[item_id] = changed
+        return FeedTransition(item=changed, changed=True)
+
+    async def mark_delivered(self, owner: str, item_id: str, at: int) -> FeedTransition | None:
+        item = await self.get(owner, item_id)
+        if item is None:
+            return None
+        if item.delivered_at is not None:
+            return FeedTransition(item=item, changed=False)
+        status = item.status if item.read else "delivered"
+        changed = item.model_copy(update={"delivered_at": at, "status": status})
+        self.items[item_id] = changed
+        return FeedTransition(item=changed, changed=True)
+
+    async def delete(self, owner: str, item_id: str) -> bool:
+        if await self.get(owner, item_id) is None:
+            return False
+        del self.items[item_id]
+        return True
+
+
+@dataclass
+class FakeDirectory:
+    """Knows ``users[app_id]``; records every lookup chunk it is asked."""
+
+    users: dict[str, dict[str, UserProfile]] = field(default_factory=dict)
+    lookups: list[list[str]] = field(default_factory=list)
+    timeout: bool = False
+    journal: list[str] | None = None
+
+    def add(self, app_id: str, *profiles: UserProfile) -> None:
+        known = self.users.setdefault(app_id, {})
+        for profile in profiles:
+            known[profile.uid] = profile
+
+    async def resolve(self, app_id: str, uids: Sequence[str]) -> Mapping[str, UserProfile]:
+        if self.timeout:
+            raise TimeoutError("the directory did not answer")
+        for start in range(0, len(uids), MAX_LOOKUP_UIDS):
+            self.lookups.append(list(uids[start : start + MAX_LOOKUP_UIDS]))
+        if self.journal is not None:
+            self.journal.append(f"lookup:{len(uids)}")
+        known = self.users.get(app_id, {})
+        return {uid: known[uid] for uid in uids if uid in known}
+
+
+@dataclass(frozen=True)
+class Published:
+    topic: str
+    key: str | None
+    message: Contract
+
+
+@dataclass
+class RecordingPublisher:
+    published: list[Published] = field(default_factory=list)
+    calls: int = 0
+    journal: list[str] | None = None
+
+    async def publish(self, topic: str, message: Contract, key: str | None) -> None:
+        self.calls += 1
+        self.published.append(Published(topic, key, message))
+        if self.journal is not None:
+            self.journal.append(f"publish:{topic}")
+
+    async def publish_many(
+        self, topic: str, messages: Sequence[tuple[str | None, Contract]]
+    ) -> None:
+        self.calls += 1
+        self.published.extend(Published(topic, key, message) for key, message in messages)
+        if self.journal is not None:
+            self.journal.append(f"publish_many:{topic}:{len(messages)}")
+
+    def on(self, topic: str) -> list[Published]:
+        return [p for p in self.published if p.topic == topic]
+
+
+# ------------------------------------------------------------------- builders
+
+IN_APP_CONTENT: JsonObject = {"title": "Hi {{name}}", "body": "Your order {{order}} shipped."}
+EMAIL_CONTENT: JsonObject = {
+    "subject": "Order {{order}}",
+    "text": "Hi {{name}}",
+    "html": "<p>Hi {{name}}</p>",
+}
+CHANNEL_IDS: dict[ChannelType, str] = {
+    "in_app": "in-app",
+    "push": "push",
+    "email": "email",
+    "sms": "sms",
+    "custom": "custom",
+}
+
+
+def profile(uid: str, email: str | None = None) -> UserProfile:
+    metadata: JsonObject = {"@private": {"email": email}} if email else {}
+    return UserProfile(uid=uid, name=uid.title(), metadata=metadata)
+
+
+def template(
+    channels: Sequence[ChannelType] = ("in_app",),
+    variables: Sequence[VariableSpec] | None = None,
+    template_id: str = "order-shipped",
+    version: int = 1,
+) -> TemplateSnapshot:
+    contents: dict[ChannelType, JsonObject] = {
+        "in_app": IN_APP_CONTENT,
+        "email": EMAIL_CONTENT,
+        "push": {"title": "Order {{order}}", "body": "Hi {{name}}"},
+        "sms": {"text": "Order {{order}} shipped"},
+        "custom": {"data": {"order": "{{order}}"}},
+    }
+    schema = (
+        list(variables)
+        if variables is not None
+        else [
+            VariableSpec(key="name", default_value="there"),
+            VariableSpec(key="order", required=True),
+        ]
+    )
+    return TemplateSnapshot(
+        template_id=template_id,
+        version=version,
+        channels=[
+            TemplateChannel(
+                channel_type=channel_type,
+                channel_id=CHANNEL_IDS[channel_type],
+                content=contents[channel_type],
+            )
+            for channel_type in channels
+        ],
+        variable_schema=schema,
+    )
+
+
+def send_command(
+    app_id: str,
+    send_id: str,
+    receivers: Sequence[str],
+    *,
+    mode: SendMode = "realtime",
+    channels: Sequence[ChannelType] = ("in_app",),
+    variables: Mapping[str, dict[str, JsonValue]] | None = None,
+    common_variables: Mapping[str, JsonValue] | None = None,
+    reply_to: ReplyTo | None = None,
+    tag: str | None = None,
+    chunk: int = 0,
+    chunks: int = 1,
+    created_at: int = 1_700_000_000,
+    template_snapshot: TemplateSnapshot | None = None,
+) -> SendNotification:
+    return SendNotification(
+        app_id=app_id,
+        send_id=send_id,
+        mode=mode,
+        template=template_snapshot or template(channels),
+        receivers=list(receivers),
+        variables=dict(variables or {}),
+        common_variables=dict(
+            common_variables if common_variables is not None else {"order": "A-1"}
+        ),
+        tag=tag,
+        chunk=chunk,
+        chunks=chunks,
+        total=len(receivers),
+        reply_to=reply_to,
+        created_at=created_at,
+    )

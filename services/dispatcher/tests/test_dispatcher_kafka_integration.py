@@ -1,0 +1,367 @@
+"""The dispatcher over the real broker and database (Kafka + FerretDB by default).
+
+The user-directory is another service: here a small responder subscribed to
+``clarion.directory.lookups`` answers lookups for this module's apps only (a test
+double at the Kafka boundary). The service runs as ``build(settings)`` with its own
+lifespan, its own consumer group (committed at the end of ``clarion.sends`` first, so it
+reads only this module's records) and its own database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from faststream.kafka import KafkaBroker
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from clarion_dispatcher import service
+from clarion_dispatcher.adapters.directory import KafkaDirectoryClient
+from clarion_dispatcher.adapters.feed import MongoFeed
+from clarion_dispatcher.adapters.notifications import MongoNotifications
+from clarion_dispatcher.adapters.publisher import BrokerPublisher
+from clarion_dispatcher.app import Settings, build
+from clarion_dispatcher.testing import send_command
+from clarion_shared import kafka
+from clarion_shared.contracts.directory_lookups import LookupUsers
+from clarion_shared.contracts.directory_replies import UserProfile, UsersResolved
+from clarion_shared.contracts.replies import SendResult
+from clarion_shared.contracts.sends import ReplyTo
+from clarion_shared.contracts.status import ChunkDispatched, status_event_adapter
+from clarion_shared.settings import InfraSettings
+from clarion_shared.testing.helpers import random_ref, wait_until
+from clarion_shared.topics import DIRECTORY_LOOKUPS, REPLIES, SENDS, STATUS
+
+pytestmark = pytest.mark.integration
+
+APP = random_ref("app")
+
+
+async def _assign_at_end(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Assign every partition of ``topic`` and fix positions at its end, now."""
+    # end_offsets loads the topic's metadata, which partitions_for_topic reads.
+    await consumer.end_offsets([TopicPartition(topic, 0)])
+    partitions = consumer.partitions_for_topic(topic)
+    assert partitions, f"topic {topic} does not exist"
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(tps)
+    await consumer.seek_to_end(*tps)
+    for tp in tps:
+        await consumer.position(tp)
+    return tps
+
+
+async def commit_group_at_end(bootstrap: str, group_id: str, topic: str) -> None:
+    """Give a new consumer group committed offsets at the end of ``topic``.
+
+    Work subscribers start from the earliest record when their group has none; this
+    keeps a test's group from replaying everything ever sent to the shared topic.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        tps = await _assign_at_end(consumer, topic)
+        await consumer.commit({tp: await consumer.position(tp) for tp in tps})
+    finally:
+        await consumer.stop()
+
+
+@dataclass
+class TopicTail:
+    """Everything published to a topic after ``start``."""
+
+    bootstrap: str
+    topic: str
+    records: list[ConsumerRecord[bytes, bytes]] = field(default_factory=list)
+    _consumer: AIOKafkaConsumer | None = None
+    _task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, fetch_max_wait_ms=10
+        )
+        await self._consumer.start()
+        await _assign_at_end(self._consumer, self.topic)
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                self.records.extend(records)
+                await self.on_records(records)
+
+    async def on_records(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        return None
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer:
+            await self._consumer.stop()
+
+
+@dataclass
+class DirectoryResponder(TopicTail):
+    """Answers ``LookupUsers`` for the apps it knows; ignores every other app."""
+
+    users: dict[str, set[str]] = field(default_factory=dict)
+    lookups: list[LookupUsers] = field(default_factory=list)
+    _producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=1)
+        await self._producer.start()
+        await super().start()
+
+    async def on_records(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        assert self._producer is not None
+        for record in records:
+            if not record.value:
+                continue
+            lookup = LookupUsers.model_validate_json(record.value)
+            known = self.users.get(lookup.app_id)
+            if known is None:
+                continue
+            self.lookups.append(lookup)
+            reply = UsersResolved(
+                request_id=lookup.request_id,
+                app_id=lookup.app_id,
+                users=[UserProfile(uid=uid, name=uid) for uid in lookup.uids if uid in known],
+                missing=[uid for uid in lookup.uids if uid not in known],
+            )
+            await self._producer.send_and_wait(
+                lookup.reply_topic, reply.to_bytes(), key=lookup.request_id.encode()
+            )
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._producer:
+            await self._producer.stop()
+
+
+@dataclass
+class Harness:
+    settings: Settings
+    client: httpx.AsyncClient
+    db: AsyncDatabase[dict[str, Any]]
+    broker: KafkaBroker
+    responder: DirectoryResponder
+    status: TopicTail
+
+    def chunk_events(self, send_id: str) -> list[ChunkDispatched]:
+        events = [status_event_adapter.validate_json(r.value or b"") for r in self.status.records]
+        return [e for e in events if isinstance(e, ChunkDispatched) and e.send_id == send_id]
+
+    async def wait_chunks(self, send_id: str, count: int, timeout_s: float = 60) -> None:
+        async def done() -> bool:
+            return len(self.chunk_events(send_id)) >= count
+
+        await wait_until(done, timeout_s=timeout_s, what=f"{count} chunk(s) of {send_id}")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def harness(
+    infra_settings: InfraSettings, mongo_client: AsyncMongoClient[dict[str, Any]]
+) -> AsyncIterator[Harness]:
+    bootstrap = infra_settings.kafka_bootstrap_servers
+    settings = Settings(
+        kafka_bootstrap_servers=bootstrap,
+        mongodb_url=infra_settings.mongodb_url,
+        db_name=random_ref("dispatcher_it").replace("-", "_"),
+        group_id=random_ref("dispatcher-it"),
+        directory_timeout_s=10,
+    )
+    await commit_group_at_end(bootstrap, settings.group_id, SENDS)
+    responder = DirectoryResponder(bootstrap, DIRECTORY_LOOKUPS)
+    status = TopicTail(bootstrap, STATUS)
+    await responder.start()
+    await status.start()
+    broker = kafka.make_broker(infra_settings, "dispatcher-it-client")
+    await broker.start()
+    app = build(settings)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://d") as client:
+                yield Harness(
+                    settings,
+                    client,
+                    mongo_client[settings.db_name],
+                    broker,
+                    responder,
+                    status,
+                )
+    finally:
+        await broker.stop()
+        await status.stop()
+        await responder.stop()
+        await mongo_client.drop_database(settings.db_name)
+
+
+async def test_readiness_checks_pass(harness: Harness) -> None:
+    response = await harness.client.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert response.json()["checks"] == {"mongo": True, "kafka": True, "directory_replies": True}
+
+
+async def test_the_same_send_twice_gives_one_record_and_feed_item_per_receiver_and_channel(
+    harness: Harness,
+) -> None:
+    harness.responder.users[APP] = {"alice", "bob", "carol"}
+    send_id = random_ref("batch")
+    receivers = ["alice", "bob", "ghost", "carol"]
+    command = send_command(
+        APP, send_id, receivers, mode="batch", channels=("in_app", "email"), tag="it"
+    )
+
+    await kafka.publish(harness.broker, SENDS, command, key=send_id)
+    await harness.wait_chunks(send_id, 1)
+    feed_path = f"/internal/apps/{APP}/feed/alice"
+    (alice_item,) = (await harness.client.get(feed_path)).json()["data"]
+    read = await harness.client.post(f"{feed_path}/{alice_item['id']}/read")
+    assert read.status_code == 200
+
+    await kafka.publish(harness.broker, SENDS, command, key=send_id)
+    await harness.wait_chunks(send_id, 2)
+
+    records = [d async for d in harness.db["notifications"].find({"send_id": send_id})]
+    items = [d async for d in harness.db["feed_items"].find({"batch_id": send_id})]
+    assert len(records) == len(receivers) * 2
+    assert len({(d["uid"], d["channel_type"]) for d in records}) == len(records)
+    assert sorted(d["receiver"] for d in items) == ["alice", "bob", "carol"]
+    stored_alice = next(d for d in items if d["receiver"] == "alice")
+    assert stored_alice["read"] is True  # the replay did not reset it
+    first, second = harness.chunk_events(send_id)
+    assert first.event_id == second.event_id
+    assert (first.sent, first.failed) == (3, 1)
+
+    notification = await harness.client.get(f"/internal/apps/{APP}/notifications/{send_id}")
+    body = notification.json()["data"]
+    assert [r["uid"] for r in body["receivers"]] == receivers
+    ghost = body["receivers"][2]["channels"]
+    assert {c["code"] for c in ghost} == {"ERR_USER_NOT_FOUND"}
+
+
+async def test_a_realtime_reply_arrives_after_the_feed_items_exist(harness: Harness) -> None:
+    harness.responder.users[APP] = {"alice", "bob"}
+    feed = harness.db["feed_items"]
+    send_id = random_ref("ntf")
+    request_id = random_ref("req")
+    seen_items: list[int] = []
+
+    class Replies(TopicTail):
+        """The waiting gateway: on the reply, it looks for the feed items at once."""
+
+        async def on_records(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+            if any(r.key == request_id.encode() for r in records):
+                seen_items.append(await feed.count_documents({"notification_id": send_id}))
+
+    replies = Replies(harness.settings.kafka_bootstrap_servers, REPLIES)
+    await replies.start()
+    try:
+        command = send_command(
+            APP,
+            send_id,
+            ["bob", "nobody", "alice"],
+            reply_to=ReplyTo(topic=REPLIES, request_id=request_id),
+        )
+        started = time.perf_counter()
+        await kafka.publish(harness.broker, SENDS, command, key=send_id)
+
+        async def answered() -> list[ConsumerRecord[bytes, bytes]]:
+            return [r for r in replies.records if r.key == request_id.encode()]
+
+        (record,) = await wait_until(answered, timeout_s=30, what="the realtime reply")
+        elapsed_ms = (time.perf_counter() - started) * 1000
+    finally:
+        await replies.stop()
+
+    result = SendResult.model_validate_json(record.value or b"")
+    assert result.request_id == request_id
+    assert result.send_id == send_id
+    assert [(r.uid, r.status, r.code) for r in result.receivers] == [
+        ("bob", "sent", None),
+        ("nobody", "failed", "ERR_USER_NOT_FOUND"),
+        ("alice", "sent", None),
+    ]
+    assert seen_items == [2]
+    print(f"\nrealtime send of 3 receivers answered in {elapsed_ms:.0f} ms")
+
+
+async def test_lookups_go_in_chunks_of_at_most_a_thousand(harness: Harness) -> None:
+    app = random_ref("app")
+    uids = [f"u{n}" for n in range(2500)]
+    harness.responder.users[app] = set(uids[:2400])
+    send_id = random_ref("batch")
+
+    await kafka.publish(
+        harness.broker, SENDS, send_command(app, send_id, uids, mode="batch"), key=send_id
+    )
+    await harness.wait_chunks(send_id, 1)
+
+    sizes = sorted(len(lookup.uids) for lookup in harness.responder.lookups if lookup.app_id == app)
+    assert sizes == [500, 1000, 1000]
+    (summary,) = harness.chunk_events(send_id)
+    assert (summary.sent, summary.failed) == (2400, 100)
+    assert await harness.db["feed_items"].count_documents({"batch_id": send_id}) == 2400
+
+
+async def test_measure_fan_out_of_one_thousand_in_app_receivers(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not a timing assertion: prints what one 1,000-receiver chunk costs here."""
+    app = random_ref("app")
+    uids = [f"m{n}" for n in range(1000)]
+    harness.responder.users[app] = set(uids)
+    directory = KafkaDirectoryClient(
+        harness.broker, harness.settings.kafka_bootstrap_servers, timeout_s=10
+    )
+    await directory.start()
+    try:
+        use_case_runs: list[float] = []
+        for _ in range(3):
+            command = send_command(app, random_ref("batch"), uids, mode="batch")
+            outcome = await service.dispatch_chunk(
+                command,
+                directory=directory,
+                notifications=MongoNotifications(harness.db),
+                feed=MongoFeed(harness.db),
+                publisher=BrokerPublisher(harness.broker),
+            )
+            assert outcome.plan.sent == 1000
+            use_case_runs.append(outcome.duration_s)
+    finally:
+        await directory.stop()
+
+    # Through the service: published to clarion.sends until its ChunkDispatched is seen.
+    send_id = random_ref("batch")
+    started = time.perf_counter()
+    await kafka.publish(
+        harness.broker, SENDS, send_command(app, send_id, uids, mode="batch"), key=send_id
+    )
+    await harness.wait_chunks(send_id, 1)
+    through_kafka = time.perf_counter() - started
+    assert await harness.db["feed_items"].count_documents({"batch_id": send_id}) == 1000
+
+    report: Callable[[str], None] = print
+    with capsys.disabled():
+        report(
+            "\nfan-out of one 1,000-receiver in_app chunk on FerretDB: use case "
+            + ", ".join(f"{s * 1000:.0f} ms" for s in use_case_runs)
+            + f"; clarion.sends -> ChunkDispatched {through_kafka * 1000:.0f} ms"
+        )

@@ -1,0 +1,229 @@
+"""One suite for each repository, run on the in-memory fake and on the real Mongo adapter.
+
+The Mongo runs are integration tests (FerretDB by default): they show the queries the
+adapters use are answered correctly by the embedded server, and the fakes the unit
+tests rely on behave the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from clarion_dispatcher import domain
+from clarion_dispatcher.adapters.feed import MongoFeed
+from clarion_dispatcher.adapters.notifications import MongoNotifications
+from clarion_dispatcher.models import FeedItem
+from clarion_dispatcher.service import FeedRepository, NotificationRepository
+from clarion_dispatcher.testing import InMemoryFeed, InMemoryNotifications, profile, send_command
+from clarion_shared.testing.helpers import random_ref
+
+NOW = 1_700_000_000
+
+
+def planned(
+    app_id: str, send_id: str, uids: list[str], now: int = NOW, **options: Any
+) -> domain.ChunkPlan:
+    """A chunk's plan; send ids are made unique per app, like the gateway's real ones."""
+    send_id = f"{app_id}-{send_id}"
+    known = {uid: profile(uid) for uid in uids if not uid.startswith("ghost")}
+    return domain.plan_chunk(send_command(app_id, send_id, uids, **options), known, now)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def mongo_db(
+    mongo_client: AsyncMongoClient[dict[str, Any]],
+) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    """One database for this module's Mongo runs, dropped at the end."""
+    name = random_ref("dispatcher_repos").replace("-", "_")
+    yield mongo_client[name]
+    await mongo_client.drop_database(name)
+
+
+# ------------------------------------------------------------------- notifications
+
+
+class NotificationRepositorySuite:
+    @pytest.fixture
+    def repo(self) -> NotificationRepository:
+        raise NotImplementedError
+
+    async def test_records_round_trip_per_send_and_app(self, repo: NotificationRepository) -> None:
+        app = random_ref("app")
+        plan = planned(app, "send-1", ["alice", "ghost"], mode="batch", channels=("in_app", "sms"))
+        await repo.add_many(plan.records)
+        await repo.add_many(planned(app, "send-2", ["alice"]).records)
+
+        found = await repo.for_send(app, f"{app}-send-1")
+
+        assert sorted(found, key=lambda r: r.id) == sorted(plan.records, key=lambda r: r.id)
+        failed = [r for r in found if r.status == "failed"]
+        assert {r.error.code for r in failed if r.error} == {domain.ERR_USER_NOT_FOUND}
+        assert {r.batch_id for r in found} == {f"{app}-send-1"}
+        assert await repo.for_send(random_ref("other"), f"{app}-send-1") == []
+
+    async def test_adding_again_never_changes_a_stored_record(
+        self, repo: NotificationRepository
+    ) -> None:
+        app = random_ref("app")
+        first = planned(app, "send-1", ["alice"]).records
+        later = planned(app, "send-1", ["alice"], now=NOW + 99).records
+        await repo.add_many(first)
+        await repo.add_many(later)
+
+        (stored,) = await repo.for_send(app, f"{app}-send-1")
+        assert stored == first[0]
+
+
+class TestInMemoryNotifications(NotificationRepositorySuite):
+    @pytest.fixture
+    def repo(self) -> NotificationRepository:
+        return InMemoryNotifications()
+
+
+@pytest.mark.integration
+class TestMongoNotifications(NotificationRepositorySuite):
+    @pytest_asyncio.fixture(loop_scope="session")
+    async def repo(  # type: ignore[override]
+        self, mongo_db: AsyncDatabase[dict[str, Any]]
+    ) -> MongoNotifications:
+        repo = MongoNotifications(mongo_db)
+        await repo.ensure_indexes()
+        return repo
+
+
+# -------------------------------------------------------------------------- feed
+
+
+def feed_items(app: str, uid: str, count: int, start: int = NOW) -> list[FeedItem]:
+    items: list[FeedItem] = []
+    for n in range(count):
+        items.extend(planned(app, f"send-{n}", [uid], now=start + n).feed_items)
+    return items
+
+
+class FeedRepositorySuite:
+    @pytest.fixture
+    def repo(self) -> FeedRepository:
+        raise NotImplementedError
+
+    async def test_page_is_newest_first_with_totals(self, repo: FeedRepository) -> None:
+        app = random_ref("app")
+        owner = domain.feed_owner(app, "alice")
+        items = feed_items(app, "alice", 5)
+        await repo.add_many(items)
+        await repo.add_many(feed_items(app, "bob", 2))
+
+        first, total = await repo.page(owner, None, page=1, per_page=2)
+        last, _ = await repo.page(owner, None, page=3, per_page=2)
+        beyond, beyond_total = await repo.page(owner, None, page=4, per_page=2)
+
+        newest_first = [i.id for i in reversed(items)]
+        assert total == 5
+        assert [i.id for i in first] == newest_first[:2]
+        assert [i.id for i in last] == newest_first[4:]
+        assert (beyond, beyond_total) == ([], 5)
+        assert first[0] == items[-1]
+
+    async def test_same_second_items_are_ordered_by_id_descending(
+        self, repo: FeedRepository
+    ) -> None:
+        app = random_ref("app")
+        items = [planned(app, f"s{n}", ["alice"]).feed_items[0] for n in range(4)]
+        await repo.add_many(items)
+        page, _ = await repo.page(domain.feed_owner(app, "alice"), None, 1, 10)
+        assert [i.id for i in page] == sorted((i.id for i in items), reverse=True)
+
+    async def test_read_state_filter_and_unread_count(self, repo: FeedRepository) -> None:
+        app = random_ref("app")
+        owner = domain.feed_owner(app, "alice")
+        items = feed_items(app, "alice", 3)
+        await repo.add_many(items)
+
+        transition = await repo.mark_read(owner, items[0].id, at=NOW + 10)
+
+        assert transition is not None
+        assert transition.changed
+        assert (transition.item.read, transition.item.status) == (True, "read")
+        assert transition.item.read_at == NOW + 10
+        read, read_total = await repo.page(owner, True, 1, 10)
+        unread, unread_total = await repo.page(owner, False, 1, 10)
+        assert ([i.id for i in read], read_total) == ([items[0].id], 1)
+        assert (len(unread), unread_total) == (2, 2)
+        assert await repo.unread_count(owner) == 2
+
+    async def test_transitions_happen_once(self, repo: FeedRepository) -> None:
+        app = random_ref("app")
+        owner = domain.feed_owner(app, "alice")
+        one, two = feed_items(app, "alice", 2)
+        await repo.add_many([one, two])
+
+        delivered = await repo.mark_delivered(owner, one.id, at=NOW + 1)
+        delivered_again = await repo.mark_delivered(owner, one.id, at=NOW + 2)
+        read = await repo.mark_read(owner, one.id, at=NOW + 3)
+        read_again = await repo.mark_read(owner, one.id, at=NOW + 4)
+
+        assert delivered is not None
+        assert delivered_again is not None
+        assert read is not None
+        assert read_again is not None
+        assert (delivered.changed, delivered.item.status) == (True, "delivered")
+        assert (delivered_again.changed, delivered_again.item.delivered_at) == (False, NOW + 1)
+        assert (read.changed, read.item.status, read.item.delivered_at) == (True, "read", NOW + 1)
+        assert (read_again.changed, read_again.item.read_at) == (False, NOW + 3)
+
+        # Delivered after read: the time is kept, the status stays "read".
+        await repo.mark_read(owner, two.id, at=NOW + 5)
+        late = await repo.mark_delivered(owner, two.id, at=NOW + 6)
+        assert late is not None
+        assert (late.changed, late.item.status, late.item.delivered_at) == (True, "read", NOW + 6)
+
+    async def test_replaying_items_keeps_their_state(self, repo: FeedRepository) -> None:
+        app = random_ref("app")
+        owner = domain.feed_owner(app, "alice")
+        (item,) = feed_items(app, "alice", 1)
+        await repo.add_many([item])
+        await repo.mark_read(owner, item.id, at=NOW + 1)
+
+        await repo.add_many([item])
+
+        stored = await repo.get(owner, item.id)
+        assert stored is not None
+        assert stored.read is True
+        assert await repo.unread_count(owner) == 0
+
+    async def test_other_owners_do_not_see_the_item(self, repo: FeedRepository) -> None:
+        app = random_ref("app")
+        (item,) = feed_items(app, "alice", 1)
+        await repo.add_many([item])
+        for stranger in (domain.feed_owner(app, "bob"), domain.feed_owner("other", "alice")):
+            assert await repo.get(stranger, item.id) is None
+            assert await repo.mark_read(stranger, item.id, at=NOW) is None
+            assert await repo.mark_delivered(stranger, item.id, at=NOW) is None
+            assert await repo.delete(stranger, item.id) is False
+        owner = domain.feed_owner(app, "alice")
+        assert await repo.delete(owner, item.id) is True
+        assert await repo.delete(owner, item.id) is False
+        assert await repo.get(owner, item.id) is None
+
+
+class TestInMemoryFeed(FeedRepositorySuite):
+    @pytest.fixture
+    def repo(self) -> FeedRepository:
+        return InMemoryFeed()
+
+
+@pytest.mark.integration
+class TestMongoFeed(FeedRepositorySuite):
+    @pytest_asyncio.fixture(loop_scope="session")
+    async def repo(  # type: ignore[override]
+        self, mongo_db: AsyncDatabase[dict[str, Any]]
+    ) -> MongoFeed:
+        repo = MongoFeed(mongo_db)
+        await repo.ensure_indexes()
+        return repo

@@ -1,0 +1,235 @@
+"""Use cases with in-memory repositories, a fake directory and a recording publisher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from clarion_dispatcher import service
+from clarion_dispatcher.testing import (
+    FakeDirectory,
+    InMemoryFeed,
+    InMemoryNotifications,
+    RecordingPublisher,
+    profile,
+    send_command,
+)
+from clarion_shared.contracts.jobs import DeliveryJob
+from clarion_shared.contracts.replies import SendResult
+from clarion_shared.contracts.sends import ReplyTo, SendNotification
+from clarion_shared.contracts.status import FeedItemDelivered, FeedItemRead, status_event_adapter
+from clarion_shared.errors import ApiError
+from clarion_shared.topics import REPLIES, STATUS, jobs_topic
+
+APP = "app1"
+
+
+@dataclass
+class World:
+    journal: list[str] = field(default_factory=list)
+    directory: FakeDirectory = field(init=False)
+    notifications: InMemoryNotifications = field(init=False)
+    feed: InMemoryFeed = field(init=False)
+    publisher: RecordingPublisher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.directory = FakeDirectory(journal=self.journal)
+        self.notifications = InMemoryNotifications(self.journal)
+        self.feed = InMemoryFeed(self.journal)
+        self.publisher = RecordingPublisher(journal=self.journal)
+
+    async def dispatch(self, command: SendNotification) -> service.ChunkOutcome:
+        return await service.dispatch_chunk(
+            command,
+            directory=self.directory,
+            notifications=self.notifications,
+            feed=self.feed,
+            publisher=self.publisher,
+            now=1_700_000_500,
+        )
+
+
+@pytest.fixture
+def world() -> World:
+    w = World()
+    w.directory.add(APP, *(profile(uid, email=f"{uid}@x.io") for uid in ("alice", "bob")))
+    return w
+
+
+async def test_realtime_send_stores_then_publishes_then_replies(world: World) -> None:
+    reply_to = ReplyTo(topic=REPLIES, request_id="req-1")
+    command = send_command(
+        APP,
+        "ntf1",
+        ["alice", "ghost", "bob", "alice"],
+        channels=("in_app", "email"),
+        reply_to=reply_to,
+    )
+
+    await world.dispatch(command)
+
+    assert world.journal[:3] == ["lookup:3", "notifications:6", "feed:2"]
+    assert set(world.journal[3:5]) == {
+        f"publish_many:{jobs_topic('email')}:2",
+        f"publish_many:{STATUS}:10",  # 6 created, 2 feed items, 1 failed, 1 summary
+    }
+    assert world.journal[5:] == [f"publish:{REPLIES}"]
+    (reply,) = world.publisher.on(REPLIES)
+    assert reply.key == "req-1"
+    assert isinstance(reply.message, SendResult)
+    assert reply.message.request_id == "req-1"
+    assert reply.message.send_id == "ntf1"
+    assert [(r.uid, r.status, r.code) for r in reply.message.receivers] == [
+        ("alice", "sent", None),
+        ("ghost", "failed", "ERR_USER_NOT_FOUND"),
+        ("bob", "sent", None),
+    ]
+    jobs = world.publisher.on(jobs_topic("email"))
+    assert [j.key for j in jobs] == [f"{APP}:alice", f"{APP}:bob"]
+    assert all(isinstance(j.message, DeliveryJob) for j in jobs)
+    assert {p.key for p in world.publisher.on(STATUS)} == {"ntf1"}
+    for published in world.publisher.on(STATUS):  # every event is a valid contract
+        status_event_adapter.validate_json(published.message.to_bytes())
+
+
+async def test_batch_chunk_does_not_reply(world: World) -> None:
+    await world.dispatch(send_command(APP, "batch1", ["alice"], mode="batch"))
+    assert world.publisher.on(REPLIES) == []
+    (record,) = world.notifications.records.values()
+    assert record.batch_id == "batch1"
+
+
+async def test_replaying_a_command_keeps_one_record_and_feed_item_and_its_read_state(
+    world: World,
+) -> None:
+    command = send_command(APP, "ntf2", ["alice", "bob"], channels=("in_app", "sms"))
+    first = await world.dispatch(command)
+    item_id = first.plan.feed_items[0].id
+    await service.mark_read(
+        APP, "alice", item_id, feed=world.feed, publisher=world.publisher, now=5
+    )
+
+    again = await world.dispatch(command)
+
+    assert len(world.notifications.records) == 4
+    assert len(world.feed.items) == 2
+    assert world.feed.items[item_id].read is True
+    first_ids = [e.event_id for e in first.plan.events]
+    assert [e.event_id for e in again.plan.events] == first_ids
+    assert [j.job_id for j in again.plan.jobs["sms"]] == [j.job_id for j in first.plan.jobs["sms"]]
+
+
+async def test_a_thousand_receivers_cost_one_lookup_one_write_per_collection(
+    world: World,
+) -> None:
+    uids = [f"u{i}" for i in range(1000)]
+    world.directory.add(APP, *(profile(uid) for uid in uids))
+
+    outcome = await world.dispatch(send_command(APP, "batch2", uids, mode="batch"))
+
+    assert len(world.directory.lookups) == 1
+    assert world.notifications.write_calls == 1
+    assert world.feed.write_calls == 1
+    assert world.publisher.calls == 1  # status events only: in_app has no jobs
+    assert outcome.plan.sent == 1000
+    assert len(world.publisher.on(STATUS)) == 1000 + 1000 + 1
+
+
+async def test_directory_timeout_is_raised_and_nothing_is_written(world: World) -> None:
+    world.directory.timeout = True
+    with pytest.raises(TimeoutError):
+        await world.dispatch(send_command(APP, "ntf3", ["alice"]))
+    assert world.notifications.records == {}
+    assert world.feed.items == {}
+    assert world.publisher.published == []
+
+
+async def test_empty_chunk_asks_nobody_but_reports(world: World) -> None:
+    reply_to = ReplyTo(topic=REPLIES, request_id="req-empty")
+    await world.dispatch(send_command(APP, "ntf4", [], reply_to=reply_to))
+    assert world.directory.lookups == []
+    assert len(world.publisher.on(STATUS)) == 1
+    (reply,) = world.publisher.on(REPLIES)
+    assert isinstance(reply.message, SendResult)
+    assert reply.message.receivers == []
+
+
+# ---------------------------------------------------------------- in-app feed
+
+
+async def _seed(world: World, send_id: str = "ntf9") -> str:
+    outcome = await world.dispatch(send_command(APP, send_id, ["alice"]))
+    world.publisher.published.clear()
+    return outcome.plan.feed_items[0].id
+
+
+async def test_mark_read_publishes_once_and_is_idempotent(world: World) -> None:
+    item_id = await _seed(world)
+
+    first = await service.mark_read(
+        APP, "alice", item_id, feed=world.feed, publisher=world.publisher, now=10
+    )
+    second = await service.mark_read(
+        APP, "alice", item_id, feed=world.feed, publisher=world.publisher, now=20
+    )
+
+    assert (first.status, first.read_at) == ("read", 10)
+    assert second == first
+    (event,) = world.publisher.on(STATUS)
+    assert isinstance(event.message, FeedItemRead)
+    assert event.key == "ntf9"
+    assert await service.unread_count(APP, "alice", feed=world.feed) == 0
+
+
+async def test_mark_delivered_after_read_keeps_status_read(world: World) -> None:
+    item_id = await _seed(world)
+    feed, publisher = world.feed, world.publisher
+
+    await service.mark_read(APP, "alice", item_id, feed=feed, publisher=publisher, now=10)
+    delivered = await service.mark_delivered(
+        APP, "alice", item_id, feed=feed, publisher=publisher, now=11
+    )
+    again = await service.mark_delivered(
+        APP, "alice", item_id, feed=feed, publisher=publisher, now=12
+    )
+
+    assert (delivered.status, delivered.delivered_at) == ("read", 11)
+    assert again.delivered_at == 11
+    kinds = [type(p.message) for p in world.publisher.on(STATUS)]
+    assert kinds == [FeedItemRead, FeedItemDelivered]
+
+
+async def test_another_users_or_apps_item_is_not_found(world: World) -> None:
+    item_id = await _seed(world)
+    for app_id, uid in (("app1", "bob"), ("other-app", "alice")):
+        with pytest.raises(ApiError) as caught:
+            await service.mark_read(
+                app_id, uid, item_id, feed=world.feed, publisher=world.publisher
+            )
+        assert caught.value.status == 404
+        with pytest.raises(ApiError):
+            await service.delete_feed_item(app_id, uid, item_id, feed=world.feed)
+    assert world.publisher.published == []
+
+
+async def test_list_feed_filters_read_state_newest_first(world: World) -> None:
+    first = await _seed(world, "ntf-a")
+    second = await _seed(world, "ntf-b")
+    await service.mark_read(APP, "alice", first, feed=world.feed, publisher=world.publisher, now=1)
+
+    everything, total = await service.list_feed(APP, "alice", None, 1, 20, feed=world.feed)
+    unread, unread_total = await service.list_feed(APP, "alice", "unread", 1, 20, feed=world.feed)
+
+    assert total == 2
+    # Same sent_at: the id breaks the tie, descending.
+    assert [i.id for i in everything] == sorted([first, second], reverse=True)
+    assert ([i.id for i in unread], unread_total) == ([second], 1)
+
+
+async def test_get_notification_404_when_the_send_is_unknown(world: World) -> None:
+    await world.dispatch(send_command(APP, "ntf5", ["alice", "ghost"]))
+    found = await service.get_notification(APP, "ntf5", notifications=world.notifications)
+    assert [r.uid for r in found.receivers] == ["alice", "ghost"]
+    with pytest.raises(ApiError):
+        await service.get_notification("other-app", "ntf5", notifications=world.notifications)
