@@ -1,0 +1,569 @@
+#!/usr/bin/env bash
+# Local infrastructure for Clarion: Kafka (KRaft, single node), PostgreSQL and
+# FerretDB (MongoDB wire protocol on top of PostgreSQL). No Docker needed.
+#
+#   deploy/local/infra.sh install   resolve/build/install everything, start nothing
+#   deploy/local/infra.sh up        install if needed, start what is not running,
+#                                   wait until ready, print the env lines (stdout)
+#   deploy/local/infra.sh down      stop what this script started (pid files)
+#   deploy/local/infra.sh status    show what runs where
+#   deploy/local/infra.sh env       print `export KAFKA_BOOTSTRAP_SERVERS=...` and
+#                                   `export MONGODB_URL=...`
+#   deploy/local/infra.sh clean     down, then delete the data dir
+#
+# Progress goes to stderr and env lines to stdout, so `eval "$(infra.sh up)"` works.
+# If KAFKA_BOOTSTRAP_SERVERS is already set, Kafka is neither installed nor
+# started; same for MONGODB_URL and PostgreSQL+FerretDB. See README.md.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
+
+CACHE_DIR="${CLARION_CACHE_DIR:-$HOME/.cache/clarion}"
+DATA_DIR="${CLARION_DATA_DIR:-$REPO_ROOT/.local}"
+LOG_DIR="$DATA_DIR/logs"
+PID_DIR="$DATA_DIR/pids"
+
+KAFKA_PORT="${CLARION_KAFKA_PORT:-19092}"
+KAFKA_CONTROLLER_PORT="${CLARION_KAFKA_CONTROLLER_PORT:-19093}"
+PG_PORT="${CLARION_PG_PORT:-15432}"
+MONGO_PORT="${CLARION_MONGO_PORT:-27018}"
+READY_TIMEOUT="${CLARION_READY_TIMEOUT:-90}"
+# FerretDB logs every unsupported command at WARN (e.g. pymongo's endSessions on
+# each client close), so the default is ERROR.
+FERRETDB_LOG_LEVEL="${CLARION_FERRETDB_LOG_LEVEL:-error}"
+STOP_TIMEOUT="${CLARION_STOP_TIMEOUT:-30}"
+
+FERRETDB_VERSION="v1.24.2"
+KAFKA_POM="$SCRIPT_DIR/kafka/pom.xml"
+JAVA_BIN="${JAVA:-${JAVA_HOME:+$JAVA_HOME/bin/}java}"
+PYTHON_BIN="${PYTHON:-python3}"
+PROBE="$SCRIPT_DIR/probe.py"
+
+KAFKA_DIR="$DATA_DIR/kafka"
+FERRET_DIR="$DATA_DIR/ferretdb"
+FERRET_BIN="$CACHE_DIR/ferretdb/ferretdb-$FERRETDB_VERSION"
+
+# ------------------------------------------------------------------ helpers
+log() { printf '[infra] %s\n' "$*" >&2; }
+die() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# die with the tail of one or more log files
+die_log() {
+  local msg="$1"; shift
+  printf '[infra] ERROR: %s\n' "$msg" >&2
+  local f
+  for f in "$@"; do
+    if [[ -s "$f" ]]; then
+      printf '[infra] ---- last 30 lines of %s ----\n' "$f" >&2
+      tail -n 30 "$f" >&2 || true
+      printf '[infra] ---- end of %s ----\n' "$f" >&2
+    else
+      printf '[infra] (log %s is empty or missing)\n' "$f" >&2
+    fi
+  done
+  exit 1
+}
+
+want_kafka() { [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; }
+want_mongo() { [[ -z "${MONGODB_URL:-}" ]]; }
+is_root() { [[ "$(id -u)" == 0 ]]; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+now() { date +%s; }
+
+ensure_dirs() { mkdir -p "$DATA_DIR" "$LOG_DIR" "$PID_DIR" "$CACHE_DIR"; }
+
+# Serialise concurrent invocations: one lock for the data dir, one for the
+# (shared between clones) cache dir. Started servers get `8>&- 9>&-` so they do
+# not inherit (and hold) these locks.
+lock_fd() {
+  local fd="$1" file="$2"
+  eval "exec $fd>\"\$file\""
+  if ! flock -w 900 "$fd"; then
+    die "timed out after 900s waiting for lock $file (another infra.sh run holds it; holders: $(fuser "$file" 2>/dev/null || echo unknown))"
+  fi
+}
+lock_data() { lock_fd 8 "$PID_DIR/infra.lock"; }
+lock_cache() { lock_fd 9 "$CACHE_DIR/infra.lock"; }
+
+# pid_alive NAME MARKER: pid from $PID_DIR/NAME.pid is alive and its command line
+# contains MARKER (guards against pid reuse). Prints the pid.
+pid_alive() {
+  local f="$PID_DIR/$1.pid" pid
+  [[ -s "$f" ]] || return 1
+  pid="$(<"$f")"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  local cmdline
+  cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+  [[ "$cmdline" == *"$2"* ]] || return 1
+  printf '%s' "$pid"
+}
+
+# stop_pid NAME MARKER: SIGTERM, wait STOP_TIMEOUT, then SIGKILL.
+stop_pid() {
+  local name="$1" marker="$2" pid i
+  if ! pid="$(pid_alive "$name" "$marker")"; then
+    rm -f "$PID_DIR/$name.pid"
+    log "$name: not running"
+    return 0
+  fi
+  log "$name: stopping pid $pid (SIGTERM)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < STOP_TIMEOUT * 5; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$name: still alive after ${STOP_TIMEOUT}s, sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    sleep 0.5
+  fi
+  rm -f "$PID_DIR/$name.pid"
+  log "$name: stopped"
+}
+
+# wait_ready NAME PID LOGFILE... -- CMD...: poll CMD until success, the process
+# dies, or READY_TIMEOUT passes.
+wait_ready() {
+  local name="$1" pid="$2"; shift 2
+  local logs=()
+  while [[ "$1" != "--" ]]; do logs+=("$1"); shift; done
+  shift
+  local deadline=$(( $(now) + READY_TIMEOUT )) err=""
+  while true; do
+    if err="$("$@" 2>&1)"; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      die_log "$name (pid $pid) exited during startup; logs: ${logs[*]}" "${logs[@]}"
+    fi
+    if (( $(now) >= deadline )); then
+      die_log "$name not ready after ${READY_TIMEOUT}s (last probe: ${err:-no output}); logs: ${logs[*]}" "${logs[@]}"
+    fi
+    sleep 0.3
+  done
+}
+
+need_cmd() { command -v "$1" >/dev/null 2>&1 || die "$1 not found on PATH ($2)"; }
+
+# ------------------------------------------------------------------ kafka
+kafka_version() { sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_POM" | head -n1; }
+kafka_cp_file() { echo "$CACHE_DIR/kafka/classpath-$(sha256sum "$KAFKA_POM" | cut -c1-16).txt"; }
+
+# classpath file exists and every jar it names is still in ~/.m2
+kafka_cp_valid() {
+  local f; f="$(kafka_cp_file)"
+  [[ -s "$f" ]] || return 1
+  local jar
+  IFS=':' read -r -a jars <"$f"
+  for jar in "${jars[@]}"; do [[ -f "$jar" ]] || return 1; done
+}
+
+kafka_install() {
+  need_cmd "$JAVA_BIN" "Kafka needs Java 17+; install a JDK or set JAVA=/path/to/java"
+  kafka_cp_valid && return 0
+  lock_cache
+  kafka_cp_valid && return 0
+  need_cmd mvn "needed once to resolve the Kafka jars from Maven Central into ~/.m2"
+  local f tmp ilog="$LOG_DIR/install-kafka.log"
+  f="$(kafka_cp_file)"
+  mkdir -p "$(dirname "$f")"
+  tmp="$f.tmp.$$"
+  log "kafka: resolving org.apache.kafka:kafka_2.13:$(kafka_version) with Maven (log: $ilog)"
+  if ! mvn -B -q -f "$KAFKA_POM" dependency:build-classpath -Dmdep.outputFile="$tmp" >"$ilog" 2>&1; then
+    rm -f "$tmp"
+    die_log "Maven could not resolve the Kafka classpath from $KAFKA_POM; log: $ilog" "$ilog"
+  fi
+  mv "$tmp" "$f"
+  kafka_cp_valid || die "kafka classpath $f names jars that do not exist"
+  log "kafka: classpath cached in $f"
+}
+
+kafka_write_config() {
+  mkdir -p "$KAFKA_DIR/data"
+  cat >"$KAFKA_DIR/server.properties" <<EOF
+# generated by deploy/local/infra.sh -- edits are overwritten on every start
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$KAFKA_DIR/data
+num.partitions=4
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+log.retention.hours=168
+log.segment.bytes=67108864
+num.network.threads=2
+num.io.threads=2
+num.recovery.threads.per.data.dir=1
+EOF
+  cat >"$KAFKA_DIR/log4j2.properties" <<'EOF'
+# generated by deploy/local/infra.sh
+status = warn
+name = clarion-kafka
+shutdownHook = disable
+appender.server.type = RollingFile
+appender.server.name = SERVER
+appender.server.fileName = ${sys:kafka.logs.dir}/kafka-server.log
+appender.server.filePattern = ${sys:kafka.logs.dir}/kafka-server.log.%i
+appender.server.layout.type = PatternLayout
+appender.server.layout.pattern = [%d] %p %m (%c)%n
+appender.server.policies.type = Policies
+appender.server.policies.size.type = SizeBasedTriggeringPolicy
+appender.server.policies.size.size = 20MB
+appender.server.strategy.type = DefaultRolloverStrategy
+appender.server.strategy.max = 3
+# WARN+ everywhere; INFO for server lifecycle and consumer-group activity
+rootLogger.level = WARN
+rootLogger.appenderRef.server.ref = SERVER
+logger.raftserver.name = kafka.server.KafkaRaftServer
+logger.raftserver.level = INFO
+logger.broker.name = kafka.server.BrokerServer
+logger.broker.level = INFO
+logger.groups.name = org.apache.kafka.coordinator.group.GroupMetadataManager
+logger.groups.level = INFO
+EOF
+}
+
+# sets KAFKA_JAVA: the java command line (without main class) for Kafka tools/server
+kafka_java_cmd() {
+  KAFKA_JAVA=("$JAVA_BIN" -Xms256m -Xmx512m -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError
+    -Djava.awt.headless=true
+    -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.properties"
+    -Dkafka.logs.dir="$LOG_DIR"
+    -cp "$(<"$(kafka_cp_file)")")
+}
+
+kafka_format() {
+  [[ -f "$KAFKA_DIR/data/meta.properties" ]] && return 0
+  local cid flog="$LOG_DIR/kafka-format.log"
+  # Kafka Uuid: url-safe base64 of 16 random bytes, no padding, not starting with '-'
+  cid="$("$PYTHON_BIN" -c 'import base64,uuid
+while True:
+    s = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not s.startswith("-"): print(s); break')"
+  kafka_java_cmd
+  log "kafka: formatting storage in $KAFKA_DIR/data (cluster id $cid)"
+  "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format --config "$KAFKA_DIR/server.properties" \
+    --cluster-id "$cid" --ignore-formatted >"$flog" 2>&1 \
+    || die_log "kafka storage format failed; log: $flog" "$flog"
+}
+
+kafka_pid() { pid_alive kafka "$KAFKA_DIR/server.properties"; }
+
+# kafka_start: launch the broker if not running (does not wait); sets KAFKA_PID
+KAFKA_PID=""
+kafka_start() {
+  kafka_install
+  if KAFKA_PID="$(kafka_pid)"; then
+    grep -qxF "listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT" "$KAFKA_DIR/server.properties" \
+      || die "kafka is already running (pid $KAFKA_PID) with other ports ($(grep '^listeners=' "$KAFKA_DIR/server.properties")); run '$0 down' first to change CLARION_KAFKA_PORT / CLARION_KAFKA_CONTROLLER_PORT"
+    log "kafka: already running (pid $KAFKA_PID)"
+    return 0
+  fi
+  local p
+  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+    port_open "$p" && die "kafka: port 127.0.0.1:$p is already in use by another process (not started by this script); set CLARION_KAFKA_PORT / CLARION_KAFKA_CONTROLLER_PORT or stop it"
+  done
+  kafka_write_config
+  kafka_format
+  kafka_java_cmd
+  log "kafka: starting $(kafka_version) on 127.0.0.1:$KAFKA_PORT (log: $LOG_DIR/kafka-server.log)"
+  printf '\n==== %s start ====\n' "$(date -Is)" | tee -a "$LOG_DIR/kafka-server.log" >>"$LOG_DIR/kafka.out"
+  (
+    cd "$KAFKA_DIR"
+    exec setsid "${KAFKA_JAVA[@]}" kafka.Kafka "$KAFKA_DIR/server.properties"
+  ) </dev/null >>"$LOG_DIR/kafka.out" 2>&1 8>&- 9>&- &
+  KAFKA_PID=$!
+  echo "$KAFKA_PID" >"$PID_DIR/kafka.pid"
+}
+
+kafka_wait() {
+  wait_ready kafka "$KAFKA_PID" "$LOG_DIR/kafka-server.log" "$LOG_DIR/kafka.out" -- \
+    "$PYTHON_BIN" "$PROBE" kafka "127.0.0.1:$KAFKA_PORT"
+  log "kafka: ready on 127.0.0.1:$KAFKA_PORT"
+}
+
+# ------------------------------------------------------------------ postgres
+PG_BIN=""
+find_pg_bin() {
+  local d
+  PG_BIN=""
+  for d in $(printf "%s\n" /usr/lib/postgresql/*/bin | sort -V); do
+    [[ -x "$d/initdb" && -x "$d/pg_ctl" && -x "$d/postgres" ]] && PG_BIN="$d"
+  done
+  if [[ -z "$PG_BIN" ]] && command -v pg_ctl >/dev/null 2>&1 && command -v initdb >/dev/null 2>&1; then
+    PG_BIN="$(dirname "$(command -v pg_ctl)")"
+  fi
+  [[ -n "$PG_BIN" ]]
+}
+
+# As root, PostgreSQL runs as the `postgres` OS user, which must be able to reach
+# the data dir. If it cannot (e.g. the repo lives under a 0700 home), use a
+# per-data-dir folder under /var/tmp instead.
+pg_dir() {
+  local d="$DATA_DIR/postgres"
+  if is_root && id postgres >/dev/null 2>&1 && [[ -d "$DATA_DIR" ]] \
+     && ! runuser -u postgres -- test -x "$DATA_DIR" 2>/dev/null; then
+    d="/var/tmp/clarion-pg-$(printf '%s' "$DATA_DIR" | sha256sum | cut -c1-12)"
+  fi
+  printf '%s' "$d"
+}
+pg_data() { printf '%s/data' "$(pg_dir)"; }
+pg_sock() {
+  local s; s="$(pg_dir)/run"
+  # unix socket paths are limited to 107 bytes
+  (( ${#s} + 20 > 107 )) && s="/tmp/clarion-pg-$(printf '%s' "$DATA_DIR" | sha256sum | cut -c1-12)"
+  printf '%s' "$s"
+}
+
+as_pg() {
+  if is_root; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_install() {
+  find_pg_bin && return 0
+  is_root || die "PostgreSQL binaries (initdb, pg_ctl, postgres) not found in /usr/lib/postgresql/*/bin and not running as root; install them: sudo apt-get install -y postgresql"
+  local ilog="$LOG_DIR/install-postgres.log"
+  log "postgres: installing Debian package postgresql with apt-get (log: $ilog)"
+  if ! { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; } >"$ilog" 2>&1; then
+    die_log "apt-get install postgresql failed; log: $ilog" "$ilog"
+  fi
+  find_pg_bin || die_log "postgresql installed but initdb/pg_ctl not found in /usr/lib/postgresql/*/bin; log: $ilog" "$ilog"
+}
+
+pg_running() { find_pg_bin && [[ -f "$(pg_data)/postmaster.pid" ]] && as_pg "$PG_BIN/pg_ctl" status -D "$(pg_data)" >/dev/null 2>&1; }
+
+pg_initdb() {
+  local data dir sock; data="$(pg_data)"; dir="$(pg_dir)"; sock="$(pg_sock)"
+  mkdir -p "$dir" "$sock"
+  if is_root; then
+    id postgres >/dev/null 2>&1 || die "running as root but OS user 'postgres' does not exist (it comes with the postgresql package)"
+    chown postgres: "$dir" "$sock"
+  fi
+  chmod 700 "$sock"
+  [[ -f "$data/PG_VERSION" ]] && return 0
+  local ilog="$LOG_DIR/postgres-initdb.log"
+  log "postgres: initdb in $data (log: $ilog)"
+  : >"$ilog"; is_root && chown postgres: "$ilog"
+  as_pg "$PG_BIN/initdb" -D "$data" -U postgres -E UTF8 --no-locale \
+      --auth-local=trust --auth-host=trust >>"$ilog" 2>&1 \
+    || die_log "initdb failed; log: $ilog" "$ilog"
+  cat >>"$data/postgresql.conf" <<'EOF'
+
+# ---- clarion local dev (deploy/local/infra.sh); port, socket dir and
+# ---- listen_addresses are passed on the pg_ctl command line
+synchronous_commit = off
+max_connections = 200
+logging_collector = off
+log_min_messages = warning
+EOF
+}
+
+pg_up() {
+  pg_install
+  local data sock plog="$LOG_DIR/postgres.log"
+  data="$(pg_data)"; sock="$(pg_sock)"
+  if pg_running; then
+    local running_port
+    running_port="$(sed -n 4p "$data/postmaster.pid" 2>/dev/null || true)"
+    [[ "$running_port" == "$PG_PORT" ]] \
+      || die "postgres is already running ($data) on port ${running_port:-?}, not $PG_PORT; run '$0 down' first to change CLARION_PG_PORT"
+    log "postgres: already running ($data)"
+  else
+    port_open "$PG_PORT" && die "postgres: port 127.0.0.1:$PG_PORT is already in use by another process (not started by this script); set CLARION_PG_PORT or stop it"
+    pg_initdb
+    touch "$plog"; is_root && chown postgres: "$plog"
+    log "postgres: starting $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT (log: $plog)"
+    printf '\n==== %s start ====\n' "$(date -Is)" >>"$plog"
+    as_pg "$PG_BIN/pg_ctl" start -D "$data" -l "$plog" -w -t "$READY_TIMEOUT" \
+        -o "-p $PG_PORT -k $sock -c listen_addresses=127.0.0.1" >>"$LOG_DIR/postgres-ctl.log" 2>&1 8>&- 9>&- \
+      || die_log "postgres failed to start; logs: $plog $LOG_DIR/postgres-ctl.log" "$plog" "$LOG_DIR/postgres-ctl.log"
+  fi
+  local psql=("$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -tA)
+  if [[ "$("${psql[@]}" -c "select 1 from pg_database where datname = 'ferretdb'" 2>>"$LOG_DIR/postgres-ctl.log")" != 1 ]]; then
+    "${psql[@]}" -c "create database ferretdb" >>"$LOG_DIR/postgres-ctl.log" 2>&1 \
+      || die_log "could not create database ferretdb on 127.0.0.1:$PG_PORT" "$LOG_DIR/postgres-ctl.log" "$plog"
+    log "postgres: created database ferretdb"
+  fi
+  log "postgres: ready on 127.0.0.1:$PG_PORT"
+}
+
+pg_down() {
+  if ! pg_running; then
+    log "postgres: not running"
+    return 0
+  fi
+  log "postgres: stopping (pg_ctl stop -m fast)"
+  as_pg "$PG_BIN/pg_ctl" stop -D "$(pg_data)" -m fast -w -t "$STOP_TIMEOUT" >>"$LOG_DIR/postgres-ctl.log" 2>&1 \
+    || die_log "pg_ctl stop failed" "$LOG_DIR/postgres-ctl.log" "$LOG_DIR/postgres.log"
+  log "postgres: stopped"
+}
+
+# ------------------------------------------------------------------ ferretdb
+ferret_install() {
+  [[ -x "$FERRET_BIN" ]] && return 0
+  lock_cache
+  [[ -x "$FERRET_BIN" ]] && return 0
+  need_cmd go "needed once to build FerretDB $FERRETDB_VERSION from the Go module proxy"
+  local ilog="$LOG_DIR/install-ferretdb.log" build dir
+  mkdir -p "$CACHE_DIR/ferretdb"
+  build="$(mktemp -d "$CACHE_DIR/ferretdb/build.XXXXXX")"
+  log "ferretdb: building $FERRETDB_VERSION with go (takes 1-3 min once; log: $ilog)"
+  {
+    # `go install ...@version` builds a binary that panics at start (the release
+    # process generates build/version/version.txt), so: download the module,
+    # copy it, add version.txt, build.
+    dir="$(cd "$build" && GOFLAGS=-mod=mod go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" \
+      | "$PYTHON_BIN" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')" &&
+    cp -r "$dir" "$build/src" && chmod -R u+w "$build/src" &&
+    echo "$FERRETDB_VERSION" >"$build/src/build/version/version.txt" &&
+    (cd "$build/src" && GOFLAGS=-buildvcs=false go build -trimpath -o "$build/ferretdb" ./cmd/ferretdb) &&
+    "$build/ferretdb" --version
+  } >"$ilog" 2>&1 || { rm -rf "$build"; die_log "building FerretDB $FERRETDB_VERSION failed; log: $ilog" "$ilog"; }
+  mv "$build/ferretdb" "$FERRET_BIN"
+  rm -rf "$build"
+  log "ferretdb: binary cached at $FERRET_BIN"
+}
+
+ferret_pid() { pid_alive ferretdb "--state-dir=$FERRET_DIR"; }
+
+ferret_up() {
+  ferret_install
+  local pid flog="$LOG_DIR/ferretdb.log"
+  if pid="$(ferret_pid)"; then
+    local cmdline
+    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline")"
+    [[ "$cmdline" == *"--listen-addr=127.0.0.1:$MONGO_PORT "* && "$cmdline" == *"@127.0.0.1:$PG_PORT/"* ]] \
+      || die "ferretdb is already running (pid $pid) with other ports ($cmdline); run '$0 down' first to change CLARION_MONGO_PORT / CLARION_PG_PORT"
+    log "ferretdb: already running (pid $pid)"
+  else
+    port_open "$MONGO_PORT" && die "ferretdb: port 127.0.0.1:$MONGO_PORT is already in use by another process (not started by this script); set CLARION_MONGO_PORT or stop it"
+    mkdir -p "$FERRET_DIR"
+    log "ferretdb: starting $FERRETDB_VERSION on 127.0.0.1:$MONGO_PORT (log: $flog)"
+    printf '\n==== %s start ====\n' "$(date -Is)" >>"$flog"
+    (
+      cd "$FERRET_DIR"
+      exec setsid "$FERRET_BIN" \
+        --handler=postgresql \
+        --postgresql-url="postgres://postgres@127.0.0.1:$PG_PORT/ferretdb" \
+        --listen-addr="127.0.0.1:$MONGO_PORT" \
+        --state-dir="$FERRET_DIR" \
+        --debug-addr=- \
+        --telemetry=disable \
+        --log-level="$FERRETDB_LOG_LEVEL"
+    ) </dev/null >>"$flog" 2>&1 8>&- 9>&- &
+    pid=$!
+    echo "$pid" >"$PID_DIR/ferretdb.pid"
+  fi
+  wait_ready ferretdb "$pid" "$flog" "$LOG_DIR/postgres.log" -- \
+    "$PYTHON_BIN" "$PROBE" mongo "127.0.0.1:$MONGO_PORT"
+  log "ferretdb: ready on 127.0.0.1:$MONGO_PORT"
+}
+
+# ------------------------------------------------------------------ commands
+# single-quoted so that both `eval` and simple parsers (strip the quotes) work
+shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+print_env() {
+  printf 'export KAFKA_BOOTSTRAP_SERVERS=%s\n' "$(shq "${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$KAFKA_PORT}")"
+  printf 'export MONGODB_URL=%s\n' "$(shq "${MONGODB_URL:-mongodb://127.0.0.1:$MONGO_PORT/}")"
+}
+
+cmd_install() {
+  ensure_dirs
+  need_cmd "$PYTHON_BIN" "used for readiness probes"
+  if want_kafka; then kafka_install; log "kafka: installed ($(kafka_version))"; else log "kafka: skipped (KAFKA_BOOTSTRAP_SERVERS is set)"; fi
+  if want_mongo; then
+    pg_install; log "postgres: installed ($PG_BIN)"
+    ferret_install; log "ferretdb: installed ($FERRET_BIN)"
+  else
+    log "postgres/ferretdb: skipped (MONGODB_URL is set)"
+  fi
+}
+
+cmd_up() {
+  ensure_dirs
+  lock_data
+  need_cmd "$PYTHON_BIN" "used for readiness probes"
+  local t0; t0="$(date +%s%N)"
+  # Kafka boots in the background (JVM start is the slowest part) while
+  # PostgreSQL and FerretDB come up.
+  if want_kafka; then kafka_start; else log "kafka: not started (KAFKA_BOOTSTRAP_SERVERS is set: $KAFKA_BOOTSTRAP_SERVERS)"; fi
+  if want_mongo; then pg_up; ferret_up; else log "postgres/ferretdb: not started (MONGODB_URL is set: $MONGODB_URL)"; fi
+  if want_kafka; then kafka_wait; fi
+  local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  log "all ready in $((ms / 1000)).$(printf '%03d' $((ms % 1000)))s; data: $DATA_DIR, logs: $LOG_DIR"
+  print_env
+}
+
+cmd_down() {
+  [[ -d "$DATA_DIR" ]] || { log "nothing to stop ($DATA_DIR does not exist)"; return 0; }
+  mkdir -p "$PID_DIR" "$LOG_DIR"
+  lock_data
+  stop_pid ferretdb "--state-dir=$FERRET_DIR"
+  stop_pid kafka "$KAFKA_DIR/server.properties"
+  pg_down
+}
+
+status_line() { printf '%-9s %-8s %s\n' "$1" "$2" "$3"; }
+
+cmd_status() {
+  local pid rc=0
+  if ! want_kafka; then
+    status_line kafka external "$KAFKA_BOOTSTRAP_SERVERS"
+  elif pid="$(kafka_pid)"; then
+    if "$PYTHON_BIN" "$PROBE" kafka "127.0.0.1:$KAFKA_PORT" 2>/dev/null; then
+      status_line kafka ready "127.0.0.1:$KAFKA_PORT pid=$pid version=$(kafka_version)"
+    else status_line kafka starting "127.0.0.1:$KAFKA_PORT pid=$pid (not answering)"; rc=1; fi
+  else status_line kafka stopped "(port $KAFKA_PORT)"; rc=1; fi
+  if ! want_mongo; then
+    status_line postgres external "-"
+    status_line ferretdb external "$MONGODB_URL"
+  else
+    if pg_running; then status_line postgres ready "127.0.0.1:$PG_PORT data=$(pg_data)"
+    else status_line postgres stopped "(port $PG_PORT)"; rc=1; fi
+    if pid="$(ferret_pid)"; then
+      if "$PYTHON_BIN" "$PROBE" mongo "127.0.0.1:$MONGO_PORT" 2>/dev/null; then
+        status_line ferretdb ready "127.0.0.1:$MONGO_PORT pid=$pid version=$FERRETDB_VERSION"
+      else status_line ferretdb starting "127.0.0.1:$MONGO_PORT pid=$pid (not answering)"; rc=1; fi
+    else status_line ferretdb stopped "(port $MONGO_PORT)"; rc=1; fi
+  fi
+  printf 'data: %s\nlogs: %s\ncache: %s\n' "$DATA_DIR" "$LOG_DIR" "$CACHE_DIR"
+  return "$rc"
+}
+
+cmd_clean() {
+  cmd_down
+  local pgd; pgd="$(pg_dir)"
+  [[ -n "$DATA_DIR" && "$DATA_DIR" != "/" ]] || die "refusing to delete data dir '$DATA_DIR'"
+  log "deleting $DATA_DIR"
+  rm -rf -- "$DATA_DIR"
+  [[ "$pgd" == /var/tmp/clarion-pg-* ]] && rm -rf -- "$pgd"
+  return 0
+}
+
+usage() {
+  sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+case "${1:-}" in
+  install) cmd_install ;;
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  env) print_env ;;
+  clean) cmd_clean ;;
+  *) usage ;;
+esac
