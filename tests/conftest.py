@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import pytest_asyncio
 
 from clarion_shared.devstack import Stack
 from clarion_shared.testing.helpers import random_ref
@@ -53,3 +55,9 @@ def stack(infra: InfraAddresses) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def admin_token() -> str:
     return ADMIN_TOKEN
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
+        yield http

@@ -7,23 +7,14 @@ items exist, and each user's feed shows their own variables rendered.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
-from clarion_shared.devstack import Stack
 from clarion_shared.testing.helpers import random_ref
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
-        yield http
 
 
 async def create_app(client: httpx.AsyncClient, admin_token: str) -> dict[str, str]:

@@ -15,6 +15,7 @@ and (created_at). Also prints FerretDB's explain(): which parts (filter, sort,
 limit) are pushed down to PostgreSQL and the PostgreSQL plan. The database
 is dropped at the end. Needs pymongo.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,7 +49,7 @@ def explain_flags(db, coll: str, flt: dict, sort: dict | None = None, limit: int
         cmd["limit"] = limit
     try:
         ex = db.command("explain", cmd)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"explain failed: {exc}"
     keys = ("filterPushdown", "sortPushdown", "limitPushdown")
     out = ", ".join(f"{k.replace('Pushdown', '')}={ex[k]}" for k in keys if k in ex)
@@ -66,7 +67,9 @@ def queries(db, coll):
     return [
         (
             'find({app_id:"a1", role:"r3"}).sort(created_at).limit(20)',
-            lambda: list(coll.find({"app_id": "a1", "role": "r3"}).sort("created_at", ASCENDING).limit(20)),
+            lambda: list(
+                coll.find({"app_id": "a1", "role": "r3"}).sort("created_at", ASCENDING).limit(20)
+            ),
             ({"app_id": "a1", "role": "r3"}, {"created_at": 1}, 20),
         ),
         (
@@ -107,7 +110,9 @@ def main() -> int:
     coll = db["docs"]
     info = client.admin.command("buildInfo")
     ping_ms, _ = timed(lambda: client.admin.command("ping"), 20)
-    print(f"server: {url} version {info.get('version')} ferretdb {info.get('ferretdbVersion', '-')}")
+    print(
+        f"server: {url} version {info.get('version')} ferretdb {info.get('ferretdbVersion', '-')}"
+    )
     print(f"ping round trip: {ping_ms:.2f} ms")
 
     docs = [

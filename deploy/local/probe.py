@@ -10,6 +10,7 @@
 A single attempt is made (the caller loops with a deadline); the reason for a
 failure is printed on stderr.
 """
+
 from __future__ import annotations
 
 import socket
@@ -157,7 +158,7 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         (probe_kafka if argv[1] == "kafka" else probe_mongo)(argv[2])
-    except Exception as exc:  # noqa: BLE001 - report any failure reason
+    except Exception as exc:
         print(f"{argv[1]} probe {argv[2]}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -10,6 +10,7 @@ offsets, then a second group member joins and the group rebalances.
 Mongo: AsyncMongoClient insert/find/delete on FerretDB.
 Only the parts whose env variable is set are run. Exit code 0 = all good.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -66,7 +67,9 @@ async def kafka_smoke(bootstrap: str) -> None:
         await c1.commit()
         committed = {tp.partition: await c1.committed(tp) for tp in c1.assignment()}
         assert sum(v or 0 for v in committed.values()) == 20, f"committed offsets {committed}"
-        print(f"kafka: consumed 20 and committed offsets {committed} ({time.monotonic() - t0:.2f}s)")
+        print(
+            f"kafka: consumed 20 and committed offsets {committed} ({time.monotonic() - t0:.2f}s)"
+        )
         assert len(c1.assignment()) == 4
 
         c2 = AIOKafkaConsumer(topic, **common)
@@ -110,16 +113,22 @@ async def mongo_smoke(url: str) -> None:
     try:
         await client.admin.command("ping")
         coll = client["clarion_smoke"][f"c{uuid.uuid4().hex[:8]}"]
-        await coll.insert_many([{"_id": f"d{i}", "n": i, "tag": "even" if i % 2 == 0 else "odd"} for i in range(10)])
+        await coll.insert_many(
+            [{"_id": f"d{i}", "n": i, "tag": "even" if i % 2 == 0 else "odd"} for i in range(10)]
+        )
         docs = await coll.find({"tag": "odd"}).sort("n", -1).to_list()
         assert [d["n"] for d in docs] == [9, 7, 5, 3, 1], docs
         one = await coll.find_one({"_id": "d4"})
-        assert one is not None and one["n"] == 4
+        assert one is not None
+        assert one["n"] == 4
         res = await coll.update_one({"_id": "d4"}, {"$set": {"tag": "x"}})
         assert res.modified_count == 1
         await coll.drop()
         info = await client.admin.command("buildInfo")
-        print(f"mongo: OK, server {info.get('version')} ferretdb={info.get('ferretdbVersion')} ({time.monotonic() - t0:.2f}s)")
+        print(
+            f"mongo: OK, server {info.get('version')} "
+            f"ferretdb={info.get('ferretdbVersion')} ({time.monotonic() - t0:.2f}s)"
+        )
     finally:
         await client.close()
 

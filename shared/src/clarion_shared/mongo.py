@@ -38,7 +38,9 @@ def make_client(url: str) -> AsyncMongoClient[Document]:
 
 async def server_info(db: AsyncDatabase[Document]) -> ServerInfo:
     info = await db.command("buildInfo")
-    return ServerInfo(version=str(info.get("version", "")), ferretdb="ferretdb" in info)
+    # FerretDB 1.x answers with "ferretdbVersion" (older releases: "ferretdb").
+    ferretdb = "ferretdbVersion" in info or "ferretdb" in info
+    return ServerInfo(version=str(info.get("version", "")), ferretdb=ferretdb)
 
 
 async def ping(client: AsyncMongoClient[Document]) -> bool:

@@ -17,7 +17,7 @@ def random_ref(prefix: str = "t") -> str:
 
 
 async def wait_until(
-    probe: Callable[[], Awaitable[T]],
+    probe: Callable[[], Awaitable[T | None]],
     timeout_s: float = 20.0,
     interval_s: float = 0.1,
     what: str = "condition",

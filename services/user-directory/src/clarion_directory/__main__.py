@@ -1,0 +1,14 @@
+"""``python -m clarion_directory``: serve the user-directory."""
+
+from clarion_shared.runner import serve
+
+from .app import Settings, build
+
+
+def main() -> None:
+    settings = Settings()
+    serve(build(settings), settings.host, settings.port)
+
+
+if __name__ == "__main__":
+    main()

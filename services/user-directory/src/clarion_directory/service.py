@@ -1,0 +1,194 @@
+"""Use cases of the user directory. Dependencies come in as arguments."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+from pydantic import JsonValue
+
+from clarion_shared.contracts.directory_lookups import LookupUsers
+from clarion_shared.contracts.directory_replies import UsersResolved
+from clarion_shared.contracts.users_events import PresenceChanged, UserDeleted, UserUpserted
+from clarion_shared.ids import now
+from clarion_shared.logging import get_logger
+
+from .domain import (
+    ImportFailure,
+    ImportResult,
+    Status,
+    Upsert,
+    UpsertResult,
+    User,
+    UserCreate,
+    UserNotFound,
+    UserPage,
+    UserQuery,
+    UserUpdate,
+    event_changes,
+    is_valid_uid,
+    lookup_order,
+    resolved,
+    split_import,
+)
+
+log = get_logger(__name__)
+
+
+class UserRepository(Protocol):
+    """Where users are kept (Mongo in production, a dict in unit tests)."""
+
+    async def insert(self, user: User) -> None:
+        """Store a new user; ``UidAlreadyExists`` when the uid is taken in the app."""
+        ...
+
+    async def get(self, app_id: str, uid: str) -> User | None: ...
+
+    async def get_many(self, app_id: str, uids: Sequence[str]) -> list[User]:
+        """The users among ``uids`` that exist, in any order."""
+        ...
+
+    async def search(self, app_id: str, query: UserQuery) -> UserPage: ...
+
+    async def update(self, app_id: str, uid: str, changes: UserUpdate, at: int) -> User | None:
+        """Apply ``changes`` and stamp ``updated_at``; ``None`` when there is no such user."""
+        ...
+
+    async def delete(self, app_id: str, uid: str, not_after: int | None = None) -> bool:
+        """Delete the user; with ``not_after``, only if it was not updated after it."""
+        ...
+
+    async def upsert_many(self, app_id: str, upserts: Sequence[Upsert]) -> list[UpsertResult]:
+        """Apply every upsert in one bulk write; one result per upsert, in order."""
+        ...
+
+    async def upsert_if_newer(self, app_id: str, upsert: Upsert) -> bool:
+        """Apply one upsert unless the stored user was updated after ``upsert.at``."""
+        ...
+
+    async def set_presence(self, app_id: str, uid: str, status: Status, at: int) -> bool:
+        """Set status and ``last_active_at = at`` unless a later presence is stored."""
+        ...
+
+
+# --- HTTP ----------------------------------------------------------------------------
+
+
+async def create_user(repo: UserRepository, app_id: str, data: UserCreate) -> User:
+    stamp = now()
+    user = User(app_id=app_id, created_at=stamp, updated_at=stamp, **data.model_dump())
+    await repo.insert(user)
+    log.info("directory.user_created", app_id=app_id, uid=user.uid)
+    return user
+
+
+async def get_user(repo: UserRepository, app_id: str, uid: str) -> User:
+    user = await repo.get(app_id, uid) if is_valid_uid(uid) else None
+    if user is None:
+        raise UserNotFound(uid)
+    return user
+
+
+async def update_user(repo: UserRepository, app_id: str, uid: str, changes: UserUpdate) -> User:
+    if changes.is_empty:
+        return await get_user(repo, app_id, uid)
+    user = await repo.update(app_id, uid, changes, now()) if is_valid_uid(uid) else None
+    if user is None:
+        raise UserNotFound(uid)
+    log.info("directory.user_updated", app_id=app_id, uid=uid)
+    return user
+
+
+async def delete_user(repo: UserRepository, app_id: str, uid: str) -> None:
+    if not (is_valid_uid(uid) and await repo.delete(app_id, uid)):
+        raise UserNotFound(uid)
+    log.info("directory.user_deleted", app_id=app_id, uid=uid)
+
+
+async def list_users(repo: UserRepository, app_id: str, query: UserQuery) -> UserPage:
+    return await repo.search(app_id, query)
+
+
+async def import_users(
+    repo: UserRepository, app_id: str, entries: Sequence[JsonValue]
+) -> ImportResult:
+    """Upsert every valid entry in one bulk write; report the others by index."""
+    valid, failed = split_import(entries)
+    stamp = now()
+    upserts = [Upsert(uid=e.user.uid, changes=e.user.as_changes(), at=stamp) for e in valid]
+    results = await repo.upsert_many(app_id, upserts) if upserts else []
+    created = updated = 0
+    for entry, result in zip(valid, results, strict=True):
+        if result.outcome == "created":
+            created += 1
+        elif result.outcome == "updated":
+            updated += 1
+        else:
+            failed.append(
+                ImportFailure(
+                    index=entry.index,
+                    uid=entry.user.uid,
+                    code="ERR_INTERNAL",
+                    message=result.error or "could not be stored",
+                )
+            )
+    failed.sort(key=lambda f: f.index)
+    log.info(
+        "directory.users_imported",
+        app_id=app_id,
+        created=created,
+        updated=updated,
+        failed=len(failed),
+    )
+    return ImportResult(created=created, updated=updated, failed=failed)
+
+
+# --- Kafka ---------------------------------------------------------------------------
+
+
+async def resolve_users(repo: UserRepository, lookup: LookupUsers) -> UsersResolved:
+    """Answer a lookup: every requested uid is either in ``users`` or in ``missing``."""
+    started = time.perf_counter()
+    valid, _ = lookup_order(lookup.uids)
+    found = await repo.get_many(lookup.app_id, valid) if valid else []
+    reply = resolved(lookup.request_id, lookup.app_id, lookup.uids, found)
+    log.info(
+        "directory.lookup_resolved",
+        app_id=lookup.app_id,
+        request_id=lookup.request_id,
+        requested=len(lookup.uids),
+        found=len(reply.users),
+        missing=len(reply.missing),
+        ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+    return reply
+
+
+class InvalidEvent(ValueError):
+    """An event that can never be applied (it is dead-lettered)."""
+
+
+async def apply_user_event(
+    repo: UserRepository, event: UserUpserted | UserDeleted | PresenceChanged
+) -> None:
+    """Apply an event idempotently; an event older than what is stored changes nothing."""
+    if not is_valid_uid(event.uid):
+        raise InvalidEvent(f"invalid uid {event.uid!r}")
+    if isinstance(event, UserUpserted):
+        changes = event_changes(
+            event.name, event.avatar, event.link, event.role, event.metadata, event.tags
+        )
+        upsert = Upsert(uid=event.uid, changes=changes, at=event.occurred_at)
+        applied = await repo.upsert_if_newer(event.app_id, upsert)
+    elif isinstance(event, UserDeleted):
+        applied = await repo.delete(event.app_id, event.uid, not_after=event.occurred_at)
+    else:
+        applied = await repo.set_presence(event.app_id, event.uid, event.status, event.occurred_at)
+    log.info(
+        "directory.user_event_applied" if applied else "directory.user_event_skipped",
+        app_id=event.app_id,
+        uid=event.uid,
+        event_type=event.type,
+        occurred_at=event.occurred_at,
+    )

@@ -1,0 +1,185 @@
+"""Kafka subscribers on FastStream's in-memory ``TestKafkaBroker`` with the fake repository."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pytest
+import pytest_asyncio
+from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
+
+from clarion_directory.domain import User
+from clarion_directory.handlers import register_subscribers
+from clarion_shared import topics
+from clarion_shared.contracts.base import Contract
+from clarion_shared.contracts.directory_lookups import LookupUsers
+from clarion_shared.contracts.directory_replies import UsersResolved
+from clarion_shared.contracts.users_events import PresenceChanged, UserDeleted, UserUpserted
+from clarion_shared.kafka import make_broker
+from clarion_shared.settings import InfraSettings
+
+REPLY_TOPIC = "test.directory.replies"
+
+
+@dataclass
+class Captured:
+    records: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+    dead: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+
+@dataclass
+class Harness:
+    broker: KafkaBroker
+    repo: Any  # conftest.InMemoryUserRepository (conftest is not importable)
+    captured: Captured
+
+    async def send(self, topic: str, message: Contract | bytes, key: str = "k") -> None:
+        body = message if isinstance(message, bytes) else message.to_bytes()
+        await self.broker.publish(body, topic, key=key.encode())
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def harness(memory_repo: Any) -> AsyncIterator[Harness]:
+    broker = make_broker(InfraSettings(), "user-directory-test")
+    register_subscribers(broker, memory_repo, "user-directory")
+    captured = Captured()
+
+    @broker.subscriber(REPLY_TOPIC)
+    async def on_reply(msg: KafkaMessage) -> None:
+        captured.records.append((msg.raw_message.key, msg.body))  # type: ignore[union-attr]
+
+    @broker.subscriber(f"{topics.DIRECTORY_LOOKUPS}.dlq")
+    @broker.subscriber(f"{topics.USERS_EVENTS}.dlq")
+    async def on_dead(msg: KafkaMessage) -> None:
+        captured.dead.append((dict(msg.headers), msg.body))
+
+    async with TestKafkaBroker(broker) as test_broker:
+        yield Harness(test_broker, memory_repo, captured)
+
+
+def presence(status: Literal["online", "offline"], at: int) -> PresenceChanged:
+    return PresenceChanged(app_id="app", uid="dan", status=status, occurred_at=at)
+
+
+def user(uid: str, **values: object) -> User:
+    return User.model_validate(
+        {"app_id": "app", "uid": uid, "name": uid.title(), "created_at": 1, "updated_at": 1}
+        | values
+    )
+
+
+async def test_lookup_answers_on_the_reply_topic_keyed_by_request_id(harness: Harness) -> None:
+    for uid in ("alice", "bob"):
+        await harness.repo.insert(user(uid, metadata={"@private": {"email": f"{uid}@x.io"}}))
+    await harness.repo.insert(user("carol").model_copy(update={"app_id": "other"}))
+    lookup = LookupUsers(
+        request_id="req-1",
+        reply_topic=REPLY_TOPIC,
+        app_id="app",
+        uids=["bob", "carol", "alice", "bob", "not valid"],
+    )
+    await harness.send(topics.DIRECTORY_LOOKUPS, lookup, key="app")
+
+    [(key, body)] = harness.captured.records
+    assert key == b"req-1"
+    reply = UsersResolved.model_validate_json(body)
+    assert reply.request_id == "req-1"
+    assert reply.app_id == "app"
+    assert [u.uid for u in reply.users] == ["bob", "alice"]
+    assert reply.users[0].metadata == {"@private": {"email": "bob@x.io"}}
+    assert reply.missing == ["carol", "not valid"]
+    # One repository call for the whole chunk, not one per uid.
+    assert harness.repo.get_many_calls == 1
+
+
+async def test_a_full_chunk_is_resolved(harness: Harness) -> None:
+    for i in range(0, 1000, 2):
+        await harness.repo.insert(user(f"u{i}"))
+    uids = [f"u{i}" for i in range(1000)]
+    await harness.send(
+        topics.DIRECTORY_LOOKUPS,
+        LookupUsers(request_id="req-2", reply_topic=REPLY_TOPIC, app_id="app", uids=uids),
+    )
+    [(_, body)] = harness.captured.records
+    reply = UsersResolved.model_validate_json(body)
+    assert [u.uid for u in reply.users] == uids[0::2]
+    assert reply.missing == uids[1::2]
+
+
+async def test_an_unreadable_lookup_is_dead_lettered(harness: Harness) -> None:
+    await harness.send(topics.DIRECTORY_LOOKUPS, b'{"type": "lookup_users"}')
+    assert harness.captured.records == []
+    [(headers, body)] = harness.captured.dead
+    assert headers["dlq-source-topic"] == topics.DIRECTORY_LOOKUPS
+    assert headers["dlq-reason"].startswith("invalid message")
+    assert body == b'{"type": "lookup_users"}'
+
+
+async def test_user_events_upsert_presence_and_delete(harness: Harness) -> None:
+    repo = harness.repo
+    events = topics.USERS_EVENTS
+    await harness.send(
+        events,
+        UserUpserted(app_id="app", uid="dan", name="Dan", tags=["vip"], occurred_at=100),
+    )
+    stored = await repo.get("app", "dan")
+    assert stored is not None
+    assert (stored.name, stored.tags, stored.created_at, stored.updated_at) == (
+        "Dan",
+        ["vip"],
+        100,
+        100,
+    )
+
+    # A later upsert changes only what it announces; a replayed older one changes nothing.
+    await harness.send(events, UserUpserted(app_id="app", uid="dan", role="admin", occurred_at=110))
+    await harness.send(events, UserUpserted(app_id="app", uid="dan", name="Old", occurred_at=105))
+    stored = await repo.get("app", "dan")
+    assert stored is not None
+    assert (stored.name, stored.role, stored.tags, stored.updated_at) == (
+        "Dan",
+        "admin",
+        ["vip"],
+        110,
+    )
+
+    await harness.send(events, presence("online", 120))
+    await harness.send(events, presence("offline", 115))
+    stored = await repo.get("app", "dan")
+    assert stored is not None
+    assert (stored.status, stored.last_active_at) == ("online", 120)
+
+    # A delete older than the last change is stale; a newer one removes the user.
+    await harness.send(events, UserDeleted(app_id="app", uid="dan", occurred_at=109))
+    assert await repo.get("app", "dan") is not None
+    await harness.send(events, UserDeleted(app_id="app", uid="dan", occurred_at=130))
+    assert await repo.get("app", "dan") is None
+    # Presence of an unknown user is ignored, not turned into a user.
+    await harness.send(events, presence("online", 140))
+    assert await repo.get("app", "dan") is None
+    assert harness.captured.dead == []
+
+
+async def test_a_user_without_a_name_is_named_after_its_uid(harness: Harness) -> None:
+    await harness.send(topics.USERS_EVENTS, UserUpserted(app_id="app", uid="eve", occurred_at=1))
+    stored = await harness.repo.get("app", "eve")
+    assert stored is not None
+    assert stored.name == "eve"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        UserUpserted(app_id="app", uid="bad uid", name="X", occurred_at=1),
+        UserUpserted(app_id="app", uid="ok", name="n" * 101, occurred_at=1),
+    ],
+)
+async def test_an_event_that_can_never_apply_is_dead_lettered(
+    harness: Harness, event: UserUpserted
+) -> None:
+    await harness.send(topics.USERS_EVENTS, event)
+    [(headers, _)] = harness.captured.dead
+    assert headers["dlq-source-topic"] == topics.USERS_EVENTS
+    assert harness.repo.users == {}

@@ -1,0 +1,107 @@
+"""A dispatcher killed mid-batch loses nothing and duplicates nothing once restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+import httpx
+import pytest
+
+from clarion_shared.devstack import Stack
+from clarion_shared.testing.helpers import random_ref, wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+RECEIVERS = 300
+
+
+async def prepare_app(
+    client: httpx.AsyncClient, admin_token: str
+) -> tuple[dict[str, str], list[str]]:
+    app = (
+        (
+            await client.post(
+                "/admin/apps",
+                json={"name": random_ref("crash")},
+                headers={"Authorization": f"Bearer {admin_token}"},
+            )
+        )
+        .raise_for_status()
+        .json()["data"]
+    )
+    auth = {"apikey": app["apiKey"]}
+    uids = [random_ref("u") for _ in range(RECEIVERS)]
+    imported = await client.post(
+        "/v3/users/import",
+        json={"users": [{"uid": uid, "name": uid} for uid in uids]},
+        headers=auth,
+    )
+    assert imported.status_code == 200, imported.text
+    assert imported.json()["data"]["created"] == RECEIVERS
+    channel = await client.post(
+        "/v3/campaigns/channels",
+        json={"name": "In-app", "type": "in_app", "enabled": True},
+        headers=auth,
+    )
+    assert channel.status_code == 201, channel.text
+    template = await client.post(
+        "/v3/campaigns/templates",
+        json={
+            "name": "Crash",
+            "templateId": "crash",
+            "channels": [{"channelType": "in_app", "content": {"title": "t", "body": "b"}}],
+        },
+        headers=auth,
+    )
+    assert template.status_code == 201, template.text
+    approved = await client.put(
+        "/v3/campaigns/templates/crash", json={"status": "approved"}, headers=auth
+    )
+    assert approved.status_code == 200, approved.text
+    return auth, uids
+
+
+async def test_killed_dispatcher_resumes_the_batch_exactly_once(
+    stack: Stack, client: httpx.AsyncClient, admin_token: str
+) -> None:
+    auth, uids = await prepare_app(client, admin_token)
+
+    # Stop the dispatcher hard, queue the batch while it is down, restart it.
+    stack.stop_one("dispatcher", sig=signal.SIGKILL)
+    sent = await client.post(
+        "/v3/campaigns/notifications/messages",
+        json={"templateId": "crash", "receivers": uids},
+        headers=auth,
+    )
+    assert sent.status_code == 200, sent.text
+    batch_id = sent.json()["data"]["batchId"]
+    assert sent.json()["data"]["total"] == RECEIVERS
+    stack.start_one("dispatcher")
+    # Kill it again as soon as it has started working, then bring it back for good.
+    await asyncio.sleep(2.0)
+    stack.stop_one("dispatcher", sig=signal.SIGKILL)
+    stack.start_one("dispatcher")
+    await asyncio.to_thread(stack.wait_ready, 120)
+
+    async def all_recorded() -> dict[str, Any] | None:
+        response = await client.get(f"/v3/campaigns/notifications/{batch_id}", headers=auth)
+        if response.status_code != 200:
+            return None
+        data: dict[str, Any] = response.json()["data"]
+        return data if len(data["receivers"]) == RECEIVERS else None
+
+    data = await wait_until(all_recorded, timeout_s=120, interval_s=0.5, what="all receivers")
+    assert sorted(r["uid"] for r in data["receivers"]) == sorted(uids)
+    for receiver in data["receivers"]:
+        assert [c["status"] for c in receiver["channels"]] == ["sent"]
+
+    # Exactly one feed item per receiver, whatever was redelivered.
+    for uid in uids[:: RECEIVERS // 30]:
+        feed = await client.get(
+            "/v3/campaigns/notification-feed", headers={**auth, "onbehalfof": uid}
+        )
+        assert feed.status_code == 200, feed.text
+        assert feed.json()["meta"]["pagination"]["total"] == 1
+        assert feed.json()["data"][0]["batchId"] == batch_id
