@@ -84,7 +84,9 @@ async def kafka_smoke(bootstrap: str) -> None:
                     break
             a1 = sorted(tp.partition for tp in c1.assignment())
             a2 = sorted(tp.partition for tp in c2.assignment())
-            assert a1 and a2 and len(a1) + len(a2) == 4, f"rebalance incomplete: {a1} / {a2}"
+            assert a1, f"rebalance incomplete: {a1} / {a2}"
+            assert a2, f"rebalance incomplete: {a1} / {a2}"
+            assert len(a1) + len(a2) == 4, f"rebalance incomplete: {a1} / {a2}"
             print(f"kafka: rebalanced to c1={a1} c2={a2} ({time.monotonic() - t0:.2f}s)")
             # a new message goes to one member; committed offsets survive the rebalance
             await asyncio.sleep(0)
