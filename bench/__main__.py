@@ -280,15 +280,20 @@ def table(rows: list[Row]) -> str:
 async def run(settings: InfraSettings, gateway_url: str) -> list[Row]:
     users = n(10_000)
     async with httpx.AsyncClient(base_url=gateway_url, timeout=120) as http:
+        started = time.perf_counter()
         auth, uids = await setup(http, users)
+        print(f"setup: {users} users imported in {time.perf_counter() - started:.1f} s", flush=True)
         # Warm-up: connections, caches, consumer fetch loops.
         await realtime(http, auth, uids, 10, 1)
-        rows = [
-            await realtime(http, auth, uids, n(200), 1),
-            await realtime(http, auth, uids, n(100), 10),
-            await realtime_concurrent(http, auth, uids, 16, n(25)),
-            await batch(http, auth, uids, settings),
-        ]
+        rows: list[Row] = []
+        for scenario in (
+            lambda: realtime(http, auth, uids, n(200), 1),
+            lambda: realtime(http, auth, uids, n(100), 10),
+            lambda: realtime_concurrent(http, auth, uids, 16, n(25)),
+            lambda: batch(http, auth, uids, settings),
+        ):
+            rows.append(await scenario())
+            print(table(rows[-1:]).splitlines()[-1], flush=True)
     return rows
 
 
