@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -286,12 +287,13 @@ async def run(settings: InfraSettings, gateway_url: str) -> list[Row]:
         # Warm-up: connections, caches, consumer fetch loops.
         await realtime(http, auth, uids, 10, 1)
         rows: list[Row] = []
-        for scenario in (
+        scenarios: list[Callable[[], Awaitable[Row]]] = [
             lambda: realtime(http, auth, uids, n(200), 1),
             lambda: realtime(http, auth, uids, n(100), 10),
             lambda: realtime_concurrent(http, auth, uids, 16, n(25)),
             lambda: batch(http, auth, uids, settings),
-        ):
+        ]
+        for scenario in scenarios:
             rows.append(await scenario())
             print(table(rows[-1:]).splitlines()[-1], flush=True)
     return rows

@@ -233,3 +233,47 @@ async def test_get_notification_404_when_the_send_is_unknown(world: World) -> No
     assert [r.uid for r in found.receivers] == ["alice", "ghost"]
     with pytest.raises(ApiError):
         await service.get_notification("other-app", "ntf5", notifications=world.notifications)
+
+
+async def test_commands_of_one_fetch_share_lookups_writes_and_publishes(world: World) -> None:
+    world.directory.add("app2", profile("carol"))
+    commands = [
+        send_command(
+            APP, "ntf-a", ["alice", "ghost"], reply_to=ReplyTo(topic=REPLIES, request_id="r-a")
+        ),
+        send_command(
+            APP, "ntf-b", ["bob", "alice"], reply_to=ReplyTo(topic=REPLIES, request_id="r-b")
+        ),
+        send_command("app2", "ntf-c", ["carol", "alice"]),
+    ]
+
+    outcomes = await service.dispatch_chunks(
+        commands,
+        directory=world.directory,
+        notifications=world.notifications,
+        feed=world.feed,
+        publisher=world.publisher,
+        now=1_700_000_500,
+    )
+
+    # One lookup per app, with the union of that app's receivers.
+    assert sorted(world.directory.lookups) == [["alice", "ghost", "bob"], ["carol", "alice"]]
+    # One bulk write per collection for the whole fetch.
+    assert [e for e in world.journal if e.startswith(("notifications:", "feed:"))] == [
+        "notifications:6",
+        "feed:4",
+    ]
+    # Each command is answered on its own, with its own receivers only.
+    replies = {p.key: p.message for p in world.publisher.on(REPLIES)}
+    assert set(replies) == {"r-a", "r-b"}
+    reply_a = replies["r-a"]
+    assert isinstance(reply_a, SendResult)
+    assert [(r.uid, r.status) for r in reply_a.receivers] == [
+        ("alice", "sent"),
+        ("ghost", "failed"),
+    ]
+    # alice is not a user of app2: users never leak across apps.
+    assert [(r.uid, r.status) for r in outcomes[2].plan.results] == [
+        ("carol", "sent"),
+        ("alice", "failed"),
+    ]

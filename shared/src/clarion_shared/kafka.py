@@ -10,8 +10,10 @@ is not committed and is delivered again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Generic, TypeVar
 
 from aiokafka.errors import KafkaError
 from faststream import AckPolicy, BaseMiddleware
@@ -146,6 +148,60 @@ async def dead_letter(
     log.warning("kafka.dead_lettered", topic=topic, reason=reason[:200])
 
 
+@dataclass(frozen=True)
+class _Record(Generic[T]):
+    value: T
+    body: bytes
+    key: bytes | None
+    headers: dict[str, str]
+
+
+def _records(msg: StreamMessage[Any]) -> tuple[Any, ...]:
+    raw = msg.raw_message
+    return tuple(raw) if isinstance(raw, tuple | list) else (raw,)
+
+
+async def _parse(
+    broker: KafkaBroker, topic: str, record: Any, adapter: TypeAdapter[T]
+) -> _Record[T] | None:
+    """Parse one ConsumerRecord; dead-letter it (and return None) when it is invalid."""
+    body: bytes = record.value or b""
+    headers = {name: value.decode(errors="replace") for name, value in record.headers or ()}
+    try:
+        value = adapter.validate_json(body)
+    except ValidationError as exc:
+        await dead_letter(broker, topic, body, record.key, f"invalid message: {exc}", headers)
+        return None
+    return _Record(value, body, record.key, headers)
+
+
+async def _run_with_policy(
+    run: Callable[[], Awaitable[None]], topic: str, attempts: int
+) -> str | None:
+    """Run ``run`` with retries: None when it succeeded, else why it never will.
+
+    Transient errors are raised after the last attempt, so the records are redelivered.
+    """
+    delay = 0.2
+    for attempt in range(1, attempts + 1):
+        try:
+            await run()
+            return None
+        except TRANSIENT_ERRORS:
+            if attempt == attempts:
+                raise
+        except OperationFailure as exc:
+            if attempt == attempts:
+                return f"database error: {exc}"
+        except Exception as exc:
+            log.exception("kafka.handler_failed", topic=topic, attempt=attempt)
+            if attempt == attempts:
+                return f"{type(exc).__name__}: {exc}"
+        await asyncio.sleep(delay)
+        delay *= 4
+    return "no attempt made"
+
+
 async def consume_record(
     broker: KafkaBroker,
     msg: StreamMessage[Any],
@@ -160,33 +216,50 @@ async def consume_record(
     - transient error: retried in process, then raised so the record is redelivered;
     - any other error: retried, then dead-lettered with the reason.
     """
-    body: bytes = msg.body
-    key: bytes | None = getattr(msg.raw_message, "key", None)
-    headers = {k: str(v) for k, v in (msg.headers or {}).items()}
-    try:
-        parsed = adapter.validate_json(body)
-    except ValidationError as exc:
-        await dead_letter(broker, topic, body, key, f"invalid message: {exc}", headers)
+
+    async def handle_many(values: Sequence[T]) -> None:
+        for value in values:
+            await handle(value)
+
+    await consume_batch(broker, msg, topic, adapter, handle_many, attempts)
+
+
+async def consume_batch(
+    broker: KafkaBroker,
+    msg: StreamMessage[Any],
+    topic: str,
+    adapter: TypeAdapter[T],
+    handle_many: Callable[[Sequence[T]], Awaitable[None]],
+    attempts: int = 3,
+) -> None:
+    """Parse a batch of records and handle the valid ones together.
+
+    The policy of ``consume_record`` applies to the batch; when the batch keeps failing
+    with an error that is not transient, each record is tried on its own, so only the
+    culprit is dead-lettered.
+    """
+    parsed = [
+        record
+        for raw in _records(msg)
+        if (record := await _parse(broker, topic, raw, adapter)) is not None
+    ]
+    if not parsed:
         return
-    delay = 0.2
-    for attempt in range(1, attempts + 1):
-        try:
-            await handle(parsed)
-            return
-        except TRANSIENT_ERRORS:
-            if attempt == attempts:
-                raise
-        except OperationFailure as exc:
-            if attempt == attempts:
-                await dead_letter(broker, topic, body, key, f"database error: {exc}", headers)
-                return
-        except Exception as exc:
-            log.exception("kafka.handler_failed", topic=topic, attempt=attempt)
-            if attempt == attempts:
-                await dead_letter(broker, topic, body, key, f"{type(exc).__name__}: {exc}", headers)
-                return
-        await asyncio.sleep(delay)
-        delay *= 4
+    reason = await _run_with_policy(
+        lambda: handle_many([record.value for record in parsed]), topic, attempts
+    )
+    if reason is None:
+        return
+    if len(parsed) > 1:
+        log.warning("kafka.batch_failed_isolating", topic=topic, records=len(parsed))
+    for record in parsed:
+        single = (
+            reason
+            if len(parsed) == 1
+            else await _run_with_policy(partial(handle_many, [record.value]), topic, attempts)
+        )
+        if single is not None:
+            await dead_letter(broker, topic, record.body, record.key, single, record.headers)
 
 
 async def wait_for_kafka(settings: InfraSettings, timeout_s: float = 60.0) -> None:

@@ -38,6 +38,11 @@ class Settings(ServiceSettings):
         gt=0,
         description="How long a uid lookup may take before the chunk is retried.",
     )
+    max_batch_records: int = Field(
+        default=16,
+        ge=1,
+        description="Send commands fanned out together from one fetch.",
+    )
     reply_fetch_max_wait_ms: int = Field(
         default=5,
         ge=0,
@@ -77,7 +82,9 @@ def build(settings: Settings) -> FastAPI:
         feed=feed,
         publisher=BrokerPublisher(broker),
     )
-    register_consumers(broker, deps, group_id=settings.group_id)
+    register_consumers(
+        broker, deps, group_id=settings.group_id, max_records=settings.max_batch_records
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -5,6 +5,7 @@ Each parses its input, calls one use case and shapes the answer; nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,22 +38,30 @@ class Dependencies:
     publisher: Publisher
 
 
-def register_consumers(broker: KafkaBroker, deps: Dependencies, group_id: str) -> None:
-    """Subscribe the fan-out to ``clarion.sends``; call before ``broker.start()``."""
+def register_consumers(
+    broker: KafkaBroker, deps: Dependencies, group_id: str, max_records: int = 16
+) -> None:
+    """Subscribe the fan-out to ``clarion.sends``; call before ``broker.start()``.
 
-    async def handle(command: SendNotification) -> None:
-        await service.dispatch_chunk(
-            command,
+    The subscriber takes what one fetch holds (up to ``max_records`` commands) and fans
+    it out together, so concurrent sends share lookups, writes and publishes.
+    """
+
+    async def handle(commands: Sequence[SendNotification]) -> None:
+        await service.dispatch_chunks(
+            commands,
             directory=deps.directory,
             notifications=deps.notifications,
             feed=deps.feed,
             publisher=deps.publisher,
         )
 
-    async def on_send(msg: KafkaMessage) -> None:
-        await kafka.consume_record(broker, msg, SENDS, _SEND_ADAPTER, handle)
+    async def on_sends(msg: KafkaMessage) -> None:
+        await kafka.consume_batch(broker, msg, SENDS, _SEND_ADAPTER, handle)
 
-    kafka.work_subscriber(broker, SENDS, group_id=group_id)(on_send)
+    kafka.work_subscriber(broker, SENDS, group_id=group_id, batch=True, max_records=max_records)(
+        on_sends
+    )
 
 
 def feed_router(deps: Dependencies) -> APIRouter:

@@ -103,65 +103,103 @@ async def dispatch_chunk(
     publisher: Publisher,
     now: int | None = None,
 ) -> ChunkOutcome:
-    """Fan one chunk out: resolve, render, store, queue jobs, report, reply.
+    """Fan one chunk out (see ``dispatch_chunks``)."""
+    [outcome] = await dispatch_chunks(
+        [command],
+        directory=directory,
+        notifications=notifications,
+        feed=feed,
+        publisher=publisher,
+        now=now,
+    )
+    return outcome
 
-    Safe to repeat: records and feed items have derived ids and are only inserted,
-    jobs and events carry derived ids. The order (records, feed items, publishes,
-    reply) means a reply always finds the feed items it announces; the caller commits
-    the Kafka record only after this returns.
+
+async def dispatch_chunks(
+    commands: Sequence[SendNotification],
+    *,
+    directory: UserDirectory,
+    notifications: NotificationRepository,
+    feed: FeedRepository,
+    publisher: Publisher,
+    now: int | None = None,
+) -> list[ChunkOutcome]:
+    """Fan chunks out together: resolve, render, store, queue jobs, report, reply.
+
+    The commands of one Kafka fetch share the work: one directory resolution per app,
+    one bulk write per collection, pipelined publishes. Safe to repeat: records and feed
+    items have derived ids and are only inserted, jobs and events carry derived ids. The
+    order (records, feed items, publishes, replies) means a reply always finds the feed
+    items it announces; the caller commits the Kafka records only after this returns.
     """
     started = time.perf_counter()
-    receivers = domain.dedupe(command.receivers)
-    users = await directory.resolve(command.app_id, receivers) if receivers else {}
+    at = clock_now() if now is None else now
+    wanted: dict[str, dict[str, None]] = {}
+    for command in commands:
+        wanted.setdefault(command.app_id, {}).update(dict.fromkeys(command.receivers))
+    apps = list(wanted)
+    resolved = await asyncio.gather(
+        *(directory.resolve(app_id, list(wanted[app_id])) for app_id in apps)
+    )
+    users_by_app = dict(zip(apps, resolved, strict=True))
     resolved_s = time.perf_counter() - started
-    plan = domain.plan_chunk(command, users, clock_now() if now is None else now)
+    plans = [domain.plan_chunk(command, users_by_app[command.app_id], at) for command in commands]
 
-    if plan.records:
-        await notifications.add_many(plan.records)
-    if plan.feed_items:
-        await feed.add_many(plan.feed_items)
+    records = [record for plan in plans for record in plan.records]
+    feed_items = [item for plan in plans for item in plan.feed_items]
+    if records:
+        await notifications.add_many(records)
+    if feed_items:
+        await feed.add_many(feed_items)
     stored_s = time.perf_counter() - started
 
+    jobs: dict[str, list[tuple[str | None, Contract]]] = {}
+    events: list[tuple[str | None, Contract]] = []
+    for command, plan in zip(commands, plans, strict=True):
+        for channel_type, channel_jobs in plan.jobs.items():
+            jobs.setdefault(channel_type, []).extend(
+                (domain.job_key(job.app_id, job.uid), job) for job in channel_jobs
+            )
+        events.extend((command.send_id, event) for event in plan.events)
     await asyncio.gather(
         *(
-            publisher.publish_many(
-                jobs_topic(channel_type),
-                [(domain.job_key(job.app_id, job.uid), job) for job in jobs],
-            )
-            for channel_type, jobs in plan.jobs.items()
+            publisher.publish_many(jobs_topic(channel_type), channel_jobs)
+            for channel_type, channel_jobs in jobs.items()
         ),
-        publisher.publish_many(STATUS, [(command.send_id, event) for event in plan.events]),
+        publisher.publish_many(STATUS, events),
     )
-    if command.reply_to is not None:
-        await publisher.publish(
-            command.reply_to.topic,
-            SendResult(
-                request_id=command.reply_to.request_id,
-                send_id=command.send_id,
-                receivers=plan.results,
-            ),
-            key=command.reply_to.request_id,
+    await asyncio.gather(
+        *(
+            publisher.publish(
+                command.reply_to.topic,
+                SendResult(
+                    request_id=command.reply_to.request_id,
+                    send_id=command.send_id,
+                    receivers=plan.results,
+                ),
+                key=command.reply_to.request_id,
+            )
+            for command, plan in zip(commands, plans, strict=True)
+            if command.reply_to is not None
         )
+    )
     duration_s = time.perf_counter() - started
     log.info(
-        "dispatch.chunk_done",
-        send_id=command.send_id,
-        app_id=command.app_id,
-        mode=command.mode,
-        chunk=command.chunk,
-        chunks=command.chunks,
-        receivers=len(plan.receivers),
-        sent=plan.sent,
-        failed=plan.failed,
-        records=len(plan.records),
-        feed_items=len(plan.feed_items),
-        jobs=plan.job_count,
-        events=len(plan.events),
+        "dispatch.chunks_done",
+        commands=len(commands),
+        apps=len(apps),
+        receivers=sum(len(plan.receivers) for plan in plans),
+        sent=sum(plan.sent for plan in plans),
+        failed=sum(plan.failed for plan in plans),
+        records=len(records),
+        feed_items=len(feed_items),
+        jobs=sum(plan.job_count for plan in plans),
+        events=len(events),
         resolve_ms=round(resolved_s * 1000, 1),
         store_ms=round((stored_s - resolved_s) * 1000, 1),
         duration_ms=round(duration_s * 1000, 1),
     )
-    return ChunkOutcome(plan=plan, duration_s=duration_s)
+    return [ChunkOutcome(plan=plan, duration_s=duration_s) for plan in plans]
 
 
 # ---------------------------------------------------------------- in-app feed
