@@ -183,3 +183,26 @@ async def test_an_event_that_can_never_apply_is_dead_lettered(
     [(headers, _)] = harness.captured.dead
     assert headers["dlq-source-topic"] == topics.USERS_EVENTS
     assert harness.repo.users == {}
+
+
+async def test_lookups_of_one_fetch_share_one_read_per_app(harness: Harness) -> None:
+    for uid in ("alice", "bob"):
+        await harness.repo.insert(user(uid))
+    await harness.repo.insert(user("carol").model_copy(update={"app_id": "other"}))
+    lookups = [
+        LookupUsers(request_id="r1", reply_topic=REPLY_TOPIC, app_id="app", uids=["alice"]),
+        LookupUsers(request_id="r2", reply_topic=REPLY_TOPIC, app_id="app", uids=["bob", "x"]),
+        LookupUsers(request_id="r3", reply_topic=REPLY_TOPIC, app_id="other", uids=["carol"]),
+    ]
+    await harness.broker.publish_batch(
+        *(lookup.to_bytes() for lookup in lookups), topic=topics.DIRECTORY_LOOKUPS
+    )
+
+    replies = {
+        key: UsersResolved.model_validate_json(body) for key, body in harness.captured.records
+    }
+    assert [u.uid for u in replies[b"r1"].users] == ["alice"]
+    assert [u.uid for u in replies[b"r2"].users] == ["bob"]
+    assert replies[b"r2"].missing == ["x"]
+    assert [u.uid for u in replies[b"r3"].users] == ["carol"]
+    assert harness.repo.get_many_calls == 2  # one per app, not one per lookup

@@ -7,7 +7,8 @@ answer in the public API's envelopes and error codes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
@@ -16,6 +17,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import TypeAdapter
 
 from clarion_shared import kafka, topics
+from clarion_shared.contracts.base import Contract
 from clarion_shared.contracts.directory_lookups import LookupUsers
 from clarion_shared.contracts.users_events import (
     PresenceChanged,
@@ -112,13 +114,21 @@ def register_subscribers(
     """Uid lookups (request/reply) and user events from other services."""
     options = {"auto_offset_reset": auto_offset_reset}
 
-    async def answer(lookup: LookupUsers) -> None:
-        reply = await service.resolve_users(repo, lookup)
-        await kafka.publish(broker, lookup.reply_topic, reply, key=lookup.request_id)
+    async def answer(lookups: Sequence[LookupUsers]) -> None:
+        replies = await service.resolve_many(repo, lookups)
+        by_topic: dict[str, list[tuple[str | None, Contract]]] = {}
+        for lookup, reply in zip(lookups, replies, strict=True):
+            by_topic.setdefault(lookup.reply_topic, []).append((lookup.request_id, reply))
+        await asyncio.gather(
+            *(kafka.publish_many(broker, topic, msgs) for topic, msgs in by_topic.items())
+        )
 
-    @kafka.work_subscriber(broker, topics.DIRECTORY_LOOKUPS, group_id, **options)
-    async def on_lookup(msg: KafkaMessage) -> None:
-        await kafka.consume_record(broker, msg, topics.DIRECTORY_LOOKUPS, lookup_adapter, answer)
+    # A fetch's lookups are answered together: they share one read per app.
+    @kafka.work_subscriber(
+        broker, topics.DIRECTORY_LOOKUPS, group_id, batch=True, max_records=64, **options
+    )
+    async def on_lookups(msg: KafkaMessage) -> None:
+        await kafka.consume_batch(broker, msg, topics.DIRECTORY_LOOKUPS, lookup_adapter, answer)
 
     async def apply(event: UserUpserted | UserDeleted | PresenceChanged) -> None:
         await service.apply_user_event(repo, event)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Protocol
@@ -149,20 +150,37 @@ async def import_users(
 
 async def resolve_users(repo: UserRepository, lookup: LookupUsers) -> UsersResolved:
     """Answer a lookup: every requested uid is either in ``users`` or in ``missing``."""
+    [reply] = await resolve_many(repo, [lookup])
+    return reply
+
+
+async def resolve_many(repo: UserRepository, lookups: Sequence[LookupUsers]) -> list[UsersResolved]:
+    """Answer lookups together: one repository read per app for all its lookups.
+
+    On FerretDB every read of the collection costs a scan of it, so the lookups of
+    one Kafka fetch share the read instead of paying it each.
+    """
     started = time.perf_counter()
-    valid, _ = lookup_order(lookup.uids)
-    found = await repo.get_many(lookup.app_id, valid) if valid else []
-    reply = resolved(lookup.request_id, lookup.app_id, lookup.uids, found)
+    wanted: dict[str, dict[str, None]] = {}
+    for lookup in lookups:
+        valid, _ = lookup_order(lookup.uids)
+        wanted.setdefault(lookup.app_id, {}).update(dict.fromkeys(valid))
+    apps = [app_id for app_id, uids in wanted.items() if uids]
+    found = await asyncio.gather(*(repo.get_many(app_id, list(wanted[app_id])) for app_id in apps))
+    users_by_app: dict[str, list[User]] = dict(zip(apps, found, strict=True))
+    replies = [
+        resolved(lookup.request_id, lookup.app_id, lookup.uids, users_by_app.get(lookup.app_id, []))
+        for lookup in lookups
+    ]
     log.info(
-        "directory.lookup_resolved",
-        app_id=lookup.app_id,
-        request_id=lookup.request_id,
-        requested=len(lookup.uids),
-        found=len(reply.users),
-        missing=len(reply.missing),
+        "directory.lookups_resolved",
+        lookups=len(lookups),
+        apps=len(wanted),
+        requested=sum(len(lookup.uids) for lookup in lookups),
+        found=sum(len(reply.users) for reply in replies),
         ms=round((time.perf_counter() - started) * 1000, 1),
     )
-    return reply
+    return replies
 
 
 class InvalidEvent(ValueError):
