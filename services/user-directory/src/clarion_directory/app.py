@@ -34,8 +34,9 @@ class Settings(ServiceSettings):
         description="Where a consumer group without committed offsets starts reading.",
     )
     lookup_strategy: LookupStrategy = Field(
-        default="in",
-        description="Bulk uid lookups: one $in query, or concurrent _id reads (see adapter).",
+        default="auto",
+        description="Bulk uid lookups: one $in query, concurrent _id reads, or auto: "
+        "_id reads for small lookups, $in for large ones (see the adapter).",
     )
     lookup_concurrency: int = Field(
         default=32, ge=1, le=256, description="Concurrent _id reads per lookup with 'each'."

@@ -41,10 +41,14 @@ from ..domain import (
 
 log = get_logger(__name__)
 
-LookupStrategy = Literal["in", "each"]
+EACH_MAX = 16
+
+LookupStrategy = Literal["auto", "in", "each"]
 """How a bulk uid lookup reads.
 
-``in`` (default): one ``find({"app_id": a, "_id": {"$in": ids}})``. MongoDB answers it
+``auto`` (default): ``each`` for lookups of up to ``EACH_MAX`` uids (a realtime send's),
+``in`` for larger ones.
+``in``: one ``find({"app_id": a, "_id": {"$in": ids}})``. MongoDB answers it
 from the ``_id`` index. FerretDB 1.24 pushes the ``app_id`` equality down to SQL and
 applies ``$in`` to that app's rows: one pass over the app's users.
 ``each``: concurrent ``find_one({"_id": id})`` bounded by a semaphore. On FerretDB 1.24
@@ -179,7 +183,7 @@ class MongoUserRepository:
     def __init__(
         self,
         db: AsyncDatabase[Document],
-        lookup: LookupStrategy = "in",
+        lookup: LookupStrategy = "auto",
         lookup_concurrency: int = 32,
     ) -> None:
         self._users: AsyncCollection[Document] = db[COLLECTION]
@@ -215,7 +219,7 @@ class MongoUserRepository:
         ids = [doc_id(app_id, uid) for uid in uids]
         if not ids:
             return []
-        if self._lookup == "each":
+        if self._lookup == "each" or (self._lookup == "auto" and len(ids) <= EACH_MAX):
             return await self._get_each(ids)
         docs = await self._users.find({"app_id": app_id, "_id": {"$in": ids}}).to_list(None)
         return [from_document(doc) for doc in docs]
