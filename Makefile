@@ -45,8 +45,11 @@ infra-status:
 topics: install infra-up
 	$(WITH_INFRA) $(UV) run --frozen python -m clarion_shared.topics create
 
-run: install infra-up topics
-	$(WITH_INFRA) $(UV) run --frozen python -m clarion_shared.devstack
+# Starts the embedded infrastructure (unless KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL are
+# set), creates the topics, runs the services; Ctrl-C stops the services, and the
+# infrastructure too when this run started it.
+run: install
+	$(UV) run --frozen python -m clarion_shared.devstack
 
 lint: install
 	$(UV) run --frozen ruff check .

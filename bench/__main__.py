@@ -27,12 +27,17 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from clarion_shared.contracts.status import ChunkDispatched, status_event_adapter
-from clarion_shared.devstack import Stack
+from clarion_shared.devstack import Stack, stack_env
 from clarion_shared.ids import new_id
 from clarion_shared.settings import InfraSettings
 from clarion_shared.topics import STATUS
 
-PORTS = {"gateway": 28080, "dispatcher": 28081, "webhooks": 28082, "directory": 28083}
+PORTS = {
+    "api-gateway": 28080,
+    "dispatcher": 28081,
+    "webhook-emitter": 28082,
+    "user-directory": 28083,
+}
 ADMIN_TOKEN = "bench-admin-token"
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 RESULTS = Path(__file__).parent / "results"
@@ -62,31 +67,6 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return ordered[index]
-
-
-def stack_env(settings: InfraSettings, db_name: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "MONGODB_URL": settings.mongodb_url,
-            "CLARION_LOG_JSON": "true",
-            "CLARION_LOG_LEVEL": "WARNING",
-            "CLARION_GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
-            "CLARION_GATEWAY_DIRECTORY_URL": f"http://127.0.0.1:{PORTS['directory']}",
-            "CLARION_GATEWAY_DISPATCHER_URL": f"http://127.0.0.1:{PORTS['dispatcher']}",
-            "CLARION_GATEWAY_WEBHOOKS_URL": f"http://127.0.0.1:{PORTS['webhooks']}",
-        }
-    )
-    for service, prefix in (
-        ("gateway", "CLARION_GATEWAY_"),
-        ("dispatcher", "CLARION_DISPATCHER_"),
-        ("webhooks", "CLARION_WEBHOOKS_"),
-        ("directory", "CLARION_DIRECTORY_"),
-    ):
-        env[f"{prefix}PORT"] = str(PORTS[service])
-        env[f"{prefix}DB_NAME"] = db_name
-    return env
 
 
 async def setup(http: httpx.AsyncClient, users: int) -> tuple[dict[str, str], list[str]]:
@@ -303,9 +283,15 @@ def main() -> None:
     settings = InfraSettings()
     db_name = f"bench_{int(time.time())}"
     log_dir = Path(".local/logs/bench")
-    with Stack(
-        env=stack_env(settings, db_name), log_dir=log_dir, gateway_port=PORTS["gateway"]
-    ) as stack:
+    env = stack_env(
+        settings.kafka_bootstrap_servers,
+        settings.mongodb_url,
+        db_name=db_name,
+        ports=PORTS,
+        admin_token=ADMIN_TOKEN,
+        log_level="WARNING",
+    )
+    with Stack(env=env, log_dir=log_dir, gateway_port=PORTS["api-gateway"]) as stack:
         rows = asyncio.run(run(settings, stack.gateway_url))
     report = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -9,17 +9,23 @@ app's key and runs until Ctrl-C.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
 import httpx
+
+from .localinfra import LocalInfra
+from .settings import InfraSettings
+from .topics import ensure_topics
 
 SERVICES: tuple[tuple[str, str, str], ...] = (
     # name, module, port env var
@@ -28,6 +34,47 @@ SERVICES: tuple[tuple[str, str, str], ...] = (
     ("webhook-emitter", "clarion_webhooks", "CLARION_WEBHOOKS_PORT"),
     ("api-gateway", "clarion_gateway", "CLARION_GATEWAY_PORT"),
 )
+
+
+SERVICE_PREFIXES: dict[str, str] = {
+    "api-gateway": "CLARION_GATEWAY_",
+    "dispatcher": "CLARION_DISPATCHER_",
+    "webhook-emitter": "CLARION_WEBHOOKS_",
+    "user-directory": "CLARION_DIRECTORY_",
+}
+
+
+def stack_env(
+    kafka_bootstrap_servers: str,
+    mongodb_url: str,
+    *,
+    db_name: str,
+    ports: Mapping[str, int],
+    admin_token: str,
+    log_level: str = "INFO",
+) -> dict[str, str]:
+    """The environment of a stack of its own: ports, database and peers' URLs.
+
+    ``ports`` maps each service name (``api-gateway``, ...) to its port; tests and the
+    benchmark use ports apart from ``make run``'s, so they can run beside it.
+    """
+    env = dict(os.environ)
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+            "MONGODB_URL": mongodb_url,
+            "CLARION_LOG_JSON": "true",
+            "CLARION_LOG_LEVEL": log_level,
+            "CLARION_GATEWAY_ADMIN_TOKEN": admin_token,
+            "CLARION_GATEWAY_DIRECTORY_URL": f"http://127.0.0.1:{ports['user-directory']}",
+            "CLARION_GATEWAY_DISPATCHER_URL": f"http://127.0.0.1:{ports['dispatcher']}",
+            "CLARION_GATEWAY_WEBHOOKS_URL": f"http://127.0.0.1:{ports['webhook-emitter']}",
+        }
+    )
+    for service, prefix in SERVICE_PREFIXES.items():
+        env[f"{prefix}PORT"] = str(ports[service])
+        env[f"{prefix}DB_NAME"] = db_name
+    return env
 
 
 @dataclass
@@ -112,8 +159,16 @@ class Stack:
 
 
 def main() -> None:
-    gateway_port = int(os.environ.get("CLARION_GATEWAY_PORT", "8080"))
-    stack = Stack(gateway_port=gateway_port)
+    """``make run``: the embedded infrastructure, the topics and the four services.
+
+    Ctrl-C stops the services, and the embedded Kafka and FerretDB too when this run
+    started them (a run that found them running leaves them running).
+    """
+    infra = LocalInfra()
+    started_infra = not infra.is_ready()
+    addresses = infra.up()
+    os.environ["KAFKA_BOOTSTRAP_SERVERS"] = addresses.kafka_bootstrap_servers
+    os.environ["MONGODB_URL"] = addresses.mongodb_url
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -122,7 +177,20 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    with stack:
+    try:
+        created = asyncio.run(ensure_topics(InfraSettings()))
+        print(f"topics ready ({len(created)} created)", flush=True)
+        _serve_until_stopped(lambda: stopping)
+    finally:
+        if started_infra:
+            print("stopping the embedded Kafka and FerretDB", flush=True)
+            infra.down()
+    print("Clarion stopped.", flush=True)
+
+
+def _serve_until_stopped(stopping: Callable[[], bool]) -> None:
+    gateway_port = int(os.environ.get("CLARION_GATEWAY_PORT", "8080"))
+    with Stack(gateway_port=gateway_port) as stack:
         app_id = os.environ.get("CLARION_DEV_APP_ID", "clarion-dev")
         api_key = os.environ.get("CLARION_DEV_API_KEY", "clarion-dev-key")
         print(
@@ -136,14 +204,12 @@ def main() -> None:
             "  Ctrl-C stops everything.\n",
             flush=True,
         )
-        while not stopping:
+        while not stopping():
             for name, proc in stack.processes.items():
                 if proc.poll() is not None:
                     print(f"{name} exited with code {proc.returncode}; stopping", flush=True)
-                    stopping = True
-                    break
+                    return
             time.sleep(0.5)
-    print("Clarion stopped.", flush=True)
 
 
 if __name__ == "__main__":

@@ -13,27 +13,11 @@ import os
 import shutil
 import subprocess
 from contextlib import ExitStack
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from ..localinfra import InfraAddresses, LocalInfra, repo_root
 
-@dataclass(frozen=True)
-class InfraAddresses:
-    kafka_bootstrap_servers: str
-    mongodb_url: str
-    source: str  # env | testcontainers | local
-
-
-def repo_root() -> Path:
-    env = os.environ.get("CLARION_REPO_ROOT")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "Makefile").exists() and (parent / "deploy").is_dir():
-            return parent
-    raise RuntimeError("cannot find the Clarion repository root; set CLARION_REPO_ROOT")
+__all__ = ["InfraAddresses", "provide_infra", "repo_root"]
 
 
 def _docker_available() -> bool:
@@ -59,21 +43,6 @@ def _start_testcontainers(stack: ExitStack) -> InfraAddresses:
     )
 
 
-def _start_local() -> InfraAddresses:
-    script = repo_root() / "deploy" / "local" / "infra.sh"
-    subprocess.run(["bash", str(script), "up"], check=True)
-    out = subprocess.run(
-        ["bash", str(script), "env"], check=True, capture_output=True, text=True
-    ).stdout
-    values: dict[str, str] = {}
-    for line in out.splitlines():
-        line = line.removeprefix("export ").strip()
-        if "=" in line:
-            name, value = line.split("=", 1)
-            values[name] = value.strip("'\"")
-    return InfraAddresses(values["KAFKA_BOOTSTRAP_SERVERS"], values["MONGODB_URL"], "local")
-
-
 def provide_infra(stack: ExitStack) -> InfraAddresses:
     """Find or start the broker and the database; export their addresses."""
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -83,7 +52,7 @@ def provide_infra(stack: ExitStack) -> InfraAddresses:
     elif _docker_available() and not (kafka or mongo):
         addresses = _start_testcontainers(stack)
     else:
-        addresses = _start_local()
+        addresses = LocalInfra().up()
     os.environ["KAFKA_BOOTSTRAP_SERVERS"] = addresses.kafka_bootstrap_servers
     os.environ["MONGODB_URL"] = addresses.mongodb_url
     return addresses
