@@ -34,7 +34,7 @@ def test_in_app_receiver_gets_a_sent_record_and_a_feed_item_with_derived_ids() -
     plan = domain.plan_chunk(command, {"alice": profile("alice")}, NOW)
 
     (record,) = plan.records
-    rid = derive_id("ntf1", "alice", "in-app")
+    rid = derive_id(APP, "ntf1", "alice", "in-app")
     assert record.id == rid
     assert record.status == "sent"
     assert record.content == {"title": "Hi there", "body": "Your order A-1 shipped."}
@@ -248,3 +248,11 @@ def test_feed_transition_events_have_ids_derived_from_the_item() -> None:
     assert domain.feed_item_delivered(item, NOW).event_id == derive_id(
         item.id, "feed_item_delivered"
     )
+
+
+def test_the_same_send_id_in_two_apps_gives_two_records() -> None:
+    plans = [
+        domain.plan_chunk(send_command(app, "same-id", ["alice"]), {"alice": profile("alice")}, NOW)
+        for app in ("app-a", "app-b")
+    ]
+    assert plans[0].records[0].id != plans[1].records[0].id

@@ -57,8 +57,10 @@ def job_key(app_id: str, uid: str) -> str:
     return f"{app_id}:{uid}"
 
 
-def record_id(send_id: str, uid: str, channel_id: str) -> str:
-    return derive_id(send_id, uid, channel_id)
+def record_id(app_id: str, send_id: str, uid: str, channel_id: str) -> str:
+    """One record per (send, uid, channel); the app is part of it so that send ids
+    chosen by other services cannot collide across apps."""
+    return derive_id(app_id, send_id, uid, channel_id)
 
 
 def event_id(entity_id: str, event_type: str) -> str:
@@ -159,7 +161,7 @@ def plan_chunk(
         profile = users.get(uid)
         values, failure = values_or_failure(uid, profile, renderer, command)
         for channel in template.channels:
-            rid = record_id(command.send_id, uid, channel.channel_id)
+            rid = record_id(command.app_id, command.send_id, uid, channel.channel_id)
             content: JsonObject | None = None
             if failure is None:
                 content = render_content(renderer, channel, values)
