@@ -289,7 +289,7 @@ def main() -> None:
         db_name=db_name,
         ports=PORTS,
         admin_token=ADMIN_TOKEN,
-        log_level="WARNING",
+        log_level=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
     )
     with Stack(env=env, log_dir=log_dir, gateway_port=PORTS["api-gateway"]) as stack:
         rows = asyncio.run(run(settings, stack.gateway_url))

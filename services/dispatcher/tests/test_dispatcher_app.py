@@ -12,7 +12,7 @@ def test_settings_defaults_and_prefixed_environment(monkeypatch: pytest.MonkeyPa
     assert (defaults.port, defaults.group_id, defaults.directory_timeout_s) == (
         8081,
         "dispatcher",
-        15.0,
+        60.0,
     )
     assert defaults.reply_fetch_max_wait_ms == 5
 

@@ -34,7 +34,7 @@ class Settings(ServiceSettings):
         description="Consumer group of the fan-out; tests use their own.",
     )
     directory_timeout_s: float = Field(
-        default=15.0,
+        default=60.0,
         gt=0,
         description="How long a uid lookup may take before the chunk is retried.",
     )
