@@ -33,11 +33,12 @@ def _docker_available() -> bool:
 
 
 def _start_testcontainers(stack: ExitStack) -> InfraAddresses:
-    from testcontainers.kafka import KafkaContainer
-    from testcontainers.mongodb import MongoDbContainer
+    from testcontainers.community.kafka import KafkaContainer
+    from testcontainers.community.mongodb import MongoDbContainer
 
-    kafka: Any = stack.enter_context(KafkaContainer("apache/kafka:4.1.1").with_kraft())
-    mongo: Any = stack.enter_context(MongoDbContainer("mongo:7"))
+    # testcontainers' Kafka module drives Confluent's image (Apache Kafka 3.8 in KRaft).
+    kafka: Any = stack.enter_context(KafkaContainer("confluentinc/cp-kafka:7.8.0").with_kraft())
+    mongo: Any = stack.enter_context(MongoDbContainer("mongo:7.0"))
     return InfraAddresses(
         kafka.get_bootstrap_server(), mongo.get_connection_url(), "testcontainers"
     )
