@@ -277,3 +277,24 @@ async def test_commands_of_one_fetch_share_lookups_writes_and_publishes(world: W
         ("carol", "sent"),
         ("alice", "failed"),
     ]
+
+
+async def test_realtime_sends_of_a_fetch_are_answered_before_its_batch_chunks(
+    world: World,
+) -> None:
+    commands = [
+        send_command(APP, "bat-1", ["alice", "bob"], mode="batch"),
+        send_command(APP, "ntf-1", ["bob"], reply_to=ReplyTo(topic=REPLIES, request_id="r-1")),
+    ]
+
+    await service.dispatch_fetch(
+        commands,
+        directory=world.directory,
+        notifications=world.notifications,
+        feed=world.feed,
+        publisher=world.publisher,
+    )
+
+    reply_at = world.journal.index(f"publish:{REPLIES}")
+    batch_lookup_at = world.journal.index("lookup:2")
+    assert reply_at < batch_lookup_at

@@ -48,7 +48,7 @@ def register_consumers(
     """
 
     async def handle(commands: Sequence[SendNotification]) -> None:
-        await service.dispatch_chunks(
+        await service.dispatch_fetch(
             commands,
             directory=deps.directory,
             notifications=deps.notifications,

@@ -115,6 +115,34 @@ async def dispatch_chunk(
     return outcome
 
 
+async def dispatch_fetch(
+    commands: Sequence[SendNotification],
+    *,
+    directory: UserDirectory,
+    notifications: NotificationRepository,
+    feed: FeedRepository,
+    publisher: Publisher,
+) -> list[ChunkOutcome]:
+    """Fan out what one Kafka fetch holds: realtime sends first, then the rest.
+
+    A realtime send has a client waiting on it; it should not wait for the batch and
+    campaign chunks that arrived in the same fetch.
+    """
+    realtime = [command for command in commands if command.reply_to is not None]
+    queued = [command for command in commands if command.reply_to is None]
+    outcomes: list[ChunkOutcome] = []
+    for group in (realtime, queued):
+        if group:
+            outcomes += await dispatch_chunks(
+                group,
+                directory=directory,
+                notifications=notifications,
+                feed=feed,
+                publisher=publisher,
+            )
+    return outcomes
+
+
 async def dispatch_chunks(
     commands: Sequence[SendNotification],
     *,
