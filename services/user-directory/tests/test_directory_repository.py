@@ -255,3 +255,37 @@ async def test_each_lookup_strategy_finds_the_same_users(
         assert sorted(u.uid for u in await by_in.get_many(app_id, wanted)) == ["a", "b", "c"]
     finally:
         await mongo_client.drop_database(test_db_name)
+
+
+@pytest.mark.integration
+async def test_large_lookups_share_a_snapshot_that_never_hides_new_users(
+    mongo_client: AsyncMongoClient[dict[str, Any]], test_db_name: str, app_id: str
+) -> None:
+    db = mongo_client[test_db_name]
+    this = MongoUserRepository(db)  # auto
+    other_instance = MongoUserRepository(db)
+    await this.prepare()
+    await other_instance.prepare()
+    try:
+        await this.upsert_many(
+            app_id, [Upsert(uid=f"u{i}", changes={"name": f"U{i}"}, at=1) for i in range(200)]
+        )
+        wanted = [f"u{i}" for i in range(0, 400, 2)]  # 200 uids: a large lookup
+        found = await this.get_many(app_id, wanted)
+        assert [u.uid for u in found] == [f"u{i}" for i in range(0, 200, 2)]
+
+        # Created through another instance: this one's snapshot lacks it, yet it is found.
+        await other_instance.insert(make_user(app_id, "u250"))
+        found = await this.get_many(app_id, wanted)
+        assert "u250" in {u.uid for u in found}
+
+        # Written through this instance: the snapshot is dropped, the change shows at once.
+        await this.update(app_id, "u0", UserUpdate(name="Renamed"), at=2)
+        (first, *_) = await this.get_many(app_id, wanted)
+        assert (first.uid, first.name) == ("u0", "Renamed")
+
+        # Deleted through this instance: gone from the next lookup.
+        assert await this.delete(app_id, "u2")
+        assert "u2" not in {u.uid for u in await this.get_many(app_id, wanted)}
+    finally:
+        await mongo_client.drop_database(test_db_name)

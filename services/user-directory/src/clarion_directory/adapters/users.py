@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from pymongo import ASCENDING, ReturnDocument, UpdateOne
@@ -180,6 +182,47 @@ def _upsert_update(app_id: str, upsert: Upsert) -> Document:
     return {"$set": set_fields, "$setOnInsert": on_insert}
 
 
+@dataclass
+class _Snapshot:
+    users: dict[str, User]
+    expires_at: float
+
+
+class AppSnapshots:
+    """Short-lived copies of whole apps' users, for large lookups on FerretDB.
+
+    FerretDB 1.x reads all of an app's users for any ``$in`` lookup, so a large lookup
+    costs the same as reading the app whole. Keeping that read for ``ttl_s`` lets the
+    other lookups of the same fan-out (a 10,000-receiver send asks in chunks of 1,000)
+    share it. A snapshot is never trusted for absence: uids it lacks are read again,
+    so a user created a moment ago is found. Writes through this process drop the
+    app's snapshot; writes through another instance show after at most ``ttl_s``.
+    """
+
+    def __init__(self, ttl_s: float = 2.0, max_users: int = 200_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_users = max_users
+        self._snapshots: dict[str, _Snapshot] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def fresh(self, app_id: str) -> dict[str, User] | None:
+        snapshot = self._snapshots.get(app_id)
+        if snapshot is None or snapshot.expires_at < time.monotonic():
+            self._snapshots.pop(app_id, None)
+            return None
+        return snapshot.users
+
+    def lock(self, app_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(app_id, asyncio.Lock())
+
+    def keep(self, app_id: str, users: dict[str, User]) -> None:
+        if len(users) <= self.max_users:
+            self._snapshots[app_id] = _Snapshot(users, time.monotonic() + self.ttl_s)
+
+    def drop(self, app_id: str) -> None:
+        self._snapshots.pop(app_id, None)
+
+
 class MongoUserRepository:
     """Users in MongoDB (or FerretDB). Call ``prepare`` once before use."""
 
@@ -193,10 +236,13 @@ class MongoUserRepository:
         self._db = db
         self._lookup = lookup
         self._lookup_concurrency = lookup_concurrency
+        self._snapshots = AppSnapshots()
+        self._ferretdb = False
 
     async def prepare(self) -> ServerInfo:
         """Create the indexes; say which server this is (FerretDB or MongoDB)."""
         info = await server_info(self._db)
+        self._ferretdb = info.ferretdb
         await self._users.create_index([("app_id", ASCENDING), *SORT], name="app_created_uid")
         log.info(
             "directory.storage_ready",
@@ -207,6 +253,7 @@ class MongoUserRepository:
         return info
 
     async def insert(self, user: User) -> None:
+        self._snapshots.drop(user.app_id)
         try:
             await self._users.insert_one(to_document(user))
         except DuplicateKeyError:
@@ -218,14 +265,40 @@ class MongoUserRepository:
 
     async def get_many(self, app_id: str, uids: Sequence[str]) -> list[User]:
         """The users among ``uids``: one query (``in``) or concurrent ``_id`` reads
-        (``each``), see ``LookupStrategy``."""
+        (``each``); ``auto`` picks by size, and on FerretDB reads large lookups from a
+        snapshot of the app (see ``LookupStrategy`` and ``AppSnapshots``)."""
         ids = [doc_id(app_id, uid) for uid in uids]
         if not ids:
             return []
         if self._lookup == "each" or (self._lookup == "auto" and len(ids) <= EACH_MAX):
             return await self._get_each(ids)
+        if self._lookup == "auto" and self._ferretdb:
+            return await self._from_snapshot(app_id, uids)
         docs = await self._users.find({"app_id": app_id, "_id": {"$in": ids}}).to_list(None)
         return [from_document(doc) for doc in docs]
+
+    async def _from_snapshot(self, app_id: str, uids: Sequence[str]) -> list[User]:
+        async with self._snapshots.lock(app_id):
+            users = self._snapshots.fresh(app_id)
+            loaded = users is None
+            if users is None:
+                users = await self._load_app(app_id)
+            absent = [uid for uid in uids if uid not in users]
+            if absent and not loaded:
+                if len(absent) <= EACH_MAX:
+                    for user in await self._get_each([doc_id(app_id, uid) for uid in absent]):
+                        users[user.uid] = user
+                else:
+                    users = await self._load_app(app_id)
+        return [users[uid] for uid in uids if uid in users]
+
+    async def _load_app(self, app_id: str) -> dict[str, User]:
+        users = {
+            user.uid: user
+            for user in map(from_document, await self._users.find({"app_id": app_id}).to_list(None))
+        }
+        self._snapshots.keep(app_id, users)
+        return users
 
     async def _get_each(self, ids: Sequence[str]) -> list[User]:
         limit = asyncio.Semaphore(self._lookup_concurrency)
@@ -246,6 +319,7 @@ class MongoUserRepository:
         return UserPage(users=[from_document(doc) async for doc in cursor], total=total)
 
     async def update(self, app_id: str, uid: str, changes: UserUpdate, at: int) -> User | None:
+        self._snapshots.drop(app_id)
         doc = await self._users.find_one_and_update(
             {"_id": doc_id(app_id, uid)},
             {"$set": _set_fields(changes, at)},
@@ -254,6 +328,7 @@ class MongoUserRepository:
         return from_document(doc) if doc is not None else None
 
     async def delete(self, app_id: str, uid: str, not_after: int | None = None) -> bool:
+        self._snapshots.drop(app_id)
         filter_: Document = {"_id": doc_id(app_id, uid)}
         if not_after is not None:
             filter_["updated_at"] = {"$lte": not_after}
@@ -261,6 +336,7 @@ class MongoUserRepository:
         return result.deleted_count > 0
 
     async def upsert_many(self, app_id: str, upserts: Sequence[Upsert]) -> list[UpsertResult]:
+        self._snapshots.drop(app_id)
         specs = [({"_id": doc_id(app_id, u.uid)}, _upsert_update(app_id, u)) for u in upserts]
         ops = [UpdateOne(filter_, update, upsert=True) for filter_, update in specs]
         if not ops:
@@ -291,6 +367,7 @@ class MongoUserRepository:
         return UpsertResult(outcome="created" if result.upserted_id is not None else "updated")
 
     async def upsert_if_newer(self, app_id: str, upsert: Upsert) -> bool:
+        self._snapshots.drop(app_id)
         try:
             result = await self._users.update_one(
                 {"_id": doc_id(app_id, upsert.uid), "updated_at": {"$lte": upsert.at}},
@@ -303,6 +380,7 @@ class MongoUserRepository:
         return result.matched_count > 0 or result.upserted_id is not None
 
     async def set_presence(self, app_id: str, uid: str, status: Status, at: int) -> bool:
+        self._snapshots.drop(app_id)
         result = await self._users.update_one(
             {
                 "_id": doc_id(app_id, uid),
