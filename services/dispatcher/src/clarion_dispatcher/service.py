@@ -157,7 +157,7 @@ async def dispatch_chunks(
     The commands of one Kafka fetch share the work: one directory resolution per app,
     one bulk write per collection, pipelined publishes. Safe to repeat: records and feed
     items have derived ids and are only inserted, jobs and events carry derived ids. The
-    order (records, feed items, publishes, replies) means a reply always finds the feed
+    order (records and feed items, then publishes, then replies) means a reply always finds the feed
     items it announces; the caller commits the Kafka records only after this returns.
     """
     started = time.perf_counter()
@@ -175,10 +175,11 @@ async def dispatch_chunks(
 
     records = [record for plan in plans for record in plan.records]
     feed_items = [item for plan in plans for item in plan.feed_items]
-    if records:
-        await notifications.add_many(records)
-    if feed_items:
-        await feed.add_many(feed_items)
+    # Both collections are written at once: nothing reads either before the publishes.
+    await asyncio.gather(
+        notifications.add_many(records) if records else _nothing(),
+        feed.add_many(feed_items) if feed_items else _nothing(),
+    )
     stored_s = time.perf_counter() - started
 
     jobs: dict[str, list[tuple[str | None, Contract]]] = {}
@@ -228,6 +229,10 @@ async def dispatch_chunks(
         duration_ms=round(duration_s * 1000, 1),
     )
     return [ChunkOutcome(plan=plan, duration_s=duration_s) for plan in plans]
+
+
+async def _nothing() -> None:
+    return None
 
 
 # ---------------------------------------------------------------- in-app feed
