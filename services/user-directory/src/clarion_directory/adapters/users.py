@@ -199,7 +199,7 @@ class AppSnapshots:
     app's snapshot; writes through another instance show after at most ``ttl_s``.
     """
 
-    def __init__(self, ttl_s: float = 2.0, max_users: int = 200_000) -> None:
+    def __init__(self, ttl_s: float = 5.0, max_users: int = 200_000) -> None:
         self.ttl_s = ttl_s
         self.max_users = max_users
         self._snapshots: dict[str, _Snapshot] = {}
