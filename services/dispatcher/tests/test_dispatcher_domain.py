@@ -240,14 +240,18 @@ def test_feed_item_public_json_is_camel_case_with_every_field() -> None:
 
 def test_feed_transition_events_have_ids_derived_from_the_item() -> None:
     plan = domain.plan_chunk(send_command(APP, "ntf10", ["alice"]), users("alice"), NOW)
-    item = plan.feed_items[0].model_copy(update={"read": True, "status": "read", "read_at": NOW})
-    event = domain.feed_item_read(item, NOW)
+    item = plan.feed_items[0].model_copy(
+        update={"read": True, "status": "read", "read_at": NOW, "delivered_at": NOW + 1}
+    )
+    event = domain.feed_item_read(item)
     assert event.event_id == derive_id(item.id, "feed_item_read")
+    assert event.occurred_at == NOW  # the stored time: a re-publish repeats it exactly
+    assert domain.feed_item_read(item) == event
     assert event.send_id == "ntf10"
     assert event.feed_item["status"] == "read"
-    assert domain.feed_item_delivered(item, NOW).event_id == derive_id(
-        item.id, "feed_item_delivered"
-    )
+    delivered = domain.feed_item_delivered(item)
+    assert delivered.event_id == derive_id(item.id, "feed_item_delivered")
+    assert delivered.occurred_at == NOW + 1
 
 
 def test_the_same_send_id_in_two_apps_gives_two_records() -> None:

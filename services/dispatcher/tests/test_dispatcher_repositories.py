@@ -183,6 +183,32 @@ class FeedRepositorySuite:
         assert late is not None
         assert (late.changed, late.item.status, late.item.delivered_at) == (True, "read", NOW + 6)
 
+    async def test_a_transition_owes_its_event_until_it_is_published(
+        self, repo: FeedRepository
+    ) -> None:
+        app = random_ref("app")
+        owner = domain.feed_owner(app, "alice")
+        (item,) = feed_items(app, "alice", 1)
+        await repo.add_many([item])
+
+        read = await repo.mark_read(owner, item.id, at=NOW + 1)
+        assert read is not None
+        assert read.item.read_event_pending
+        again = await repo.mark_read(owner, item.id, at=NOW + 2)
+        assert again is not None
+        assert again.item.read_event_pending  # still owed: nobody published it yet
+
+        await repo.event_published(owner, item.id, "read")
+        delivered = await repo.mark_delivered(owner, item.id, at=NOW + 3)
+        assert delivered is not None
+        assert not delivered.item.read_event_pending
+        assert delivered.item.delivered_event_pending
+        await repo.event_published(owner, item.id, "delivered")
+        stored = await repo.get(owner, item.id)
+        assert stored is not None
+        assert not stored.read_event_pending
+        assert not stored.delivered_event_pending
+
     async def test_replaying_items_keeps_their_state(self, repo: FeedRepository) -> None:
         app = random_ref("app")
         owner = domain.feed_owner(app, "alice")

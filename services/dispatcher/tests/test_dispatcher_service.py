@@ -15,6 +15,7 @@ from clarion_dispatcher.testing import (
     profile,
     send_command,
 )
+from clarion_shared.contracts.base import Contract
 from clarion_shared.contracts.jobs import DeliveryJob
 from clarion_shared.contracts.replies import SendResult
 from clarion_shared.contracts.sends import ReplyTo, SendNotification
@@ -298,3 +299,38 @@ async def test_realtime_sends_of_a_fetch_are_answered_before_its_batch_chunks(
     reply_at = world.journal.index(f"publish:{REPLIES}")
     batch_lookup_at = world.journal.index("lookup:2")
     assert reply_at < batch_lookup_at
+
+
+class FailingOnce(RecordingPublisher):
+    """A publisher whose first single publish fails, as if the process died there."""
+
+    failed: bool = False
+
+    async def publish(self, topic: str, message: Contract, key: str | None) -> None:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("the broker went away")
+        await super().publish(topic, message, key)
+
+
+async def test_a_read_event_lost_to_a_crash_is_published_by_the_next_call(world: World) -> None:
+    item_id = await _seed(world)
+    crashing = FailingOnce()
+
+    with pytest.raises(ConnectionError):
+        await service.mark_read(APP, "alice", item_id, feed=world.feed, publisher=crashing, now=10)
+    # The item is read, and its event still owed.
+    assert await service.unread_count(APP, "alice", feed=world.feed) == 0
+
+    again = await service.mark_read(
+        APP, "alice", item_id, feed=world.feed, publisher=crashing, now=30
+    )
+    once_more = await service.mark_read(
+        APP, "alice", item_id, feed=world.feed, publisher=crashing, now=40
+    )
+
+    assert again == once_more
+    assert again.read_at == 10
+    (event,) = crashing.on(STATUS)  # published once the crash is over, then never again
+    assert isinstance(event.message, FeedItemRead)
+    assert event.message.occurred_at == 10

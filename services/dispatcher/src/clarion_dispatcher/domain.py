@@ -318,25 +318,28 @@ def public_feed_item(item: FeedItem) -> FeedItemPublic:
     )
 
 
-def feed_item_read(item: FeedItem, now: int) -> FeedItemRead:
-    """The event of an item's one transition to read (its id is derived from the item)."""
+def feed_item_read(item: FeedItem) -> FeedItemRead:
+    """The event of an item's one transition to read: its id is derived from the item
+    and its time is the stored ``read_at``, so publishing it again repeats it exactly."""
+    assert item.read_at is not None
     return FeedItemRead(
         event_id=event_id(item.id, "feed_item_read"),
         app_id=item.app_id,
         send_id=item.send_id,
         mode=item.mode,
-        occurred_at=now,
+        occurred_at=item.read_at,
         feed_item=public_feed_item(item).to_json(),
     )
 
 
-def feed_item_delivered(item: FeedItem, now: int) -> FeedItemDelivered:
+def feed_item_delivered(item: FeedItem) -> FeedItemDelivered:
+    assert item.delivered_at is not None
     return FeedItemDelivered(
         event_id=event_id(item.id, "feed_item_delivered"),
         app_id=item.app_id,
         send_id=item.send_id,
         mode=item.mode,
-        occurred_at=now,
+        occurred_at=item.delivered_at,
         feed_item=public_feed_item(item).to_json(),
     )
 

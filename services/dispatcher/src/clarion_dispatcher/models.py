@@ -70,6 +70,13 @@ class FeedItem(_Stored):
     sent_at: int
     delivered_at: int | None = None
     read_at: int | None = None
+    # Set in the same update as the transition, cleared once its status event is
+    # acknowledged: a crash in between leaves it set, and the next call publishes again.
+    read_event_pending: bool = False
+    delivered_event_pending: bool = False
+
+
+FeedEvent = Literal["read", "delivered"]
 
 
 def _is_none(value: object) -> bool:

@@ -23,6 +23,7 @@ from clarion_shared.topics import STATUS, jobs_topic
 
 from . import domain
 from .models import (
+    FeedEvent,
     FeedItem,
     FeedItemPublic,
     FeedTransition,
@@ -72,6 +73,10 @@ class FeedRepository(Protocol):
         ...
 
     async def mark_delivered(self, owner: str, item_id: str, at: int) -> FeedTransition | None: ...
+
+    async def event_published(self, owner: str, item_id: str, event: FeedEvent) -> None:
+        """The item's ``event`` status event is acknowledged: clear its pending flag."""
+        ...
 
     async def delete(self, owner: str, item_id: str) -> bool: ...
 
@@ -265,16 +270,18 @@ async def mark_read(
     publisher: Publisher,
     now: int | None = None,
 ) -> FeedItemPublic:
-    """Idempotent; ``FeedItemRead`` is published only by the call that made the change."""
+    """Idempotent; ``FeedItemRead`` is published by the call that made the change, or
+    by the next call when a crash came between the change and the publish."""
     at = clock_now() if now is None else now
-    transition = await feed.mark_read(domain.feed_owner(app_id, uid), item_id, at)
+    owner = domain.feed_owner(app_id, uid)
+    transition = await feed.mark_read(owner, item_id, at)
     if transition is None:
         raise _feed_item_not_found()
-    if transition.changed:
-        await publisher.publish(
-            STATUS, domain.feed_item_read(transition.item, at), key=transition.item.send_id
-        )
-    return domain.public_feed_item(transition.item)
+    item = transition.item
+    if item.read_event_pending:
+        await publisher.publish(STATUS, domain.feed_item_read(item), key=item.send_id)
+        await feed.event_published(owner, item_id, "read")
+    return domain.public_feed_item(item)
 
 
 async def mark_delivered(
@@ -286,16 +293,17 @@ async def mark_delivered(
     publisher: Publisher,
     now: int | None = None,
 ) -> FeedItemPublic:
-    """Idempotent; ``FeedItemDelivered`` only on the transition."""
+    """Idempotent; ``FeedItemDelivered`` as for ``mark_read``."""
     at = clock_now() if now is None else now
-    transition = await feed.mark_delivered(domain.feed_owner(app_id, uid), item_id, at)
+    owner = domain.feed_owner(app_id, uid)
+    transition = await feed.mark_delivered(owner, item_id, at)
     if transition is None:
         raise _feed_item_not_found()
-    if transition.changed:
-        await publisher.publish(
-            STATUS, domain.feed_item_delivered(transition.item, at), key=transition.item.send_id
-        )
-    return domain.public_feed_item(transition.item)
+    item = transition.item
+    if item.delivered_event_pending:
+        await publisher.publish(STATUS, domain.feed_item_delivered(item), key=item.send_id)
+        await feed.event_published(owner, item_id, "delivered")
+    return domain.public_feed_item(item)
 
 
 async def delete_feed_item(app_id: str, uid: str, item_id: str, *, feed: FeedRepository) -> None:

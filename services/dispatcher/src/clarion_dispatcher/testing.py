@@ -26,7 +26,7 @@ from clarion_shared.contracts.sends import (
 )
 
 from .adapters.feed import sort_key
-from .models import FeedItem, FeedTransition, NotificationRecord
+from .models import FeedEvent, FeedItem, FeedTransition, NotificationRecord
 
 
 class InMemoryNotifications:
@@ -86,7 +86,9 @@ class InMemoryFeed:
             return None
         if item.read:
             return FeedTransition(item=item, changed=False)
-        changed = item.model_copy(update={"read": True, "read_at": at, "status": "read"})
+        changed = item.model_copy(
+            update={"read": True, "read_at": at, "status": "read", "read_event_pending": True}
+        )
         self.items[item_id] = changed
         return FeedTransition(item=changed, changed=True)
 
@@ -97,9 +99,16 @@ class InMemoryFeed:
         if item.delivered_at is not None:
             return FeedTransition(item=item, changed=False)
         status = item.status if item.read else "delivered"
-        changed = item.model_copy(update={"delivered_at": at, "status": status})
+        changed = item.model_copy(
+            update={"delivered_at": at, "status": status, "delivered_event_pending": True}
+        )
         self.items[item_id] = changed
         return FeedTransition(item=changed, changed=True)
+
+    async def event_published(self, owner: str, item_id: str, event: FeedEvent) -> None:
+        item = await self.get(owner, item_id)
+        if item is not None:
+            self.items[item_id] = item.model_copy(update={f"{event}_event_pending": False})
 
     async def delete(self, owner: str, item_id: str) -> bool:
         if await self.get(owner, item_id) is None:

@@ -10,7 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from clarion_shared.mongo import Document
 
-from ..models import FeedItem, FeedTransition
+from ..models import FeedEvent, FeedItem, FeedTransition
 from ._bulk import insert_absent
 
 COLLECTION = "feed_items"
@@ -80,7 +80,12 @@ class MongoFeed:
         return await self._transition(
             owner,
             item_id,
-            [({"read": False}, {"read": True, "read_at": at, "status": "read"})],
+            [
+                (
+                    {"read": False},
+                    {"read": True, "read_at": at, "status": "read", "read_event_pending": True},
+                )
+            ],
         )
 
     async def mark_delivered(self, owner: str, item_id: str, at: int) -> FeedTransition | None:
@@ -91,9 +96,12 @@ class MongoFeed:
             [
                 (
                     {"delivered_at": None, "read": False},
-                    {"delivered_at": at, "status": "delivered"},
+                    {"delivered_at": at, "status": "delivered", "delivered_event_pending": True},
                 ),
-                ({"delivered_at": None, "read": True}, {"delivered_at": at}),
+                (
+                    {"delivered_at": None, "read": True},
+                    {"delivered_at": at, "delivered_event_pending": True},
+                ),
             ],
         )
 
@@ -111,6 +119,11 @@ class MongoFeed:
                 return FeedTransition(item=from_document(doc), changed=True)
         current = await self.get(owner, item_id)
         return None if current is None else FeedTransition(item=current, changed=False)
+
+    async def event_published(self, owner: str, item_id: str, event: FeedEvent) -> None:
+        await self._col.update_one(
+            {"_id": item_id, "owner": owner}, {"$set": {f"{event}_event_pending": False}}
+        )
 
     async def delete(self, owner: str, item_id: str) -> bool:
         result = await self._col.delete_one({"_id": item_id, "owner": owner})
