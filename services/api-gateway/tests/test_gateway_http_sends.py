@@ -286,6 +286,28 @@ async def test_broker_down_is_503_and_releases_the_idempotency_key(harness: Harn
     assert len(harness.commands.sends) == 1
 
 
+async def test_a_batch_retried_after_a_failure_keeps_its_id(harness: Harness) -> None:
+    """Chunks a failed attempt did publish are sent again under the same batch id,
+    which the dispatcher's derived record ids turn into a no-op."""
+    await _ready(harness)
+    body = {"templateId": "order", "receivers": [f"u{i}" for i in range(20)]}
+    harness.commands.fail_with = KafkaConnectionError()
+    headers = {**AUTH, "Idempotency-Key": "batch-retry"}
+    assert (await harness.client.post(SEND, json=body, headers=headers)).status_code == 503
+    harness.commands.fail_with = None
+    first = await harness.client.post(SEND, json=body, headers=headers)
+    other_key = await harness.client.post(
+        SEND, json=body, headers={**AUTH, "Idempotency-Key": "another"}
+    )
+    no_key = await harness.client.post(SEND, json=body, headers=AUTH)
+
+    batch_ids = {r.json()["data"]["batchId"] for r in (first, other_key, no_key)}
+    assert len(batch_ids) == 3
+    assert {c.send_id for c in harness.commands.sends} == batch_ids
+    failed_attempt_id = harness.commands.attempted[0].send_id
+    assert first.json()["data"]["batchId"] == failed_attempt_id
+
+
 async def test_idempotent_send(harness: Harness) -> None:
     await _ready(harness)
     headers = {**AUTH, "Idempotency-Key": "send-1"}

@@ -133,6 +133,7 @@ class RecordingCommands:
 
     def __init__(self) -> None:
         self.sends: list[SendNotification] = []
+        self.attempted: list[SendNotification] = []  # failed publishes too
         self.configs: list[ChannelConfig] = []
         self.fail_with: Exception | None = None
 
@@ -142,6 +143,7 @@ class RecordingCommands:
         self.sends.append(command)
 
     async def send_chunks(self, commands: Sequence[SendNotification]) -> None:
+        self.attempted.extend(commands)
         if self.fail_with:
             raise self.fail_with
         self.sends.extend(commands)

@@ -63,6 +63,7 @@ async def send_message(
             requester=deps.requester,
             settings=deps.send,
             now=now(),
+            idempotency_key=idempotency_key,
         )
         return json_response(Data(data=result), exclude_none=True)
 

@@ -22,7 +22,7 @@ from clarion_shared.contracts.sends import (
     VariableSpec,
 )
 from clarion_shared.errors import ApiError
-from clarion_shared.ids import new_id
+from clarion_shared.ids import derive_id, new_id
 from clarion_shared.logging import get_logger
 
 from .. import domain
@@ -69,16 +69,33 @@ async def send_message(
     requester: Requester,
     settings: SendSettings,
     now: int,
+    idempotency_key: str | None = None,
 ) -> RealtimeSent | BatchAccepted:
+    """Validate, then publish the send (realtime: and wait for its result).
+
+    With an ``Idempotency-Key`` the send's id is derived from it: a client retrying
+    after a failure that left some chunks published sends the same ids again, and the
+    dispatcher's derived record ids make the repeat a no-op.
+    """
     receivers = domain.normalize_receivers(body.receivers, settings.limits)
     snapshot = await _snapshot(templates, channels, app_id, body)
     channel_types = [c.channel_type for c in snapshot.channels]
     variables = _variables_for(receivers, body.variables)
     if domain.send_mode(len(receivers), settings.limits) == "realtime":
+        notification_id = _send_id("ntf_", app_id, idempotency_key)
         return await _realtime(
-            app_id, body, receivers, variables, snapshot, commands, requester, settings, now
+            app_id,
+            notification_id,
+            body,
+            receivers,
+            variables,
+            snapshot,
+            commands,
+            requester,
+            settings,
+            now,
         )
-    batch_id = new_id("bat_")
+    batch_id = _send_id("bat_", app_id, idempotency_key)
     parts = domain.chunked(receivers, settings.limits.chunk_size)
     commands_out = [
         SendNotification(
@@ -112,8 +129,15 @@ async def send_message(
     return BatchAccepted(batch_id=batch_id, total=len(receivers), channels=list(channel_types))
 
 
+def _send_id(prefix: str, app_id: str, idempotency_key: str | None) -> str:
+    if idempotency_key is None:
+        return new_id(prefix)
+    return prefix + derive_id(app_id, "send", idempotency_key)
+
+
 async def _realtime(
     app_id: str,
+    notification_id: str,
     body: MessageSend,
     receivers: tuple[str, ...],
     variables: dict[str, dict[str, JsonValue]],
@@ -125,7 +149,6 @@ async def _realtime(
 ) -> RealtimeSent:
     if not requester.ready:
         raise _unavailable()
-    notification_id = new_id("ntf_")
 
     async def send(request_id: str) -> None:
         command = SendNotification(
