@@ -55,6 +55,8 @@ lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy --strict shared/src services/*/src tests bench
+	@# Each test folder has its own conftest module: type-check them one at a time.
+	for dir in shared/tests services/*/tests; do $(UV) run --frozen mypy --strict "$$dir"; done
 
 fmt: install
 	$(UV) run --frozen ruff check --fix .

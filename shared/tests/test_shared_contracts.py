@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from clarion_shared.contracts.base import Contract
+from clarion_shared.contracts.base import Contract, ErrorInfo
 from clarion_shared.contracts.config_channels import ChannelConfig
 from clarion_shared.contracts.config_webhooks import WebhookConfig
 from clarion_shared.contracts.directory_lookups import LookupUsers
@@ -20,7 +20,6 @@ from clarion_shared.contracts.sends import (
 from clarion_shared.contracts.status import (
     ChunkDispatched,
     DeliveryFailed,
-    ErrorInfo,
     status_event_adapter,
 )
 from clarion_shared.contracts.users_events import PresenceChanged, user_event_adapter

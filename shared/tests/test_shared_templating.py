@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import JsonValue
 
 from clarion_shared.contracts.sends import VariableSpec
 from clarion_shared.templating import MissingVariables, Renderer, tokens_in
@@ -11,7 +12,11 @@ def renderer(*specs: VariableSpec) -> Renderer:
 
 
 def test_tokens_found_anywhere_in_json() -> None:
-    content = {"title": "Hi {{ name }}", "nested": [{"x": "{{order}} and {{name}}"}], "n": 3}
+    content: JsonValue = {
+        "title": "Hi {{ name }}",
+        "nested": [{"x": "{{order}} and {{name}}"}],
+        "n": 3,
+    }
     assert tokens_in(content) == {"name", "order"}
 
 
@@ -40,15 +45,15 @@ def test_optional_missing_token_is_left_as_is() -> None:
 
 def test_whole_token_of_image_or_action_becomes_the_object() -> None:
     r = renderer(VariableSpec(key="img", type="image"), VariableSpec(key="go", type="action"))
-    image = {"url": "https://x/y.png", "width": 10, "height": 20}
-    action = {"type": "web", "data": {"url": "https://x"}}
+    image: JsonValue = {"url": "https://x/y.png", "width": 10, "height": 20}
+    action: JsonValue = {"type": "web", "data": {"url": "https://x"}}
     out = r.render({"i": "{{img}}", "a": " {{ go }} "}, {"img": image, "go": action})
     assert out == {"i": image, "a": action}
 
 
 def test_values_are_escaped_in_email_html_only() -> None:
     r = renderer(VariableSpec(key="n"))
-    content = {"subject": "{{n}}", "html": "<p>{{n}}</p>", "text": "{{n}}"}
+    content: JsonValue = {"subject": "{{n}}", "html": "<p>{{n}}</p>", "text": "{{n}}"}
     out = r.render(content, {"n": "<script>"}, escape_html_in="html")
     assert out == {"subject": "<script>", "html": "<p>&lt;script&gt;</p>", "text": "<script>"}
 

@@ -1,0 +1,118 @@
+"""The webhook-emitter learns endpoints from its compacted configuration topic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
+from pymongo import AsyncMongoClient
+
+from clarion_shared.contracts.base import ErrorInfo
+from clarion_shared.contracts.config_webhooks import WebhookConfig
+from clarion_shared.contracts.status import (
+    ChunkDispatched,
+    DeliveryFailed,
+    FeedItemRead,
+    NotificationCreated,
+)
+from clarion_shared.testing.helpers import random_ref
+from clarion_shared.topics import CONFIG_WEBHOOKS
+from clarion_webhooks import handlers
+from clarion_webhooks.adapters.endpoints import EndpointRepository
+from clarion_webhooks.domain import trigger_for
+
+
+def config(app_id: str, webhook_id: str, at: int, **values: Any) -> WebhookConfig:
+    fields: dict[str, Any] = {
+        "app_id": app_id,
+        "webhook_id": webhook_id,
+        "name": "hook",
+        "url": "http://127.0.0.1:9/hook",
+        "triggers": ["after_feed_item_sent"],
+        "enabled": True,
+        "signing_secret": "whsec_test",
+        "updated_at": at,
+    }
+    return WebhookConfig.model_validate(fields | values)
+
+
+class InMemoryEndpoints:
+    def __init__(self) -> None:
+        self.endpoints: dict[str, WebhookConfig] = {}
+
+    async def upsert(self, config: WebhookConfig) -> bool:
+        stored = self.endpoints.get(config.key)
+        if stored is not None and stored.updated_at > config.updated_at:
+            return False
+        self.endpoints[config.key] = config
+        return True
+
+    async def delete(self, key: str) -> None:
+        self.endpoints.pop(key, None)
+
+
+def test_status_events_map_to_their_triggers() -> None:
+    base: dict[str, Any] = {
+        "event_id": "e",
+        "app_id": "a",
+        "send_id": "s",
+        "mode": "realtime",
+        "occurred_at": 1,
+    }
+    created = NotificationCreated(
+        **base, notification_id="n", uid="u", channel_type="in_app", channel_id="c"
+    )
+    failed = DeliveryFailed(**base, uid="u", error=ErrorInfo(code="X", message="m"))
+    read = FeedItemRead(**base, feed_item={})
+    chunk = ChunkDispatched(**base, chunk=0, chunks=1, total=1, sent=1, failed=0)
+    assert trigger_for(created) == "after_notification_created"
+    assert trigger_for(failed) == "after_delivery_failed"
+    assert trigger_for(read) == "after_feed_item_read"
+    assert trigger_for(chunk) is None  # bookkeeping, not a client-facing event
+
+
+async def test_config_records_upsert_newest_and_tombstones_delete() -> None:
+    broker = KafkaBroker()
+    endpoints = InMemoryEndpoints()
+    handlers.register(broker, endpoints, "webhook-emitter")
+    dead: list[bytes] = []
+
+    @broker.subscriber(f"{CONFIG_WEBHOOKS}.dlq")
+    async def on_dead(msg: KafkaMessage) -> None:
+        dead.append(msg.body)
+
+    newer = config("app", "w1", at=20, name="newer")
+    older = config("app", "w1", at=10, name="older")
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(newer.to_bytes(), CONFIG_WEBHOOKS, key=newer.key.encode())
+        await test_broker.publish(older.to_bytes(), CONFIG_WEBHOOKS, key=older.key.encode())
+        assert endpoints.endpoints[newer.key].name == "newer"
+
+        await test_broker.publish(b"{not a config", CONFIG_WEBHOOKS, key=b"app:w2")
+        assert len(dead) == 1
+
+        await test_broker.publish(None, CONFIG_WEBHOOKS, key=newer.key.encode())
+        assert newer.key not in endpoints.endpoints
+
+
+@pytest.mark.integration
+async def test_endpoint_repository_keeps_the_newest_configuration(
+    mongo_client: AsyncMongoClient[dict[str, Any]], test_db_name: str
+) -> None:
+    repo = EndpointRepository(mongo_client[test_db_name])
+    await repo.ensure_indexes()
+    app_id = random_ref("app")
+    try:
+        assert await repo.upsert(config(app_id, "w1", at=10, name="first"))
+        assert await repo.upsert(config(app_id, "w1", at=20, name="second"))
+        assert not await repo.upsert(config(app_id, "w1", at=15, name="stale"))
+        stored = await repo.get(f"{app_id}:w1")
+        assert stored is not None
+        assert stored.name == "second"
+        assert [c.webhook_id for c in await repo.for_app(app_id)] == ["w1"]
+
+        await repo.delete(f"{app_id}:w1")
+        assert await repo.get(f"{app_id}:w1") is None
+    finally:
+        await mongo_client.drop_database(test_db_name)
