@@ -100,7 +100,7 @@ REGISTRY: dict[str, TopicSpec] = {
         TopicSpec(
             USERS_EVENTS,
             "app id:uid",
-            ("other services", "user-directory"),
+            ("other services",),
             ("user-directory",),
             users_events.UserEvent,
         ),
