@@ -79,6 +79,19 @@ class NotificationRepositorySuite:
         (stored,) = await repo.for_send(app, f"{app}-send-1")
         assert stored == first[0]
 
+    async def test_a_write_mixing_stored_and_new_records_adds_the_new_ones(
+        self, repo: NotificationRepository
+    ) -> None:
+        # A fetch can hold a replayed chunk (stored) beside a new one: both in one write.
+        app = random_ref("app")
+        replayed = planned(app, "send-1", ["alice", "carol"]).records
+        await repo.add_many(replayed[:1])
+        fresh = planned(app, "send-2", ["bob"]).records
+        await repo.add_many([*replayed, *fresh])
+
+        assert len(await repo.for_send(app, f"{app}-send-1")) == 2
+        assert len(await repo.for_send(app, f"{app}-send-2")) == 1
+
 
 class TestInMemoryNotifications(NotificationRepositorySuite):
     @pytest.fixture
