@@ -262,6 +262,15 @@ async def consume_batch(
             await dead_letter(broker, topic, record.body, record.key, single, record.headers)
 
 
+def readiness(broker: KafkaBroker) -> Callable[[], Awaitable[bool]]:
+    """A ``/readyz`` check: the broker answers a cluster description."""
+
+    async def check() -> bool:
+        return await broker.ping(timeout=2.0)
+
+    return check
+
+
 async def wait_for_kafka(settings: InfraSettings, timeout_s: float = 60.0) -> None:
     """Wait until the cluster answers a metadata request."""
     from aiokafka.admin import AIOKafkaAdminClient

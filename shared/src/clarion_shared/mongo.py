@@ -7,6 +7,7 @@ filters down to its storage. ``ServerInfo.pushes_down_in`` tells adapters whethe
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,15 @@ async def server_info(db: AsyncDatabase[Document]) -> ServerInfo:
     # FerretDB 1.x answers with "ferretdbVersion" (older releases: "ferretdb").
     ferretdb = "ferretdbVersion" in info or "ferretdb" in info
     return ServerInfo(version=str(info.get("version", "")), ferretdb=ferretdb)
+
+
+def readiness(client: AsyncMongoClient[Document]) -> Callable[[], Awaitable[bool]]:
+    """A ``/readyz`` check: the server answers ``ping``."""
+
+    async def check() -> bool:
+        return await ping(client)
+
+    return check
 
 
 async def ping(client: AsyncMongoClient[Document]) -> bool:

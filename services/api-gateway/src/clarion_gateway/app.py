@@ -172,15 +172,15 @@ def build(settings: Settings, overrides: Overrides | None = None) -> FastAPI:
     app.state.components = components
     app.state.broker = broker
 
-    async def broker_ready() -> bool:
-        return await broker.ping(timeout=2.0) if uses_broker else True
+    async def no_broker() -> bool:
+        return True
 
     async def replies_ready() -> bool:
         return requester.ready
 
     app.state.readiness = {
         "mongo": store.ping,
-        "kafka": broker_ready,
+        "kafka": kafka.readiness(broker) if uses_broker else no_broker,
         "replies": replies_ready,
         **{peer: _peer_check(peers, peer) for peer in PEERS},
     }

@@ -104,18 +104,12 @@ def build(settings: Settings) -> FastAPI:
 
     app = http_app(deps, lifespan)
 
-    async def mongo_ready() -> bool:
-        return await mongo.ping(client)
-
-    async def broker_ready() -> bool:
-        return await broker.ping(timeout=2.0)
-
     async def directory_ready() -> bool:
         return directory.ready
 
     app.state.readiness = {
-        "mongo": mongo_ready,
-        "kafka": broker_ready,
+        "mongo": mongo.readiness(client),
+        "kafka": kafka.readiness(broker),
         "directory_replies": directory_ready,
     }
     return app

@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
 
+from clarion_shared import kafka
 from clarion_shared.http import create_app
 from clarion_shared.kafka import make_broker
 from clarion_shared.logging import configure_logging
-from clarion_shared.mongo import make_client, ping
+from clarion_shared.mongo import make_client
+from clarion_shared.mongo import readiness as mongo_readiness
 from clarion_shared.settings import ServiceSettings
 
 from . import handlers
@@ -40,13 +42,7 @@ def build(settings: Settings | None = None) -> FastAPI:
         await endpoints.ensure_indexes()
         await broker.start()
 
-        async def kafka_ready() -> bool:
-            return await broker.ping(timeout=2)
-
-        async def mongo_ready() -> bool:
-            return await ping(mongo)
-
-        app.state.readiness.update(kafka=kafka_ready, mongo=mongo_ready)
+        app.state.readiness.update(kafka=kafka.readiness(broker), mongo=mongo_readiness(mongo))
         try:
             yield
         finally:
