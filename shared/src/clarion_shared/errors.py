@@ -78,10 +78,6 @@ def not_found(what: str, code: str = "ERR_NOT_FOUND") -> ApiError:
     return ApiError(404, code, f"{what} not found.")
 
 
-def bad_request(message: str, code: str = "ERR_BAD_REQUEST", details: Any = None) -> ApiError:
-    return ApiError(400, code, message, details=details)
-
-
 def validation_details(errors: list[Any]) -> list[dict[str, Any]]:
     out = []
     for err in errors:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -121,7 +121,3 @@ def page(items: Sequence[Any], total: int, current_page: int, per_page: int) -> 
 def correlation_headers() -> dict[str, str]:
     cid = get_correlation_id()
     return {CORRELATION_HTTP_HEADER: cid} if cid else {}
-
-
-async def noop_lifespan(_: FastAPI) -> AsyncIterator[None]:
-    yield

@@ -25,7 +25,3 @@ def new_id(prefix: str = "") -> str:
 def now() -> int:
     """Unix seconds, the API's timestamp unit."""
     return int(time.time())
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)

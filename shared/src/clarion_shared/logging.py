@@ -14,7 +14,6 @@ from typing import Any
 
 import structlog
 
-CORRELATION_HEADER = "correlation_id"
 _correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 _configured = False
 

@@ -1,8 +1,8 @@
 """MongoDB plumbing: one ``AsyncMongoClient`` per process (PyMongo's asyncio API).
 
 The embedded server is FerretDB 1.x, which pushes only ``_id`` and top-level equality
-filters down to its storage. ``ServerInfo.pushes_down_in`` tells adapters whether a
-``$in`` query is cheap (MongoDB) or reads the whole collection (FerretDB).
+filters down to its storage. ``ServerInfo.ferretdb`` tells adapters which one they
+talk to: on FerretDB a ``$in`` query reads the whole collection.
 """
 
 from __future__ import annotations
@@ -21,10 +21,6 @@ Document = dict[str, Any]
 class ServerInfo:
     version: str
     ferretdb: bool
-
-    @property
-    def pushes_down_in(self) -> bool:
-        return not self.ferretdb
 
 
 def make_client(url: str) -> AsyncMongoClient[Document]:

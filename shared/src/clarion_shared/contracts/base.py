@@ -7,8 +7,6 @@ breaking change is a new model with ``v`` bumped, handled side by side.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, JsonValue
 
 JsonObject = dict[str, JsonValue]
@@ -26,8 +24,3 @@ class ErrorInfo(Contract):
 
     code: str
     message: str
-
-
-def example(model: type[Contract], **values: Any) -> Contract:
-    """Build a validated example (used by the contract tests)."""
-    return model.model_validate(values)
