@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
 import httpx
@@ -23,9 +23,32 @@ E2E_PORTS = {
 ADMIN_TOKEN = "e2e-admin-token"
 
 
+LOG_TAIL_LINES = 60
+
+
+def e2e_log_dir() -> Path:
+    return Path(os.environ.get("CLARION_E2E_LOG_DIR", repo_root() / ".local" / "logs" / "e2e"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed end-to-end test shows the tail of each service's log in its report.
+
+    CI keeps only pytest's output, and the clone with the log files is gone after it.
+    """
+    report = yield
+    if report.when == "call" and report.failed and "stack" in getattr(item, "fixturenames", ()):
+        for log in sorted(e2e_log_dir().glob("*.log")):
+            lines = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+            report.sections.append((f"{log.name} (last {len(lines)} lines)", "\n".join(lines)))
+    return report
+
+
 @pytest.fixture(scope="session")
 def stack(infra: InfraAddresses) -> Iterator[Stack]:
-    log_dir = Path(os.environ.get("CLARION_E2E_LOG_DIR", repo_root() / ".local" / "logs" / "e2e"))
+    log_dir = e2e_log_dir()
     db_name = random_ref("e2e").replace("-", "_")
     env = stack_env(
         infra.kafka_bootstrap_servers,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from faststream.kafka import KafkaMessage
 from pydantic import TypeAdapter
 
 from clarion_shared.contracts.replies import SendResult
-from clarion_shared.kafka import consume_record, make_broker, publish, work_subscriber
+from clarion_shared.kafka import ConsumerGroup, consume_record, make_broker, publish
 from clarion_shared.rpc import KafkaRequester
 from clarion_shared.settings import InfraSettings
 from clarion_shared.testing.helpers import random_ref, wait_until
@@ -71,13 +72,14 @@ async def test_poison_record_goes_to_the_dlq_and_does_not_block(
 ) -> None:
     topic = f"clarion.test.{random_ref('dlq')}"
     await _create_topics(infra_settings, topic, f"{topic}.dlq")
-    group = random_ref("dlq-group")
+    group_id = random_ref("dlq-group")
     marker = random_ref("marker")
     handled: list[Any] = []
-    broker = make_broker(infra_settings, group)
+    broker = make_broker(infra_settings, group_id)
+    group = ConsumerGroup(broker, group_id)
     adapter = TypeAdapter(SendResult)
 
-    @work_subscriber(broker, topic, group, auto_offset_reset="latest")
+    @group.subscriber(topic, auto_offset_reset="latest")
     async def on_record(msg: KafkaMessage) -> None:
         async def handle(result: SendResult) -> None:
             if result.request_id == marker:
@@ -95,7 +97,7 @@ async def test_poison_record_goes_to_the_dlq_and_does_not_block(
     await broker.start()
     try:
         await dlq.seek_to_end()
-        await asyncio.sleep(1.0)  # let the new group join before publishing
+        await wait_until(group.joined, timeout_s=30, what="the group join")
         poison = f'{{"not": "a send result", "marker": "{marker}"}}'.encode()
         await broker.publish(poison, topic, key=marker.encode())
         good = SendResult(request_id=marker, send_id="after-poison")
@@ -118,11 +120,86 @@ async def test_poison_record_goes_to_the_dlq_and_does_not_block(
         await dlq.stop()
 
 
-async def _create_topics(settings: InfraSettings, *names: str) -> None:
+MEMBER_SCRIPT = """
+import asyncio, sys
+from clarion_shared.kafka import ConsumerGroup, make_broker
+from clarion_shared.settings import InfraSettings
+
+async def main(topic, group_id, instance):
+    broker = make_broker(InfraSettings(kafka_bootstrap_servers=sys.argv[4]), group_id)
+    group = ConsumerGroup(broker, group_id, instance or None)
+
+    @group.subscriber(topic, session_timeout_ms=60_000, heartbeat_interval_ms=3_000)
+    async def on_record(body: bytes) -> None:
+        pass
+
+    await broker.start()
+    while not await group.joined():
+        await asyncio.sleep(0.05)
+    print("joined", flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main(*sys.argv[1:4]))
+"""
+
+
+async def test_a_killed_static_member_restarted_under_its_name_consumes_at_once(
+    infra_settings: InfraSettings,
+) -> None:
+    """SIGKILL a member, start it again under the same name: its partitions come back.
+
+    The session is 60 s: a dynamic member would wait for the dead one's session to
+    expire, longer than this test waits (set ``instance`` to "" to see it fail).
+    """
+    instance = "worker-0"
+    topic = f"clarion.test.{random_ref('static')}"
+    await _create_topics(infra_settings, topic, partitions=2)
+    group_id = random_ref("static-group")
+    bootstrap = infra_settings.kafka_bootstrap_servers
+    crashed = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        MEMBER_SCRIPT,
+        topic,
+        group_id,
+        instance,
+        bootstrap,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert crashed.stdout is not None
+    line = await asyncio.wait_for(crashed.stdout.readline(), 60)
+    assert line.strip() == b"joined"
+    crashed.kill()
+    await crashed.wait()
+
+    received: list[bytes] = []
+    broker = make_broker(infra_settings, group_id)
+    group = ConsumerGroup(broker, group_id, instance or None)
+
+    @group.subscriber(topic, session_timeout_ms=60_000, heartbeat_interval_ms=3_000)
+    async def on_record(msg: KafkaMessage) -> None:
+        received.append(msg.body)
+
+    try:
+        # The join happens inside start(); a dynamic member would block here for 60 s.
+        await asyncio.wait_for(broker.start(), 30)
+        for partition in (0, 1):
+            await broker.publish(f"p{partition}".encode(), topic, partition=partition)
+
+        async def both() -> bool:
+            return len(received) == 2
+
+        await wait_until(both, timeout_s=30, what="a record from each partition")
+        assert sorted(received) == [b"p0", b"p1"]
+    finally:
+        await broker.stop()
+
+
+async def _create_topics(settings: InfraSettings, *names: str, partitions: int = 1) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, 1, 1) for name in names])
+        await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
     finally:
         await admin.close()
 

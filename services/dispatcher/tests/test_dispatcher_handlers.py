@@ -46,7 +46,7 @@ async def test_a_send_record_is_fanned_out_and_answered() -> None:
         feed=feed,
         publisher=BrokerPublisher(broker),
     )
-    register_consumers(broker, deps, group_id="dispatcher-test")
+    register_consumers(kafka.ConsumerGroup(broker, "dispatcher-test"), deps)
     replies: list[SendResult] = []
     status_types: list[str] = []
 
@@ -83,7 +83,7 @@ async def test_an_unreadable_send_record_is_dead_lettered() -> None:
     directory, notifications, feed = fakes()
     broker = kafka.make_broker(Settings(), "dispatcher-test")
     deps = Dependencies(directory, notifications, feed, RecordingPublisher())
-    register_consumers(broker, deps, group_id="dispatcher-test")
+    register_consumers(kafka.ConsumerGroup(broker, "dispatcher-test"), deps)
     dead: list[bytes] = []
 
     async def on_dead(msg: KafkaMessage) -> None:

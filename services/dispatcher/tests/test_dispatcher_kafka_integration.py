@@ -216,7 +216,12 @@ async def harness(
 async def test_readiness_checks_pass(harness: Harness) -> None:
     response = await harness.client.get("/readyz")
     assert response.status_code == 200, response.text
-    assert response.json()["checks"] == {"mongo": True, "kafka": True, "directory_replies": True}
+    assert response.json()["checks"] == {
+        "mongo": True,
+        "kafka": True,
+        "directory_replies": True,
+        "kafka_group": True,
+    }
 
 
 async def test_the_same_send_twice_gives_one_record_and_feed_item_per_receiver_and_channel(

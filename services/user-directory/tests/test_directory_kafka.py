@@ -17,7 +17,7 @@ from clarion_shared.contracts.base import Contract
 from clarion_shared.contracts.directory_lookups import LookupUsers
 from clarion_shared.contracts.directory_replies import UsersResolved
 from clarion_shared.contracts.users_events import PresenceChanged, UserDeleted, UserUpserted
-from clarion_shared.kafka import make_broker
+from clarion_shared.kafka import ConsumerGroup, make_broker
 from clarion_shared.settings import InfraSettings
 
 REPLY_TOPIC = "test.directory.replies"
@@ -43,7 +43,7 @@ class Harness:
 @pytest_asyncio.fixture(loop_scope="session")
 async def harness(memory_repo: Any) -> AsyncIterator[Harness]:
     broker = make_broker(InfraSettings(), "user-directory-test")
-    register_subscribers(broker, memory_repo, "user-directory")
+    register_subscribers(ConsumerGroup(broker, "user-directory"), memory_repo)
     captured = Captured()
 
     @broker.subscriber(REPLY_TOPIC)

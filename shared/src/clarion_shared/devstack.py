@@ -74,6 +74,9 @@ def stack_env(
     for service, prefix in SERVICE_PREFIXES.items():
         env[f"{prefix}PORT"] = str(ports[service])
         env[f"{prefix}DB_NAME"] = db_name
+        # Static group membership: a process restarted by the stack (or by the crash
+        # test) takes its partitions back at once. The port keeps stacks apart.
+        env[f"{prefix}GROUP_INSTANCE_ID"] = f"{service}-{ports[service]}"
     return env
 
 

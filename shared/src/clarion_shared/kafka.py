@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, TypeVar
 
+from aiokafka import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
@@ -79,19 +80,57 @@ def make_broker(settings: InfraSettings, client_id: str) -> KafkaBroker:
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 
 
-def work_subscriber(
-    broker: KafkaBroker, topic: str, group_id: str, **options: Any
-) -> Callable[[Handler], Handler]:
-    """A subscriber for work: in a consumer group, committed only after the handler.
+class ConsumerGroup:
+    """The consumer group of a service's work subscribers, and whether they have joined.
 
-    ``NACK_ON_ERROR`` rewinds to the record when the handler raises, so a transient
-    failure redelivers it; ``consume_record`` dead-letters what can never succeed.
+    Each subscriber is committed only after its handler: ``NACK_ON_ERROR`` rewinds to the
+    record when the handler raises, so a transient failure redelivers it, and
+    ``consume_record`` dead-letters what can never succeed.
+
+    ``instance`` turns on static membership (KIP-345): each subscriber joins as
+    ``<instance>.<topic>``, so a process restarted under the same name takes its
+    partitions back at once. Without it, a killed member keeps its partitions until its
+    session expires (10 s), and the records on them wait that long.
+
+    ``joined`` is a ``/readyz`` check: true once every subscriber has had its first
+    assignment, so work sent after readiness is not left waiting for a group join.
     """
-    options.setdefault("auto_offset_reset", "earliest")
-    decorator: Callable[[Handler], Handler] = broker.subscriber(
-        topic, group_id=group_id, ack_policy=AckPolicy.NACK_ON_ERROR, **options
-    )
-    return decorator
+
+    def __init__(self, broker: KafkaBroker, group_id: str, instance: str | None = None) -> None:
+        self.broker = broker
+        self.group_id = group_id
+        self.instance = instance or None
+        self._joined: dict[str, asyncio.Event] = {}
+
+    def subscriber(self, topic: str, **options: Any) -> Callable[[Handler], Handler]:
+        options.setdefault("auto_offset_reset", "earliest")
+        if self.instance is not None:
+            options["group_instance_id"] = f"{self.instance}.{topic}"
+        joined = self._joined.setdefault(topic, asyncio.Event())
+        decorator: Callable[[Handler], Handler] = self.broker.subscriber(
+            topic,
+            group_id=self.group_id,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            listener=_JoinListener(joined),
+            **options,
+        )
+        return decorator
+
+    async def joined(self) -> bool:
+        return all(event.is_set() for event in self._joined.values())
+
+
+class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Marks the first assignment, even an empty one (more members than partitions)."""
+
+    def __init__(self, joined: asyncio.Event) -> None:
+        self._joined = joined
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._joined.set()
 
 
 def _key(key: str | None) -> bytes | None:

@@ -71,6 +71,15 @@ class ServiceSettings(InfraSettings):
         description="Unique per process; derived from host and pid when empty.",
     )
 
+    group_instance_id: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9_-]{0,100}$",
+        description="Stable name of this process for Kafka static membership, such as a "
+        "StatefulSet pod name: a process restarted under the same name takes its "
+        "partitions back at once. Empty: dynamic membership (a crashed process's "
+        "partitions wait for its 10-s session to expire). Unique per process.",
+    )
+
     @model_validator(mode="after")
     def _fill_instance_id(self) -> Self:
         if not self.instance_id:

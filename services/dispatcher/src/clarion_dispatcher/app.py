@@ -82,9 +82,8 @@ def build(settings: Settings) -> FastAPI:
         feed=feed,
         publisher=BrokerPublisher(broker),
     )
-    register_consumers(
-        broker, deps, group_id=settings.group_id, max_records=settings.max_batch_records
-    )
+    group = kafka.ConsumerGroup(broker, settings.group_id, settings.group_instance_id)
+    register_consumers(group, deps, max_records=settings.max_batch_records)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -111,5 +110,6 @@ def build(settings: Settings) -> FastAPI:
         "mongo": mongo.readiness(client),
         "kafka": kafka.readiness(broker),
         "directory_replies": directory_ready,
+        "kafka_group": group.joined,
     }
     return app

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Query
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaMessage
 from pydantic import TypeAdapter
 
 from clarion_shared import http, kafka
@@ -39,7 +39,7 @@ class Dependencies:
 
 
 def register_consumers(
-    broker: KafkaBroker, deps: Dependencies, group_id: str, max_records: int = 16
+    group: kafka.ConsumerGroup, deps: Dependencies, max_records: int = 16
 ) -> None:
     """Subscribe the fan-out to ``clarion.sends``; call before ``broker.start()``.
 
@@ -57,11 +57,9 @@ def register_consumers(
         )
 
     async def on_sends(msg: KafkaMessage) -> None:
-        await kafka.consume_batch(broker, msg, SENDS, _SEND_ADAPTER, handle)
+        await kafka.consume_batch(group.broker, msg, SENDS, _SEND_ADAPTER, handle)
 
-    kafka.work_subscriber(broker, SENDS, group_id=group_id, batch=True, max_records=max_records)(
-        on_sends
-    )
+    group.subscriber(SENDS, batch=True, max_records=max_records)(on_sends)
 
 
 def feed_router(deps: Dependencies) -> APIRouter:

@@ -53,14 +53,17 @@ def build(settings: Settings | None = None) -> FastAPI:
         mongo[settings.db_name], settings.lookup_strategy, settings.lookup_concurrency
     )
     broker = make_broker(settings, SERVICE)
-    handlers.register_subscribers(broker, users, settings.group_id, settings.auto_offset_reset)
+    group = kafka.ConsumerGroup(broker, settings.group_id, settings.group_instance_id)
+    handlers.register_subscribers(group, users, settings.auto_offset_reset)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await users.prepare()
         await broker.start()
 
-        app.state.readiness.update(kafka=kafka.readiness(broker), mongo=mongo_readiness(mongo))
+        app.state.readiness.update(
+            kafka=kafka.readiness(broker), kafka_group=group.joined, mongo=mongo_readiness(mongo)
+        )
         log.info("directory.started", port=settings.port, db=settings.db_name)
         try:
             yield

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaMessage
 from pydantic import TypeAdapter
 
 from clarion_shared import kafka, topics
@@ -106,12 +106,12 @@ def users_router(repo: UserRepository) -> APIRouter:
 
 
 def register_subscribers(
-    broker: KafkaBroker,
+    group: kafka.ConsumerGroup,
     repo: UserRepository,
-    group_id: str,
     auto_offset_reset: Literal["earliest", "latest"] = "earliest",
 ) -> None:
     """Uid lookups (request/reply) and user events from other services."""
+    broker = group.broker
     options = {"auto_offset_reset": auto_offset_reset}
 
     async def answer(lookups: Sequence[LookupUsers]) -> None:
@@ -124,15 +124,13 @@ def register_subscribers(
         )
 
     # A fetch's lookups are answered together: they share one read per app.
-    @kafka.work_subscriber(
-        broker, topics.DIRECTORY_LOOKUPS, group_id, batch=True, max_records=64, **options
-    )
+    @group.subscriber(topics.DIRECTORY_LOOKUPS, batch=True, max_records=64, **options)
     async def on_lookups(msg: KafkaMessage) -> None:
         await kafka.consume_batch(broker, msg, topics.DIRECTORY_LOOKUPS, lookup_adapter, answer)
 
     async def apply(event: UserUpserted | UserDeleted | PresenceChanged) -> None:
         await service.apply_user_event(repo, event)
 
-    @kafka.work_subscriber(broker, topics.USERS_EVENTS, group_id, **options)
+    @group.subscriber(topics.USERS_EVENTS, **options)
     async def on_user_event(msg: KafkaMessage) -> None:
         await kafka.consume_record(broker, msg, topics.USERS_EVENTS, user_event_adapter, apply)

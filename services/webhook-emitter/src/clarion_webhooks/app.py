@@ -35,14 +35,17 @@ def build(settings: Settings | None = None) -> FastAPI:
     broker = make_broker(settings, SERVICE)
     mongo = make_client(settings.mongodb_url)
     endpoints = EndpointRepository(mongo[settings.db_name])
-    handlers.register(broker, endpoints, settings.group_id)
+    group = kafka.ConsumerGroup(broker, settings.group_id, settings.group_instance_id)
+    handlers.register(group, endpoints)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await endpoints.ensure_indexes()
         await broker.start()
 
-        app.state.readiness.update(kafka=kafka.readiness(broker), mongo=mongo_readiness(mongo))
+        app.state.readiness.update(
+            kafka=kafka.readiness(broker), kafka_group=group.joined, mongo=mongo_readiness(mongo)
+        )
         try:
             yield
         finally:

@@ -6,18 +6,20 @@ consumer that commits without delivering would lose them for that step.
 
 from __future__ import annotations
 
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaMessage
 from pydantic import ValidationError
 
 from clarion_shared.contracts.config_webhooks import WebhookConfig
-from clarion_shared.kafka import dead_letter, work_subscriber
+from clarion_shared.kafka import ConsumerGroup, dead_letter
 from clarion_shared.topics import CONFIG_WEBHOOKS
 
 from .service import Endpoints, apply_webhook_config
 
 
-def register(broker: KafkaBroker, endpoints: Endpoints, group_id: str) -> None:
-    @work_subscriber(broker, CONFIG_WEBHOOKS, group_id)
+def register(group: ConsumerGroup, endpoints: Endpoints) -> None:
+    broker = group.broker
+
+    @group.subscriber(CONFIG_WEBHOOKS)
     async def on_webhook_config(msg: KafkaMessage) -> None:
         raw_key: bytes | None = msg.raw_message.key  # type: ignore[union-attr]
         key = raw_key.decode() if raw_key else ""
