@@ -1,10 +1,9 @@
 """The dispatcher over the real broker and database (Kafka + FerretDB by default).
 
-The user-directory is another service: here a small responder subscribed to
-``clarion.directory.lookups`` answers lookups for this module's apps only (a test
-double at the Kafka boundary). The service runs as ``build(settings)`` with its own
-lifespan, its own consumer group (committed at the end of ``clarion.sends`` first, so it
-reads only this module's records) and its own database.
+The real user-directory answers the uid lookups. Both services run as
+``build(settings)`` with their own lifespans, their own consumer groups (committed at the
+end of their topics first, so they read only this module's records) and one database
+of their own.
 """
 
 from __future__ import annotations
@@ -19,11 +18,13 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from clarion_directory.app import Settings as DirectorySettings
+from clarion_directory.app import build as build_directory
 from clarion_dispatcher import service
 from clarion_dispatcher.adapters.directory import KafkaDirectoryClient
 from clarion_dispatcher.adapters.feed import MongoFeed
@@ -33,13 +34,12 @@ from clarion_dispatcher.app import Settings, build
 from clarion_dispatcher.testing import send_command
 from clarion_shared import kafka
 from clarion_shared.contracts.directory_lookups import LookupUsers
-from clarion_shared.contracts.directory_replies import UserProfile, UsersResolved
 from clarion_shared.contracts.replies import SendResult
 from clarion_shared.contracts.sends import ReplyTo
 from clarion_shared.contracts.status import ChunkDispatched, status_event_adapter
 from clarion_shared.settings import InfraSettings
 from clarion_shared.testing.helpers import random_ref, wait_until
-from clarion_shared.topics import DIRECTORY_LOOKUPS, REPLIES, SENDS, STATUS
+from clarion_shared.topics import DIRECTORY_LOOKUPS, REPLIES, SENDS, STATUS, USERS_EVENTS
 
 pytestmark = pytest.mark.integration
 
@@ -116,52 +116,27 @@ class TopicTail:
 
 
 @dataclass
-class DirectoryResponder(TopicTail):
-    """Answers ``LookupUsers`` for the apps it knows; ignores every other app."""
-
-    users: dict[str, set[str]] = field(default_factory=dict)
-    lookups: list[LookupUsers] = field(default_factory=list)
-    _producer: AIOKafkaProducer | None = None
-
-    async def start(self) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=1)
-        await self._producer.start()
-        await super().start()
-
-    async def on_records(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        assert self._producer is not None
-        for record in records:
-            if not record.value:
-                continue
-            lookup = LookupUsers.model_validate_json(record.value)
-            known = self.users.get(lookup.app_id)
-            if known is None:
-                continue
-            self.lookups.append(lookup)
-            reply = UsersResolved(
-                request_id=lookup.request_id,
-                app_id=lookup.app_id,
-                users=[UserProfile(uid=uid, name=uid) for uid in lookup.uids if uid in known],
-                missing=[uid for uid in lookup.uids if uid not in known],
-            )
-            await self._producer.send_and_wait(
-                lookup.reply_topic, reply.to_bytes(), key=lookup.request_id.encode()
-            )
-
-    async def stop(self) -> None:
-        await super().stop()
-        if self._producer:
-            await self._producer.stop()
-
-
-@dataclass
 class Harness:
     settings: Settings
     client: httpx.AsyncClient
     db: AsyncDatabase[dict[str, Any]]
     broker: KafkaBroker
-    responder: DirectoryResponder
+    directory: httpx.AsyncClient
+    lookups: TopicTail
     status: TopicTail
+
+    async def add_users(self, app_id: str, uids: list[str]) -> None:
+        """Create users in the real directory, through its internal API."""
+        for start in range(0, len(uids), 1000):
+            users = [{"uid": uid, "name": uid} for uid in uids[start : start + 1000]]
+            response = await self.directory.post(
+                f"/internal/apps/{app_id}/users/import", json={"users": users}
+            )
+            assert response.status_code == 200, response.text
+
+    def lookups_of(self, app_id: str) -> list[LookupUsers]:
+        lookups = [LookupUsers.model_validate_json(r.value or b"") for r in self.lookups.records]
+        return [lookup for lookup in lookups if lookup.app_id == app_id]
 
     def chunk_events(self, send_id: str) -> list[ChunkDispatched]:
         events = [status_event_adapter.validate_json(r.value or b"") for r in self.status.records]
@@ -179,38 +154,50 @@ async def harness(
     infra_settings: InfraSettings, mongo_client: AsyncMongoClient[dict[str, Any]]
 ) -> AsyncIterator[Harness]:
     bootstrap = infra_settings.kafka_bootstrap_servers
+    db_name = random_ref("dispatcher_it").replace("-", "_")
     settings = Settings(
         kafka_bootstrap_servers=bootstrap,
         mongodb_url=infra_settings.mongodb_url,
-        db_name=random_ref("dispatcher_it").replace("-", "_"),
+        db_name=db_name,
         group_id=random_ref("dispatcher-it"),
         directory_timeout_s=10,
     )
+    directory_settings = DirectorySettings(
+        kafka_bootstrap_servers=bootstrap,
+        mongodb_url=infra_settings.mongodb_url,
+        db_name=db_name,
+        group_id=random_ref("directory-it"),
+    )
     await commit_group_at_end(bootstrap, settings.group_id, SENDS)
-    responder = DirectoryResponder(bootstrap, DIRECTORY_LOOKUPS)
+    for topic in (DIRECTORY_LOOKUPS, USERS_EVENTS):
+        await commit_group_at_end(bootstrap, directory_settings.group_id, topic)
+    lookups = TopicTail(bootstrap, DIRECTORY_LOOKUPS)
     status = TopicTail(bootstrap, STATUS)
-    await responder.start()
+    await lookups.start()
     await status.start()
     broker = kafka.make_broker(infra_settings, "dispatcher-it-client")
     await broker.start()
+    directory_app = build_directory(directory_settings)
     app = build(settings)
     try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://d") as client:
-                yield Harness(
-                    settings,
-                    client,
-                    mongo_client[settings.db_name],
-                    broker,
-                    responder,
-                    status,
-                )
+        async with (
+            directory_app.router.lifespan_context(directory_app),
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=directory_app), base_url="http://u"
+            ) as directory,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://d"
+            ) as client,
+        ):
+            yield Harness(
+                settings, client, mongo_client[db_name], broker, directory, lookups, status
+            )
     finally:
         await broker.stop()
         await status.stop()
-        await responder.stop()
-        await mongo_client.drop_database(settings.db_name)
+        await lookups.stop()
+        await mongo_client.drop_database(db_name)
 
 
 async def test_readiness_checks_pass(harness: Harness) -> None:
@@ -227,7 +214,7 @@ async def test_readiness_checks_pass(harness: Harness) -> None:
 async def test_the_same_send_twice_gives_one_record_and_feed_item_per_receiver_and_channel(
     harness: Harness,
 ) -> None:
-    harness.responder.users[APP] = {"alice", "bob", "carol"}
+    await harness.add_users(APP, ["alice", "bob", "carol"])
     send_id = random_ref("batch")
     receivers = ["alice", "bob", "ghost", "carol"]
     command = send_command(
@@ -263,7 +250,7 @@ async def test_the_same_send_twice_gives_one_record_and_feed_item_per_receiver_a
 
 
 async def test_a_realtime_reply_arrives_after_the_feed_items_exist(harness: Harness) -> None:
-    harness.responder.users[APP] = {"alice", "bob"}
+    await harness.add_users(APP, ["alice", "bob"])
     feed = harness.db["feed_items"]
     send_id = random_ref("ntf")
     request_id = random_ref("req")
@@ -311,7 +298,7 @@ async def test_a_realtime_reply_arrives_after_the_feed_items_exist(harness: Harn
 async def test_lookups_go_in_chunks_of_at_most_a_thousand(harness: Harness) -> None:
     app = random_ref("app")
     uids = [f"u{n}" for n in range(2500)]
-    harness.responder.users[app] = set(uids[:2400])
+    await harness.add_users(app, uids[:2400])
     send_id = random_ref("batch")
 
     await kafka.publish(
@@ -319,7 +306,7 @@ async def test_lookups_go_in_chunks_of_at_most_a_thousand(harness: Harness) -> N
     )
     await harness.wait_chunks(send_id, 1)
 
-    sizes = sorted(len(lookup.uids) for lookup in harness.responder.lookups if lookup.app_id == app)
+    sizes = sorted(len(lookup.uids) for lookup in harness.lookups_of(app))
     assert sizes == [500, 1000, 1000]
     (summary,) = harness.chunk_events(send_id)
     assert (summary.sent, summary.failed) == (2400, 100)
@@ -332,7 +319,7 @@ async def test_measure_fan_out_of_one_thousand_in_app_receivers(
     """Not a timing assertion: prints what one 1,000-receiver chunk costs here."""
     app = random_ref("app")
     uids = [f"m{n}" for n in range(1000)]
-    harness.responder.users[app] = set(uids)
+    await harness.add_users(app, uids)
     directory = KafkaDirectoryClient(
         harness.broker, harness.settings.kafka_bootstrap_servers, timeout_s=10
     )
