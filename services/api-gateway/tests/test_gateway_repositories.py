@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -161,3 +162,20 @@ async def test_idempotency(store: Store) -> None:
     assert await store.idempotency.begin(key, "new", now=200, ttl_s=60) is None
     await store.idempotency.release(key)
     assert await store.idempotency.begin(key, "again", now=201, ttl_s=60) is None
+
+
+@pytest.mark.integration
+async def test_idempotency_records_carry_a_date_for_mongodbs_ttl_monitor(
+    mongo_client: AsyncMongoClient[dict[str, Any]], test_db_name: str
+) -> None:
+    """MongoDB's TTL index only expires documents whose indexed field is a date."""
+    store = MongoStore(mongo_client, test_db_name)
+    try:
+        await store.idempotency.begin("app:k", "fp", now=1_700_000_000, ttl_s=60)
+        doc = await mongo_client[test_db_name]["idempotency"].find_one({"_id": "app:k"})
+        assert doc is not None
+        expire_at = doc["expireAt"]
+        assert isinstance(expire_at, datetime)
+        assert expire_at.replace(tzinfo=UTC).timestamp() == 1_700_000_060
+    finally:
+        await mongo_client.drop_database(test_db_name)

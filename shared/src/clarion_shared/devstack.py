@@ -94,7 +94,10 @@ class Stack:
         return f"http://127.0.0.1:{self.gateway_port}"
 
     def start(self) -> None:
+        """Start every service; each log file starts empty (restarts append to it)."""
         for name, module, _ in SERVICES:
+            if self.log_dir is not None:
+                (self.log_dir / f"{name}.log").unlink(missing_ok=True)
             self.start_one(name, module)
 
     def start_one(self, name: str, module: str | None = None) -> None:
@@ -103,13 +106,17 @@ class Stack:
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = (self.log_dir / f"{name}.log").open("ab")
-        self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", module],
-            env=self.env,
-            stdout=out,
-            stderr=subprocess.STDOUT if out is not None else None,
-            start_new_session=True,
-        )
+        try:
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", module],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT if out is not None else None,
+                start_new_session=True,
+            )
+        finally:
+            if out is not None:
+                out.close()  # the child has its own descriptor
 
     def stop_one(self, name: str, sig: int = signal.SIGTERM, timeout_s: float = 15) -> None:
         proc = self.processes.pop(name, None)

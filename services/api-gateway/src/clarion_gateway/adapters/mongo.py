@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from pymongo import AsyncMongoClient
@@ -58,7 +59,8 @@ class MongoStore:
         specs: list[tuple[AsyncCollection[Document], str, dict[str, Any]]] = [
             (self.db["channels"], "appId", {}),
             (self.db["templates"], "appId", {}),
-            (self.db["idempotency"], "expiresAt", {"expireAfterSeconds": 0}),
+            # MongoDB's TTL monitor only reads dates: "expireAt" is "expiresAt" as one.
+            (self.db["idempotency"], "expireAt", {"expireAfterSeconds": 0}),
         ]
         for collection, key, options in specs:
             try:
@@ -320,6 +322,7 @@ class MongoIdempotency:
             "fingerprint": fingerprint,
             "createdAt": now,
             "expiresAt": now + ttl_s,
+            "expireAt": datetime.fromtimestamp(now + ttl_s, UTC),
             "status": None,
             "body": None,
         }
