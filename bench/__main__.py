@@ -6,7 +6,9 @@ Scenarios (each prints a row and lands in ``bench/results/latest.json``):
 - realtime-10: sequential realtime sends to 10 receivers;
 - realtime-concurrent: 16 clients sending realtime to 5 receivers each at once;
 - batch-10k: one send to 10,000 receivers, timed until every chunk is dispatched
-  (read from ``clarion.status``), i.e. every notification record and feed item exists.
+  (read from ``clarion.status``), i.e. every notification record and feed item exists;
+- realtime-1-during-batch: sequential realtime sends to 1 receiver while another
+  10,000-receiver batch is fanned out (what a realtime send waits for behind a batch).
 
 Run with ``make bench``; ``BENCH_SCALE=0.1`` shrinks every count for a quick look.
 """
@@ -239,6 +241,46 @@ async def batch(
         await consumer.stop()
 
 
+async def realtime_during_batch(
+    http: httpx.AsyncClient, auth: dict[str, str], uids: list[str], settings: InfraSettings
+) -> Row:
+    latencies: list[float] = []
+    batch_done = asyncio.Event()
+
+    async def probe() -> None:
+        i = 0
+        while not batch_done.is_set():
+            t0 = time.perf_counter()
+            response = await http.post(
+                "/v3/campaigns/notifications/messages",
+                json=send_body([uids[i % len(uids)]], f"probe-{i}"),
+                headers=auth,
+            )
+            latencies.append((time.perf_counter() - t0) * 1000)
+            assert response.raise_for_status().json()["data"]["mode"] == "realtime"
+            i += 1
+
+    async def batch_then_stop() -> Row:
+        try:
+            return await batch(http, auth, uids, settings)
+        finally:
+            batch_done.set()
+
+    started = time.perf_counter()
+    batch_row, _ = await asyncio.gather(batch_then_stop(), probe())
+    elapsed = time.perf_counter() - started
+    return Row(
+        f"realtime-1-during-{batch_row.scenario}",
+        len(latencies),
+        len(latencies),
+        elapsed,
+        percentile(latencies, 0.5),
+        percentile(latencies, 0.95),
+        percentile(latencies, 0.99),
+        {"max_ms": round(max(latencies), 1), "batch_seconds": round(batch_row.seconds, 2)},
+    )
+
+
 def table(rows: list[Row]) -> str:
     lines = [
         "| scenario | sends | notifications | seconds | notifications/s "
@@ -272,6 +314,7 @@ async def run(settings: InfraSettings, gateway_url: str) -> list[Row]:
             lambda: realtime(http, auth, uids, n(100), 10),
             lambda: realtime_concurrent(http, auth, uids, 16, n(25)),
             lambda: batch(http, auth, uids, settings),
+            lambda: realtime_during_batch(http, auth, uids, settings),
         ]
         for scenario in scenarios:
             rows.append(await scenario())
@@ -290,8 +333,11 @@ def main() -> None:
         ports=PORTS,
         admin_token=ADMIN_TOKEN,
         log_level=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+        run_id=db_name,
     )
-    with Stack(env=env, log_dir=log_dir, gateway_port=PORTS["api-gateway"]) as stack:
+    with Stack(
+        env=env, log_dir=log_dir, gateway_port=PORTS["api-gateway"], fresh_groups=True
+    ) as stack:
         rows = asyncio.run(run(settings, stack.gateway_url))
     report = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

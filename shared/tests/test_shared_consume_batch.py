@@ -8,7 +8,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
 from pydantic import TypeAdapter
 
 from clarion_shared.contracts.replies import SendResult
-from clarion_shared.kafka import ConsumerGroup, consume_batch, publish
+from clarion_shared.kafka import ConsumerGroups, consume_batch, publish
 
 TOPIC = "clarion.test.batch"
 
@@ -23,7 +23,7 @@ async def test_a_failing_record_is_isolated_and_dead_lettered_alone() -> None:
             raise ValueError("cannot handle poison")
         handled.append([r.request_id for r in results])
 
-    @ConsumerGroup(broker, "g").subscriber(TOPIC, batch=True)
+    @ConsumerGroups(broker, "g").subscriber(TOPIC, batch=True)
     async def on_batch(msg: KafkaMessage) -> None:
         await consume_batch(broker, msg, TOPIC, TypeAdapter(SendResult), handle_many, attempts=1)
 
@@ -53,7 +53,7 @@ async def test_a_good_batch_is_handled_in_one_call() -> None:
     async def handle_many(results: Sequence[SendResult]) -> None:
         calls.append([r.request_id for r in results])
 
-    @ConsumerGroup(broker, "g").subscriber(TOPIC, batch=True)
+    @ConsumerGroups(broker, "g").subscriber(TOPIC, batch=True)
     async def on_batch(msg: KafkaMessage) -> None:
         await consume_batch(broker, msg, TOPIC, TypeAdapter(SendResult), handle_many)
 

@@ -13,7 +13,13 @@ from faststream.kafka import KafkaMessage
 from pydantic import TypeAdapter
 
 from clarion_shared.contracts.replies import SendResult
-from clarion_shared.kafka import ConsumerGroup, consume_record, make_broker, publish
+from clarion_shared.kafka import (
+    ConsumerGroups,
+    consume_record,
+    make_broker,
+    publish,
+    start_new_groups_at_end,
+)
 from clarion_shared.rpc import KafkaRequester
 from clarion_shared.settings import InfraSettings
 from clarion_shared.testing.helpers import random_ref, wait_until
@@ -76,7 +82,7 @@ async def test_poison_record_goes_to_the_dlq_and_does_not_block(
     marker = random_ref("marker")
     handled: list[Any] = []
     broker = make_broker(infra_settings, group_id)
-    group = ConsumerGroup(broker, group_id)
+    group = ConsumerGroups(broker, group_id)
     adapter = TypeAdapter(SendResult)
 
     @group.subscriber(topic, auto_offset_reset="latest")
@@ -122,12 +128,12 @@ async def test_poison_record_goes_to_the_dlq_and_does_not_block(
 
 MEMBER_SCRIPT = """
 import asyncio, sys
-from clarion_shared.kafka import ConsumerGroup, make_broker
+from clarion_shared.kafka import ConsumerGroups, make_broker
 from clarion_shared.settings import InfraSettings
 
 async def main(topic, group_id, instance):
     broker = make_broker(InfraSettings(kafka_bootstrap_servers=sys.argv[4]), group_id)
-    group = ConsumerGroup(broker, group_id, instance or None)
+    group = ConsumerGroups(broker, group_id, instance or None)
 
     @group.subscriber(topic, session_timeout_ms=60_000, heartbeat_interval_ms=3_000)
     async def on_record(body: bytes) -> None:
@@ -174,7 +180,7 @@ async def test_a_killed_static_member_restarted_under_its_name_consumes_at_once(
 
     received: list[bytes] = []
     broker = make_broker(infra_settings, group_id)
-    group = ConsumerGroup(broker, group_id, instance or None)
+    group = ConsumerGroups(broker, group_id, instance or None)
 
     @group.subscriber(topic, session_timeout_ms=60_000, heartbeat_interval_ms=3_000)
     async def on_record(msg: KafkaMessage) -> None:
@@ -193,6 +199,53 @@ async def test_a_killed_static_member_restarted_under_its_name_consumes_at_once(
         assert sorted(received) == [b"p0", b"p1"]
     finally:
         await broker.stop()
+
+
+async def test_new_groups_start_at_the_end_and_old_ones_keep_their_offsets(
+    infra_settings: InfraSettings,
+) -> None:
+    bootstrap = infra_settings.kafka_bootstrap_servers
+    topic = f"clarion.test.{random_ref('fresh')}"
+    await _create_topics(infra_settings, topic, partitions=2)
+    prefix = random_ref("fresh")
+    group_id = f"{prefix}.{topic}"
+    producer = make_broker(infra_settings, prefix)
+    await producer.start()
+    try:
+        for partition in (0, 1):
+            await producer.publish(b"before", topic, partition=partition)
+        assert await start_new_groups_at_end(bootstrap, [(group_id, topic)]) == 2
+        await producer.publish(b"after", topic, partition=1)
+        # The group has offsets now: a second call leaves them where they are.
+        assert await start_new_groups_at_end(bootstrap, [(group_id, topic)]) == 0
+
+        received: list[bytes] = []
+        broker = make_broker(infra_settings, prefix)
+        groups = ConsumerGroups(broker, prefix)
+        assert groups.group_id(topic) == group_id
+
+        @groups.subscriber(topic)  # earliest, were the group new
+        async def on_record(body: bytes) -> None:
+            received.append(body)
+
+        await broker.start()
+        try:
+
+            async def got_one() -> bool:
+                return bool(received)
+
+            await wait_until(got_one, timeout_s=30, what="the record sent after")
+            await producer.publish(b"last", topic, partition=0)
+
+            async def got_two() -> bool:
+                return len(received) == 2
+
+            await wait_until(got_two, timeout_s=30, what="the last record")
+            assert received == [b"after", b"last"]
+        finally:
+            await broker.stop()
+    finally:
+        await producer.stop()
 
 
 async def _create_topics(settings: InfraSettings, *names: str, partitions: int = 1) -> None:

@@ -268,7 +268,7 @@ async def test_batch_chunks_land_on_sends(live: Live) -> None:
 
 async def test_realtime_send_nobody_answers_is_a_504_and_stays_queued(live: Live) -> None:
     await _approved_template(live)
-    tail = TopicTail(live.infra.kafka_bootstrap_servers, topics.SENDS)
+    tail = TopicTail(live.infra.kafka_bootstrap_servers, topics.SENDS_REALTIME)
     await tail.start()
     try:
         response = await live.client.post(
@@ -292,7 +292,7 @@ async def test_realtime_send_nobody_answers_is_a_504_and_stays_queued(live: Live
             return len(published()) == 1
 
         # The command was queued before the wait: a dispatcher will still deliver it.
-        await wait_until(found, what="the realtime command on clarion.sends")
+        await wait_until(found, what="the realtime command on clarion.sends.realtime")
         [command] = published()
         assert command.mode == "realtime"
         assert command.reply_to is not None

@@ -41,4 +41,4 @@ def test_build_wires_routes_and_readiness_checks() -> None:
         ("DELETE", f"{feed}/{{item_id}}"),
         ("GET", "/internal/apps/{app_id}/notifications/{notification_id}"),
     } <= routes
-    assert set(app.state.readiness) == {"mongo", "kafka", "directory_replies", "kafka_group"}
+    assert set(app.state.readiness) == {"mongo", "kafka", "directory_replies", "kafka_groups"}

@@ -26,7 +26,7 @@ from clarion_shared import kafka
 from clarion_shared.contracts.replies import SendResult
 from clarion_shared.contracts.sends import ReplyTo
 from clarion_shared.contracts.status import status_event_adapter
-from clarion_shared.topics import REPLIES, SENDS, STATUS
+from clarion_shared.topics import REPLIES, SENDS, SENDS_REALTIME, STATUS
 
 APP = "app1"
 
@@ -37,7 +37,7 @@ def fakes() -> tuple[FakeDirectory, InMemoryNotifications, InMemoryFeed]:
     return directory, InMemoryNotifications(), InMemoryFeed()
 
 
-async def test_a_send_record_is_fanned_out_and_answered() -> None:
+async def test_a_realtime_send_is_fanned_out_and_answered_on_its_own_lane() -> None:
     directory, notifications, feed = fakes()
     broker = kafka.make_broker(Settings(), "dispatcher-test")
     deps = Dependencies(
@@ -46,7 +46,7 @@ async def test_a_send_record_is_fanned_out_and_answered() -> None:
         feed=feed,
         publisher=BrokerPublisher(broker),
     )
-    register_consumers(kafka.ConsumerGroup(broker, "dispatcher-test"), deps)
+    register_consumers(kafka.ConsumerGroups(broker, "dispatcher-test"), deps)
     replies: list[SendResult] = []
     status_types: list[str] = []
 
@@ -63,8 +63,9 @@ async def test_a_send_record_is_fanned_out_and_answered() -> None:
         command = send_command(
             APP, "ntf1", ["alice", "ghost"], reply_to=ReplyTo(topic=REPLIES, request_id="r1")
         )
-        await kafka.publish(test_broker, SENDS, command, key=command.send_id)
+        await kafka.publish(test_broker, SENDS_REALTIME, command, key=command.send_id)
 
+    assert directory.realtime_lookups == [["alice", "ghost"]]
     assert len(notifications.records) == 2
     assert [item.receiver for item in feed.items.values()] == ["alice"]
     (reply,) = replies
@@ -83,7 +84,7 @@ async def test_an_unreadable_send_record_is_dead_lettered() -> None:
     directory, notifications, feed = fakes()
     broker = kafka.make_broker(Settings(), "dispatcher-test")
     deps = Dependencies(directory, notifications, feed, RecordingPublisher())
-    register_consumers(kafka.ConsumerGroup(broker, "dispatcher-test"), deps)
+    register_consumers(kafka.ConsumerGroups(broker, "dispatcher-test"), deps)
     dead: list[bytes] = []
 
     async def on_dead(msg: KafkaMessage) -> None:

@@ -1,8 +1,8 @@
 """The dispatcher over the real broker and database (Kafka + FerretDB by default).
 
 The real user-directory answers the uid lookups. Both services run as
-``build(settings)`` with their own lifespans, their own consumer groups (committed at the
-end of their topics first, so they read only this module's records) and one database
+``build(settings)`` with their own lifespans, their own consumer groups (started at the
+end of their topics, so they read only this module's records) and one database
 of their own.
 """
 
@@ -39,7 +39,15 @@ from clarion_shared.contracts.sends import ReplyTo
 from clarion_shared.contracts.status import ChunkDispatched, status_event_adapter
 from clarion_shared.settings import InfraSettings
 from clarion_shared.testing.helpers import random_ref, wait_until
-from clarion_shared.topics import DIRECTORY_LOOKUPS, REPLIES, SENDS, STATUS, USERS_EVENTS
+from clarion_shared.topics import (
+    DIRECTORY_LOOKUPS,
+    DIRECTORY_LOOKUPS_REALTIME,
+    REPLIES,
+    SENDS,
+    SENDS_REALTIME,
+    STATUS,
+    USERS_EVENTS,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -58,23 +66,6 @@ async def _assign_at_end(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPa
     for tp in tps:
         await consumer.position(tp)
     return tps
-
-
-async def commit_group_at_end(bootstrap: str, group_id: str, topic: str) -> None:
-    """Give a new consumer group committed offsets at the end of ``topic``.
-
-    Work subscribers start from the earliest record when their group has none; this
-    keeps a test's group from replaying everything ever sent to the shared topic.
-    """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        tps = await _assign_at_end(consumer, topic)
-        await consumer.commit({tp: await consumer.position(tp) for tp in tps})
-    finally:
-        await consumer.stop()
 
 
 @dataclass
@@ -123,6 +114,7 @@ class Harness:
     broker: KafkaBroker
     directory: httpx.AsyncClient
     lookups: TopicTail
+    realtime_lookups: TopicTail
     status: TopicTail
 
     async def add_users(self, app_id: str, uids: list[str]) -> None:
@@ -134,8 +126,9 @@ class Harness:
             )
             assert response.status_code == 200, response.text
 
-    def lookups_of(self, app_id: str) -> list[LookupUsers]:
-        lookups = [LookupUsers.model_validate_json(r.value or b"") for r in self.lookups.records]
+    def lookups_of(self, app_id: str, *, realtime: bool = False) -> list[LookupUsers]:
+        tail = self.realtime_lookups if realtime else self.lookups
+        lookups = [LookupUsers.model_validate_json(r.value or b"") for r in tail.records]
         return [lookup for lookup in lookups if lookup.app_id == app_id]
 
     def chunk_events(self, send_id: str) -> list[ChunkDispatched]:
@@ -168,13 +161,20 @@ async def harness(
         db_name=db_name,
         group_id=random_ref("directory-it"),
     )
-    await commit_group_at_end(bootstrap, settings.group_id, SENDS)
-    for topic in (DIRECTORY_LOOKUPS, USERS_EVENTS):
-        await commit_group_at_end(bootstrap, directory_settings.group_id, topic)
+    # Both services' new groups start after what earlier tests sent.
+    await kafka.start_new_groups_at_end(
+        bootstrap,
+        [(f"{settings.group_id}.{topic}", topic) for topic in (SENDS, SENDS_REALTIME)]
+        + [
+            (f"{directory_settings.group_id}.{topic}", topic)
+            for topic in (DIRECTORY_LOOKUPS, DIRECTORY_LOOKUPS_REALTIME, USERS_EVENTS)
+        ],
+    )
     lookups = TopicTail(bootstrap, DIRECTORY_LOOKUPS)
+    realtime_lookups = TopicTail(bootstrap, DIRECTORY_LOOKUPS_REALTIME)
     status = TopicTail(bootstrap, STATUS)
-    await lookups.start()
-    await status.start()
+    for tail in (lookups, realtime_lookups, status):
+        await tail.start()
     broker = kafka.make_broker(infra_settings, "dispatcher-it-client")
     await broker.start()
     directory_app = build_directory(directory_settings)
@@ -191,12 +191,19 @@ async def harness(
             ) as client,
         ):
             yield Harness(
-                settings, client, mongo_client[db_name], broker, directory, lookups, status
+                settings,
+                client,
+                mongo_client[db_name],
+                broker,
+                directory,
+                lookups,
+                realtime_lookups,
+                status,
             )
     finally:
         await broker.stop()
-        await status.stop()
-        await lookups.stop()
+        for tail in (lookups, realtime_lookups, status):
+            await tail.stop()
         await mongo_client.drop_database(db_name)
 
 
@@ -207,7 +214,7 @@ async def test_readiness_checks_pass(harness: Harness) -> None:
         "mongo": True,
         "kafka": True,
         "directory_replies": True,
-        "kafka_group": True,
+        "kafka_groups": True,
     }
 
 
@@ -273,7 +280,7 @@ async def test_a_realtime_reply_arrives_after_the_feed_items_exist(harness: Harn
             reply_to=ReplyTo(topic=REPLIES, request_id=request_id),
         )
         started = time.perf_counter()
-        await kafka.publish(harness.broker, SENDS, command, key=send_id)
+        await kafka.publish(harness.broker, SENDS_REALTIME, command, key=send_id)
 
         async def answered() -> list[ConsumerRecord[bytes, bytes]]:
             return [r for r in replies.records if r.key == request_id.encode()]
@@ -292,6 +299,10 @@ async def test_a_realtime_reply_arrives_after_the_feed_items_exist(harness: Harn
         ("alice", "sent", None),
     ]
     assert seen_items == [2]
+    # Its uid lookup took the realtime lane.
+    assert [sorted(lookup.uids) for lookup in harness.lookups_of(APP, realtime=True)] == [
+        ["alice", "bob", "nobody"]
+    ]
     print(f"\nrealtime send of 3 receivers answered in {elapsed_ms:.0f} ms")
 
 
@@ -308,6 +319,7 @@ async def test_lookups_go_in_chunks_of_at_most_a_thousand(harness: Harness) -> N
 
     sizes = sorted(len(lookup.uids) for lookup in harness.lookups_of(app))
     assert sizes == [500, 1000, 1000]
+    assert harness.lookups_of(app, realtime=True) == []
     (summary,) = harness.chunk_events(send_id)
     assert (summary.sent, summary.failed) == (2400, 100)
     assert await harness.db["feed_items"].count_documents({"batch_id": send_id}) == 2400

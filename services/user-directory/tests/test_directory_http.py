@@ -310,4 +310,4 @@ async def test_health_and_readiness(real_app: FastAPI) -> None:
         assert (await http.get("/healthz")).json()["status"] == "ok"
         ready = await http.get("/readyz")
         assert ready.status_code == 200, ready.text
-        assert ready.json()["checks"] == {"kafka": True, "kafka_group": True, "mongo": True}
+        assert ready.json()["checks"] == {"kafka": True, "kafka_groups": True, "mongo": True}

@@ -17,7 +17,7 @@ from clarion_shared.contracts.base import Contract
 from clarion_shared.contracts.directory_lookups import LookupUsers
 from clarion_shared.contracts.directory_replies import UsersResolved
 from clarion_shared.contracts.users_events import PresenceChanged, UserDeleted, UserUpserted
-from clarion_shared.kafka import ConsumerGroup, make_broker
+from clarion_shared.kafka import ConsumerGroups, make_broker
 from clarion_shared.settings import InfraSettings
 
 REPLY_TOPIC = "test.directory.replies"
@@ -43,7 +43,7 @@ class Harness:
 @pytest_asyncio.fixture(loop_scope="session")
 async def harness(memory_repo: Any) -> AsyncIterator[Harness]:
     broker = make_broker(InfraSettings(), "user-directory-test")
-    register_subscribers(ConsumerGroup(broker, "user-directory"), memory_repo)
+    register_subscribers(ConsumerGroups(broker, "user-directory"), memory_repo)
     captured = Captured()
 
     @broker.subscriber(REPLY_TOPIC)
@@ -70,7 +70,10 @@ def user(uid: str, **values: object) -> User:
     )
 
 
-async def test_lookup_answers_on_the_reply_topic_keyed_by_request_id(harness: Harness) -> None:
+@pytest.mark.parametrize("topic", [topics.DIRECTORY_LOOKUPS, topics.DIRECTORY_LOOKUPS_REALTIME])
+async def test_lookup_answers_on_the_reply_topic_keyed_by_request_id(
+    harness: Harness, topic: str
+) -> None:
     for uid in ("alice", "bob"):
         await harness.repo.insert(user(uid, metadata={"@private": {"email": f"{uid}@x.io"}}))
     await harness.repo.insert(user("carol").model_copy(update={"app_id": "other"}))
@@ -80,7 +83,7 @@ async def test_lookup_answers_on_the_reply_topic_keyed_by_request_id(harness: Ha
         app_id="app",
         uids=["bob", "carol", "alice", "bob", "not valid"],
     )
-    await harness.send(topics.DIRECTORY_LOOKUPS, lookup, key="app")
+    await harness.send(topic, lookup, key="app")
 
     [(key, body)] = harness.captured.records
     assert key == b"req-1"

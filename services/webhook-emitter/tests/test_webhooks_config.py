@@ -16,7 +16,7 @@ from clarion_shared.contracts.status import (
     FeedItemRead,
     NotificationCreated,
 )
-from clarion_shared.kafka import ConsumerGroup
+from clarion_shared.kafka import ConsumerGroups
 from clarion_shared.testing.helpers import random_ref
 from clarion_shared.topics import CONFIG_WEBHOOKS
 from clarion_webhooks import handlers
@@ -76,7 +76,7 @@ def test_status_events_map_to_their_triggers() -> None:
 async def test_config_records_upsert_newest_and_tombstones_delete() -> None:
     broker = KafkaBroker()
     endpoints = InMemoryEndpoints()
-    handlers.register(ConsumerGroup(broker, "webhook-emitter"), endpoints)
+    handlers.register(ConsumerGroups(broker, "webhook-emitter"), endpoints)
     dead: list[bytes] = []
 
     @broker.subscriber(f"{CONFIG_WEBHOOKS}.dlq")

@@ -23,9 +23,10 @@ from typing import IO
 
 import httpx
 
+from .kafka import start_new_groups_at_end
 from .localinfra import LocalInfra
 from .settings import InfraSettings
-from .topics import ensure_topics
+from .topics import REGISTRY, ensure_topics
 
 SERVICES: tuple[tuple[str, str, str], ...] = (
     # name, module, port env var
@@ -52,11 +53,14 @@ def stack_env(
     ports: Mapping[str, int],
     admin_token: str,
     log_level: str = "INFO",
+    run_id: str | None = None,
 ) -> dict[str, str]:
     """The environment of a stack of its own: ports, database and peers' URLs.
 
     ``ports`` maps each service name (``api-gateway``, ...) to its port; tests and the
-    benchmark use ports apart from ``make run``'s, so they can run beside it.
+    benchmark use ports apart from ``make run``'s. With ``run_id``, each service's
+    consumer groups are its own too (``<service>-<run_id>.<topic>``): see
+    ``Stack.fresh_groups``.
     """
     env = dict(os.environ)
     env.update(
@@ -77,16 +81,40 @@ def stack_env(
         # Static group membership: a process restarted by the stack (or by the crash
         # test) takes its partitions back at once. The port keeps stacks apart.
         env[f"{prefix}GROUP_INSTANCE_ID"] = f"{service}-{ports[service]}"
+        if run_id is not None:
+            env[f"{prefix}GROUP_ID"] = f"{service}-{run_id}"
     return env
+
+
+def stack_groups(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Every ``(consumer group, topic)`` the stack's services work in, from the registry.
+
+    Compacted topics are left out: they hold state, which a new group reads in full.
+    """
+    groups: list[tuple[str, str]] = []
+    for service, prefix in SERVICE_PREFIXES.items():
+        group_prefix = env.get(f"{prefix}GROUP_ID", service)
+        groups += [
+            (f"{group_prefix}.{spec.name}", spec.name)
+            for spec in REGISTRY.values()
+            if service in spec.consumers and not spec.compacted
+        ]
+    return groups
 
 
 @dataclass
 class Stack:
-    """The four service processes; a context manager that always stops them."""
+    """The four service processes; a context manager that always stops them.
+
+    ``fresh_groups``: before starting, give the stack's consumer groups that have no
+    offsets the current end of their topics, so a throwaway stack on a shared broker
+    does not work through what other stacks and tests sent before it.
+    """
 
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     log_dir: Path | None = None
     gateway_port: int = 8080
+    fresh_groups: bool = False
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -151,6 +179,10 @@ class Stack:
         raise TimeoutError(f"the gateway was not ready after {timeout_s}s: {last}")
 
     def __enter__(self) -> Stack:
+        if self.fresh_groups:
+            asyncio.run(
+                start_new_groups_at_end(self.env["KAFKA_BOOTSTRAP_SERVERS"], stack_groups(self.env))
+            )
         try:
             self.start()
             self.wait_ready()

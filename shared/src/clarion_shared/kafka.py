@@ -80,8 +80,12 @@ def make_broker(settings: InfraSettings, client_id: str) -> KafkaBroker:
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 
 
-class ConsumerGroup:
-    """The consumer group of a service's work subscribers, and whether they have joined.
+class ConsumerGroups:
+    """A service's work subscribers: one consumer group per topic, and whether they joined.
+
+    Each topic has a group of its own, ``<prefix>.<topic>``: a rebalance on one topic (a
+    process joins, or a busy batch handler is slow to rejoin) never pauses another, so
+    the realtime lanes keep flowing whatever happens to the batch ones.
 
     Each subscriber is committed only after its handler: ``NACK_ON_ERROR`` rewinds to the
     record when the handler raises, so a transient failure redelivers it, and
@@ -96,11 +100,14 @@ class ConsumerGroup:
     assignment, so work sent after readiness is not left waiting for a group join.
     """
 
-    def __init__(self, broker: KafkaBroker, group_id: str, instance: str | None = None) -> None:
+    def __init__(self, broker: KafkaBroker, prefix: str, instance: str | None = None) -> None:
         self.broker = broker
-        self.group_id = group_id
+        self.prefix = prefix
         self.instance = instance or None
         self._joined: dict[str, asyncio.Event] = {}
+
+    def group_id(self, topic: str) -> str:
+        return f"{self.prefix}.{topic}"
 
     def subscriber(self, topic: str, **options: Any) -> Callable[[Handler], Handler]:
         options.setdefault("auto_offset_reset", "earliest")
@@ -109,7 +116,7 @@ class ConsumerGroup:
         joined = self._joined.setdefault(topic, asyncio.Event())
         decorator: Callable[[Handler], Handler] = self.broker.subscriber(
             topic,
-            group_id=self.group_id,
+            group_id=self.group_id(topic),
             ack_policy=AckPolicy.NACK_ON_ERROR,
             listener=_JoinListener(joined),
             **options,
@@ -308,6 +315,58 @@ def readiness(broker: KafkaBroker) -> Callable[[], Awaitable[bool]]:
         return await broker.ping(timeout=2.0)
 
     return check
+
+
+async def topic_partitions(
+    bootstrap_servers: str, topic: str, timeout_s: float = 10.0
+) -> list[int]:
+    """The partition numbers of ``topic``, waiting up to ``timeout_s`` for it to exist."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            described = await admin.describe_topics([topic])
+            found = [p["partition"] for d in described for p in d.get("partitions", [])]
+            if found:
+                return sorted(found)
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"topic {topic} does not exist")
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
+async def start_new_groups_at_end(bootstrap_servers: str, groups: Iterable[tuple[str, str]]) -> int:
+    """Give each ``(group id, topic)`` without committed offsets the topic's end offsets.
+
+    Work subscribers start from the earliest record when their group has no offsets, so
+    a first deployment loses nothing. A throwaway stack (tests, benchmark) on a shared
+    broker should instead start after what others sent before it. Returns how many
+    partition offsets it committed.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    committed = 0
+    for group_id, topic in groups:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            numbers = await topic_partitions(bootstrap_servers, topic)
+            tps = [TopicPartition(topic, number) for number in numbers]
+            ends = await consumer.end_offsets(tps)
+            missing = {tp: ends[tp] for tp in tps if await consumer.committed(tp) is None}
+            if missing:
+                consumer.assign(list(missing))
+                await consumer.commit(missing)
+                committed += len(missing)
+        finally:
+            await consumer.stop()
+    return committed
 
 
 async def wait_for_kafka(settings: InfraSettings, timeout_s: float = 60.0) -> None:

@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from .ids import new_id
+from .kafka import topic_partitions
 from .logging import get_logger
 
 log = get_logger(__name__)
@@ -50,7 +50,7 @@ class KafkaRequester(Generic[R]):
         Positions are fixed before ``start`` returns, so a reply published after it
         cannot be missed.
         """
-        partitions = await self._partitions(timeout_s)
+        partitions = await topic_partitions(self._bootstrap_servers, self.reply_topic, timeout_s)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap_servers,
             group_id=None,
@@ -67,22 +67,6 @@ class KafkaRequester(Generic[R]):
         self._consumer = consumer
         self._task = asyncio.create_task(self._run(), name=f"replies:{self.reply_topic}")
         self.ready = True
-
-    async def _partitions(self, timeout_s: float) -> list[int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap_servers)
-        await admin.start()
-        try:
-            deadline = asyncio.get_running_loop().time() + timeout_s
-            while True:
-                described = await admin.describe_topics([self.reply_topic])
-                found = [p["partition"] for d in described for p in d.get("partitions", [])]
-                if found:
-                    return found
-                if asyncio.get_running_loop().time() > deadline:
-                    raise TimeoutError(f"reply topic {self.reply_topic} does not exist")
-                await asyncio.sleep(0.2)
-        finally:
-            await admin.close()
 
     async def stop(self) -> None:
         self.ready = False

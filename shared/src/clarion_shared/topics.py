@@ -46,8 +46,12 @@ class TopicSpec:
 
 
 SENDS = "clarion.sends"
+# Realtime work has lanes of its own, so it never queues behind a batch fan-out in a
+# partition (or behind a batch's lookups of the same app, keyed alike).
+SENDS_REALTIME = "clarion.sends.realtime"
 REPLIES = "clarion.replies"
 DIRECTORY_LOOKUPS = "clarion.directory.lookups"
+DIRECTORY_LOOKUPS_REALTIME = "clarion.directory.lookups.realtime"
 DIRECTORY_REPLIES = "clarion.directory.replies"
 USERS_EVENTS = "clarion.users.events"
 STATUS = "clarion.status"
@@ -67,8 +71,15 @@ REGISTRY: dict[str, TopicSpec] = {
     for spec in [
         TopicSpec(
             SENDS,
-            "notification, batch or campaign id",
+            "batch or campaign id",
             ("api-gateway", "other services"),
+            ("dispatcher",),
+            sends.SendNotification,
+        ),
+        TopicSpec(
+            SENDS_REALTIME,
+            "notification id",
+            ("api-gateway",),
             ("dispatcher",),
             sends.SendNotification,
         ),
@@ -83,6 +94,13 @@ REGISTRY: dict[str, TopicSpec] = {
         ),
         TopicSpec(
             DIRECTORY_LOOKUPS,
+            "app id",
+            ("dispatcher",),
+            ("user-directory",),
+            directory_lookups.LookupUsers,
+        ),
+        TopicSpec(
+            DIRECTORY_LOOKUPS_REALTIME,
             "app id",
             ("dispatcher",),
             ("user-directory",),

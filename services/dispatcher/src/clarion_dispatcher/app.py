@@ -31,7 +31,7 @@ class Settings(ServiceSettings):
     port: int = 8081
     group_id: str = Field(
         default="dispatcher",
-        description="Consumer group of the fan-out; tests use their own.",
+        description="Prefix of the consumer groups, one per topic: <prefix>.<topic>.",
     )
     directory_timeout_s: float = Field(
         default=60.0,
@@ -82,8 +82,8 @@ def build(settings: Settings) -> FastAPI:
         feed=feed,
         publisher=BrokerPublisher(broker),
     )
-    group = kafka.ConsumerGroup(broker, settings.group_id, settings.group_instance_id)
-    register_consumers(group, deps, max_records=settings.max_batch_records)
+    groups = kafka.ConsumerGroups(broker, settings.group_id, settings.group_instance_id)
+    register_consumers(groups, deps, max_records=settings.max_batch_records)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -110,6 +110,6 @@ def build(settings: Settings) -> FastAPI:
         "mongo": mongo.readiness(client),
         "kafka": kafka.readiness(broker),
         "directory_replies": directory_ready,
-        "kafka_group": group.joined,
+        "kafka_groups": groups.joined,
     }
     return app

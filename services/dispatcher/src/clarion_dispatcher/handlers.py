@@ -5,7 +5,7 @@ Each parses its input, calls one use case and shapes the answer; nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ from pydantic import TypeAdapter
 
 from clarion_shared import http, kafka
 from clarion_shared.contracts.sends import SendNotification
-from clarion_shared.topics import SENDS
+from clarion_shared.topics import SENDS, SENDS_REALTIME
 
 from . import service
 from .models import DeletedPublic, UnreadCountPublic
@@ -39,12 +39,13 @@ class Dependencies:
 
 
 def register_consumers(
-    group: kafka.ConsumerGroup, deps: Dependencies, max_records: int = 16
+    groups: kafka.ConsumerGroups, deps: Dependencies, max_records: int = 16
 ) -> None:
-    """Subscribe the fan-out to ``clarion.sends``; call before ``broker.start()``.
+    """Subscribe the fan-out to both send lanes; call before ``broker.start()``.
 
-    The subscriber takes what one fetch holds (up to ``max_records`` commands) and fans
-    it out together, so concurrent sends share lookups, writes and publishes.
+    Each subscriber takes what one fetch holds (up to ``max_records`` commands) and fans
+    it out together, so concurrent sends share lookups, writes and publishes. The two
+    lanes are consumed concurrently: realtime sends never wait for a batch's fetch.
     """
 
     async def handle(commands: Sequence[SendNotification]) -> None:
@@ -56,10 +57,14 @@ def register_consumers(
             publisher=deps.publisher,
         )
 
-    async def on_sends(msg: KafkaMessage) -> None:
-        await kafka.consume_batch(group.broker, msg, SENDS, _SEND_ADAPTER, handle)
+    def consumer_of(topic: str) -> Callable[[KafkaMessage], Awaitable[None]]:
+        async def on_sends(msg: KafkaMessage) -> None:
+            await kafka.consume_batch(groups.broker, msg, topic, _SEND_ADAPTER, handle)
 
-    group.subscriber(SENDS, batch=True, max_records=max_records)(on_sends)
+        return on_sends
+
+    for topic in (SENDS_REALTIME, SENDS):
+        groups.subscriber(topic, batch=True, max_records=max_records)(consumer_of(topic))
 
 
 def feed_router(deps: Dependencies) -> APIRouter:

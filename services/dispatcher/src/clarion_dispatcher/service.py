@@ -37,8 +37,12 @@ ReadState = Literal["read", "unread"]
 
 
 class UserDirectory(Protocol):
-    async def resolve(self, app_id: str, uids: Sequence[str]) -> Mapping[str, UserProfile]:
+    async def resolve(
+        self, app_id: str, uids: Sequence[str], *, realtime: bool = False
+    ) -> Mapping[str, UserProfile]:
         """Profiles of the uids that exist; an absent uid does not exist.
+
+        ``realtime`` asks for the lane that does not wait behind batch lookups.
 
         Raises ``TimeoutError`` when the directory does not answer in time.
         """
@@ -130,8 +134,9 @@ async def dispatch_fetch(
 ) -> list[ChunkOutcome]:
     """Fan out what one Kafka fetch holds: realtime sends first, then the rest.
 
-    A realtime send has a client waiting on it; it should not wait for the batch and
-    campaign chunks that arrived in the same fetch.
+    A realtime send has a client waiting on it. It has its own topics (sends and uid
+    lookups), so it does not wait for batches; should one arrive with batch chunks in
+    the same fetch, it still goes first.
     """
     realtime = [command for command in commands if command.reply_to is not None]
     queued = [command for command in commands if command.reply_to is None]
@@ -171,8 +176,9 @@ async def dispatch_chunks(
     for command in commands:
         wanted.setdefault(command.app_id, {}).update(dict.fromkeys(command.receivers))
     apps = list(wanted)
+    realtime = any(command.reply_to is not None for command in commands)
     resolved = await asyncio.gather(
-        *(directory.resolve(app_id, list(wanted[app_id])) for app_id in apps)
+        *(directory.resolve(app_id, list(wanted[app_id]), realtime=realtime) for app_id in apps)
     )
     users_by_app = dict(zip(apps, resolved, strict=True))
     resolved_s = time.perf_counter() - started

@@ -123,6 +123,7 @@ class FakeDirectory:
 
     users: dict[str, dict[str, UserProfile]] = field(default_factory=dict)
     lookups: list[list[str]] = field(default_factory=list)
+    realtime_lookups: list[list[str]] = field(default_factory=list)
     timeout: bool = False
     journal: list[str] | None = None
 
@@ -131,11 +132,16 @@ class FakeDirectory:
         for profile in profiles:
             known[profile.uid] = profile
 
-    async def resolve(self, app_id: str, uids: Sequence[str]) -> Mapping[str, UserProfile]:
+    async def resolve(
+        self, app_id: str, uids: Sequence[str], *, realtime: bool = False
+    ) -> Mapping[str, UserProfile]:
         if self.timeout:
             raise TimeoutError("the directory did not answer")
         for start in range(0, len(uids), MAX_LOOKUP_UIDS):
-            self.lookups.append(list(uids[start : start + MAX_LOOKUP_UIDS]))
+            chunk = list(uids[start : start + MAX_LOOKUP_UIDS])
+            self.lookups.append(chunk)
+            if realtime:
+                self.realtime_lookups.append(chunk)
         if self.journal is not None:
             self.journal.append(f"lookup:{len(uids)}")
         known = self.users.get(app_id, {})

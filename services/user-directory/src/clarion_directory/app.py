@@ -30,7 +30,10 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CLARION_DIRECTORY_", extra="ignore", frozen=True)
 
     port: int = 8083
-    group_id: str = "user-directory"
+    group_id: str = Field(
+        default="user-directory",
+        description="Prefix of the consumer groups, one per topic: <prefix>.<topic>.",
+    )
     auto_offset_reset: Literal["earliest", "latest"] = Field(
         default="earliest",
         description="Where a consumer group without committed offsets starts reading.",
@@ -53,8 +56,8 @@ def build(settings: Settings | None = None) -> FastAPI:
         mongo[settings.db_name], settings.lookup_strategy, settings.lookup_concurrency
     )
     broker = make_broker(settings, SERVICE)
-    group = kafka.ConsumerGroup(broker, settings.group_id, settings.group_instance_id)
-    handlers.register_subscribers(group, users, settings.auto_offset_reset)
+    groups = kafka.ConsumerGroups(broker, settings.group_id, settings.group_instance_id)
+    handlers.register_subscribers(groups, users, settings.auto_offset_reset)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,7 +65,7 @@ def build(settings: Settings | None = None) -> FastAPI:
         await broker.start()
 
         app.state.readiness.update(
-            kafka=kafka.readiness(broker), kafka_group=group.joined, mongo=mongo_readiness(mongo)
+            kafka=kafka.readiness(broker), kafka_groups=groups.joined, mongo=mongo_readiness(mongo)
         )
         log.info("directory.started", port=settings.port, db=settings.db_name)
         try:

@@ -8,7 +8,7 @@ answer in the public API's envelopes and error codes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
@@ -106,12 +106,12 @@ def users_router(repo: UserRepository) -> APIRouter:
 
 
 def register_subscribers(
-    group: kafka.ConsumerGroup,
+    groups: kafka.ConsumerGroups,
     repo: UserRepository,
     auto_offset_reset: Literal["earliest", "latest"] = "earliest",
 ) -> None:
     """Uid lookups (request/reply) and user events from other services."""
-    broker = group.broker
+    broker = groups.broker
     options = {"auto_offset_reset": auto_offset_reset}
 
     async def answer(lookups: Sequence[LookupUsers]) -> None:
@@ -123,14 +123,21 @@ def register_subscribers(
             *(kafka.publish_many(broker, topic, msgs) for topic, msgs in by_topic.items())
         )
 
-    # A fetch's lookups are answered together: they share one read per app.
-    @group.subscriber(topics.DIRECTORY_LOOKUPS, batch=True, max_records=64, **options)
-    async def on_lookups(msg: KafkaMessage) -> None:
-        await kafka.consume_batch(broker, msg, topics.DIRECTORY_LOOKUPS, lookup_adapter, answer)
+    # A fetch's lookups are answered together: they share one read per app. Realtime
+    # lookups have their own topic, consumed beside the batch one, so they never wait
+    # for a batch's (possibly whole-app) read.
+    def lookups_of(topic: str) -> Callable[[KafkaMessage], Awaitable[None]]:
+        async def on_lookups(msg: KafkaMessage) -> None:
+            await kafka.consume_batch(broker, msg, topic, lookup_adapter, answer)
+
+        return on_lookups
+
+    for topic in (topics.DIRECTORY_LOOKUPS_REALTIME, topics.DIRECTORY_LOOKUPS):
+        groups.subscriber(topic, batch=True, max_records=64, **options)(lookups_of(topic))
 
     async def apply(event: UserUpserted | UserDeleted | PresenceChanged) -> None:
         await service.apply_user_event(repo, event)
 
-    @group.subscriber(topics.USERS_EVENTS, **options)
+    @groups.subscriber(topics.USERS_EVENTS, **options)
     async def on_user_event(msg: KafkaMessage) -> None:
         await kafka.consume_record(broker, msg, topics.USERS_EVENTS, user_event_adapter, apply)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from clarion_shared import kafka
@@ -26,7 +27,10 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CLARION_WEBHOOKS_", extra="ignore", frozen=True)
 
     port: int = 8082
-    group_id: str = "webhook-emitter"
+    group_id: str = Field(
+        default="webhook-emitter",
+        description="Prefix of the consumer groups, one per topic: <prefix>.<topic>.",
+    )
 
 
 def build(settings: Settings | None = None) -> FastAPI:
@@ -35,8 +39,8 @@ def build(settings: Settings | None = None) -> FastAPI:
     broker = make_broker(settings, SERVICE)
     mongo = make_client(settings.mongodb_url)
     endpoints = EndpointRepository(mongo[settings.db_name])
-    group = kafka.ConsumerGroup(broker, settings.group_id, settings.group_instance_id)
-    handlers.register(group, endpoints)
+    groups = kafka.ConsumerGroups(broker, settings.group_id, settings.group_instance_id)
+    handlers.register(groups, endpoints)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,7 +48,7 @@ def build(settings: Settings | None = None) -> FastAPI:
         await broker.start()
 
         app.state.readiness.update(
-            kafka=kafka.readiness(broker), kafka_group=group.joined, mongo=mongo_readiness(mongo)
+            kafka=kafka.readiness(broker), kafka_groups=groups.joined, mongo=mongo_readiness(mongo)
         )
         try:
             yield

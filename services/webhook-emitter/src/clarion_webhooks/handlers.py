@@ -10,16 +10,16 @@ from faststream.kafka import KafkaMessage
 from pydantic import ValidationError
 
 from clarion_shared.contracts.config_webhooks import WebhookConfig
-from clarion_shared.kafka import ConsumerGroup, dead_letter
+from clarion_shared.kafka import ConsumerGroups, dead_letter
 from clarion_shared.topics import CONFIG_WEBHOOKS
 
 from .service import Endpoints, apply_webhook_config
 
 
-def register(group: ConsumerGroup, endpoints: Endpoints) -> None:
-    broker = group.broker
+def register(groups: ConsumerGroups, endpoints: Endpoints) -> None:
+    broker = groups.broker
 
-    @group.subscriber(CONFIG_WEBHOOKS)
+    @groups.subscriber(CONFIG_WEBHOOKS)
     async def on_webhook_config(msg: KafkaMessage) -> None:
         raw_key: bytes | None = msg.raw_message.key  # type: ignore[union-attr]
         key = raw_key.decode() if raw_key else ""

@@ -18,7 +18,9 @@ class KafkaCommands:
         self._broker = broker
 
     async def send(self, command: SendNotification) -> None:
-        await kafka.publish(self._broker, topics.SENDS, command, key=command.send_id)
+        """A send someone waits for (``reply_to``) takes the realtime lane."""
+        topic = topics.SENDS_REALTIME if command.reply_to is not None else topics.SENDS
+        await kafka.publish(self._broker, topic, command, key=command.send_id)
 
     async def send_chunks(self, commands: Sequence[SendNotification]) -> None:
         """Publish the chunks pipelined, then wait for every acknowledgement."""

@@ -11,7 +11,7 @@ from clarion_shared import kafka
 from clarion_shared.contracts.directory_lookups import MAX_LOOKUP_UIDS, LookupUsers
 from clarion_shared.contracts.directory_replies import UserProfile, UsersResolved
 from clarion_shared.rpc import KafkaRequester
-from clarion_shared.topics import DIRECTORY_LOOKUPS, DIRECTORY_REPLIES
+from clarion_shared.topics import DIRECTORY_LOOKUPS, DIRECTORY_LOOKUPS_REALTIME, DIRECTORY_REPLIES
 
 
 def _request_id(reply: UsersResolved) -> str:
@@ -59,14 +59,20 @@ class KafkaDirectoryClient:
             await self._requester.stop()
             self._requester = None
 
-    async def resolve(self, app_id: str, uids: Sequence[str]) -> Mapping[str, UserProfile]:
-        """Profiles of the uids that exist. Raises ``TimeoutError`` if a chunk goes unanswered."""
+    async def resolve(
+        self, app_id: str, uids: Sequence[str], *, realtime: bool = False
+    ) -> Mapping[str, UserProfile]:
+        """Profiles of the uids that exist. Raises ``TimeoutError`` if a chunk goes unanswered.
+
+        ``realtime`` lookups go on their own topic, ahead of any batch's lookups.
+        """
+        topic = DIRECTORY_LOOKUPS_REALTIME if realtime else DIRECTORY_LOOKUPS
         chunks = [uids[i : i + MAX_LOOKUP_UIDS] for i in range(0, len(uids), MAX_LOOKUP_UIDS)]
-        replies = await asyncio.gather(*(self._lookup(app_id, chunk) for chunk in chunks))
+        replies = await asyncio.gather(*(self._lookup(topic, app_id, chunk) for chunk in chunks))
         wanted = set(uids)
         return {user.uid: user for reply in replies for user in reply.users if user.uid in wanted}
 
-    async def _lookup(self, app_id: str, uids: Sequence[str]) -> UsersResolved:
+    async def _lookup(self, topic: str, app_id: str, uids: Sequence[str]) -> UsersResolved:
         requester = self._requester
         if requester is None:
             raise RuntimeError("the directory client is not started")
@@ -78,6 +84,6 @@ class KafkaDirectoryClient:
                 app_id=app_id,
                 uids=list(uids),
             )
-            await kafka.publish(self._broker, DIRECTORY_LOOKUPS, lookup, key=app_id)
+            await kafka.publish(self._broker, topic, lookup, key=app_id)
 
         return await requester.request(send, self._timeout_s)
