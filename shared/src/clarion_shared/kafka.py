@@ -140,6 +140,9 @@ class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
         self._joined.set()
 
 
+_YIELD_EVERY = 200
+
+
 def _key(key: str | None) -> bytes | None:
     return key.encode() if key is not None else None
 
@@ -174,6 +177,10 @@ async def publish_many(
         if fut is not None:  # FastStream's in-memory test broker confirms at once
             futures.append(fut)
         count += 1
+        if count % _YIELD_EVERY == 0:
+            # Queuing a record rarely suspends: without this, thousands of them would
+            # hold the event loop (and every realtime send waiting on it).
+            await asyncio.sleep(0)
     if futures:
         await asyncio.gather(*futures)
     return count

@@ -182,7 +182,10 @@ async def dispatch_chunks(
     )
     users_by_app = dict(zip(apps, resolved, strict=True))
     resolved_s = time.perf_counter() - started
-    plans = [domain.plan_chunk(command, users_by_app[command.app_id], at) for command in commands]
+    plans: list[domain.ChunkPlan] = []
+    for command in commands:
+        plans.append(domain.plan_chunk(command, users_by_app[command.app_id], at))
+        await asyncio.sleep(0)  # rendering is CPU work: let realtime sends in between
 
     records = [record for plan in plans for record in plan.records]
     feed_items = [item for plan in plans for item in plan.feed_items]

@@ -293,10 +293,12 @@ class MongoUserRepository:
         return [users[uid] for uid in uids if uid in users]
 
     async def _load_app(self, app_id: str) -> dict[str, User]:
-        users = {
-            user.uid: user
-            for user in map(from_document, await self._users.find({"app_id": app_id}).to_list(None))
-        }
+        # Read in batches of 1,000: each is decoded on its own, so a realtime lookup
+        # on the same event loop waits for one batch, not the whole app.
+        users: dict[str, User] = {}
+        async for doc in self._users.find({"app_id": app_id}, batch_size=1000):
+            user = from_document(doc)
+            users[user.uid] = user
         self._snapshots.keep(app_id, users)
         return users
 
