@@ -32,7 +32,7 @@ from clarion_shared.contracts.status import ChunkDispatched, status_event_adapte
 from clarion_shared.devstack import Stack, stack_env
 from clarion_shared.ids import new_id
 from clarion_shared.settings import InfraSettings
-from clarion_shared.topics import STATUS
+from clarion_shared.topics import STATUS, with_prefix
 
 PORTS = {
     "api-gateway": 28080,
@@ -43,6 +43,8 @@ PORTS = {
 ADMIN_TOKEN = "bench-admin-token"
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 RESULTS = Path(__file__).parent / "results"
+BENCH_DB = f"bench_{int(time.time())}"
+BENCH_TOPIC_PREFIX = f"{BENCH_DB}."  # the stack's topics are its own (see Stack)
 
 
 @dataclass
@@ -189,7 +191,7 @@ async def batch(
     http: httpx.AsyncClient, auth: dict[str, str], uids: list[str], settings: InfraSettings
 ) -> Row:
     consumer = AIOKafkaConsumer(
-        STATUS,
+        status_topic(),
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=f"bench-{new_id()}",
         auto_offset_reset="latest",
@@ -281,6 +283,11 @@ async def realtime_during_batch(
     )
 
 
+def status_topic() -> str:
+    """``clarion.status`` in the benchmark stack's own topic namespace."""
+    return with_prefix(STATUS, BENCH_TOPIC_PREFIX)
+
+
 def table(rows: list[Row]) -> str:
     lines = [
         "| scenario | sends | notifications | seconds | notifications/s "
@@ -324,7 +331,7 @@ async def run(settings: InfraSettings, gateway_url: str) -> list[Row]:
 
 def main() -> None:
     settings = InfraSettings()
-    db_name = f"bench_{int(time.time())}"
+    db_name = BENCH_DB
     log_dir = Path(".local/logs/bench")
     env = stack_env(
         settings.kafka_bootstrap_servers,
@@ -333,10 +340,10 @@ def main() -> None:
         ports=PORTS,
         admin_token=ADMIN_TOKEN,
         log_level=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
-        run_id=db_name,
+        topic_prefix=BENCH_TOPIC_PREFIX,
     )
     with Stack(
-        env=env, log_dir=log_dir, gateway_port=PORTS["api-gateway"], fresh_groups=True
+        env=env, log_dir=log_dir, gateway_port=PORTS["api-gateway"], own_topics=True
     ) as stack:
         rows = asyncio.run(run(settings, stack.gateway_url))
     report = {

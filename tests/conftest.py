@@ -56,10 +56,10 @@ def stack(infra: InfraAddresses) -> Iterator[Stack]:
         db_name=db_name,
         ports=E2E_PORTS,
         admin_token=ADMIN_TOKEN,
-        run_id=db_name,
+        topic_prefix=f"{db_name}.",
     )
     with Stack(
-        env=env, log_dir=log_dir, gateway_port=E2E_PORTS["api-gateway"], fresh_groups=True
+        env=env, log_dir=log_dir, gateway_port=E2E_PORTS["api-gateway"], own_topics=True
     ) as running:
         yield running
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from clarion_shared.contracts.base import Contract, ErrorInfo
@@ -23,7 +25,14 @@ from clarion_shared.contracts.status import (
     status_event_adapter,
 )
 from clarion_shared.contracts.users_events import PresenceChanged, user_event_adapter
-from clarion_shared.topics import REGISTRY, all_topic_names
+from clarion_shared.topics import (
+    REGISTRY,
+    SENDS,
+    TOPIC_PREFIX,
+    all_topic_names,
+    jobs_topic,
+    with_prefix,
+)
 
 EXAMPLES: list[Contract] = [
     SendNotification(
@@ -125,7 +134,7 @@ def test_registry_names_every_topic_once_with_its_dlq() -> None:
         assert spec.contract is not None
         if spec.dlq:
             assert spec.dlq in names
-    assert "clarion.jobs.in_app" not in names  # in-app is written by the fan-out itself
+    assert jobs_topic("in_app") not in names  # in-app is written by the fan-out itself
 
 
 def test_every_contract_module_is_registered() -> None:
@@ -134,3 +143,13 @@ def test_every_contract_module_is_registered() -> None:
     registered |= {"clarion_shared.contracts.users_events", "clarion_shared.contracts.status"}
     for message in EXAMPLES:
         assert type(message).__module__ in registered
+
+
+def test_topic_names_carry_the_process_namespace() -> None:
+    # The root conftest sets CLARION_TOPIC_PREFIX=test. unless the caller chose one.
+    assert os.environ["CLARION_TOPIC_PREFIX"] == TOPIC_PREFIX
+    assert f"{TOPIC_PREFIX}clarion.sends" == SENDS
+    assert jobs_topic("email") == f"{TOPIC_PREFIX}clarion.jobs.email"
+    assert with_prefix(SENDS, "blue.") == "blue.clarion.sends"
+    assert all_topic_names("blue.")[0].startswith("blue.clarion.")
+    assert all(name.startswith(TOPIC_PREFIX + "clarion.") for name in all_topic_names())

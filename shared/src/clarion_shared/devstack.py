@@ -23,10 +23,9 @@ from typing import IO
 
 import httpx
 
-from .kafka import start_new_groups_at_end
 from .localinfra import LocalInfra
 from .settings import InfraSettings
-from .topics import REGISTRY, ensure_topics
+from .topics import delete_topics, ensure_topics
 
 SERVICES: tuple[tuple[str, str, str], ...] = (
     # name, module, port env var
@@ -53,14 +52,13 @@ def stack_env(
     ports: Mapping[str, int],
     admin_token: str,
     log_level: str = "INFO",
-    run_id: str | None = None,
+    topic_prefix: str = "",
 ) -> dict[str, str]:
     """The environment of a stack of its own: ports, database and peers' URLs.
 
     ``ports`` maps each service name (``api-gateway``, ...) to its port; tests and the
-    benchmark use ports apart from ``make run``'s. With ``run_id``, each service's
-    consumer groups are its own too (``<service>-<run_id>.<topic>``): see
-    ``Stack.fresh_groups``.
+    benchmark use ports apart from ``make run``'s. ``topic_prefix`` gives the stack
+    topics of its own (``CLARION_TOPIC_PREFIX``): see ``Stack``.
     """
     env = dict(os.environ)
     env.update(
@@ -73,6 +71,7 @@ def stack_env(
             "CLARION_GATEWAY_DIRECTORY_URL": f"http://127.0.0.1:{ports['user-directory']}",
             "CLARION_GATEWAY_DISPATCHER_URL": f"http://127.0.0.1:{ports['dispatcher']}",
             "CLARION_GATEWAY_WEBHOOKS_URL": f"http://127.0.0.1:{ports['webhook-emitter']}",
+            "CLARION_TOPIC_PREFIX": topic_prefix,
         }
     )
     for service, prefix in SERVICE_PREFIXES.items():
@@ -81,40 +80,23 @@ def stack_env(
         # Static group membership: a process restarted by the stack (or by the crash
         # test) takes its partitions back at once. The port keeps stacks apart.
         env[f"{prefix}GROUP_INSTANCE_ID"] = f"{service}-{ports[service]}"
-        if run_id is not None:
-            env[f"{prefix}GROUP_ID"] = f"{service}-{run_id}"
     return env
-
-
-def stack_groups(env: Mapping[str, str]) -> list[tuple[str, str]]:
-    """Every ``(consumer group, topic)`` the stack's services work in, from the registry.
-
-    Compacted topics are left out: they hold state, which a new group reads in full.
-    """
-    groups: list[tuple[str, str]] = []
-    for service, prefix in SERVICE_PREFIXES.items():
-        group_prefix = env.get(f"{prefix}GROUP_ID", service)
-        groups += [
-            (f"{group_prefix}.{spec.name}", spec.name)
-            for spec in REGISTRY.values()
-            if service in spec.consumers and not spec.compacted
-        ]
-    return groups
 
 
 @dataclass
 class Stack:
     """The four service processes; a context manager that always stops them.
 
-    ``fresh_groups``: before starting, give the stack's consumer groups that have no
-    offsets the current end of their topics, so a throwaway stack on a shared broker
-    does not work through what other stacks and tests sent before it.
+    ``own_topics``: the stack creates the topics of its namespace (the environment's
+    ``CLARION_TOPIC_PREFIX``, which must be set) before starting and deletes them after
+    stopping. So a throwaway stack (tests, benchmark) shares the broker with ``make run``
+    and with other stacks without reading what they send, or sending them anything.
     """
 
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     log_dir: Path | None = None
     gateway_port: int = 8080
-    fresh_groups: bool = False
+    own_topics: bool = False
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -178,11 +160,18 @@ class Stack:
             time.sleep(0.5)
         raise TimeoutError(f"the gateway was not ready after {timeout_s}s: {last}")
 
+    @property
+    def topic_prefix(self) -> str:
+        return self.env.get("CLARION_TOPIC_PREFIX", "")
+
+    def _infra(self) -> InfraSettings:
+        return InfraSettings(kafka_bootstrap_servers=self.env["KAFKA_BOOTSTRAP_SERVERS"])
+
     def __enter__(self) -> Stack:
-        if self.fresh_groups:
-            asyncio.run(
-                start_new_groups_at_end(self.env["KAFKA_BOOTSTRAP_SERVERS"], stack_groups(self.env))
-            )
+        if self.own_topics:
+            if not self.topic_prefix:
+                raise ValueError("a stack with topics of its own needs CLARION_TOPIC_PREFIX")
+            asyncio.run(ensure_topics(self._infra(), prefix=self.topic_prefix))
         try:
             self.start()
             self.wait_ready()
@@ -198,6 +187,8 @@ class Stack:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+        if self.own_topics:
+            asyncio.run(delete_topics(self._infra(), self.topic_prefix))
 
 
 def main() -> None:

@@ -2,12 +2,18 @@
 
 This module is the truth about topics. ``python -m clarion_shared.topics create``
 creates them (idempotently) with partition counts from settings.
+
+``CLARION_TOPIC_PREFIX`` (read once, at import) puts every topic name of the process
+in a namespace, so that several Clarion stacks can share one Kafka cluster: staging
+beside production, or the test and benchmark stacks beside ``make run``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import re
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -45,22 +51,32 @@ class TopicSpec:
         return f"{self.name}.dlq" if self.has_dlq else None
 
 
-SENDS = "clarion.sends"
+TOPIC_PREFIX = os.environ.get("CLARION_TOPIC_PREFIX", "")
+if not re.fullmatch(r"[A-Za-z0-9._-]{0,100}", TOPIC_PREFIX):
+    raise ValueError(f"CLARION_TOPIC_PREFIX has characters Kafka refuses: {TOPIC_PREFIX!r}")
+
+
+def with_prefix(name: str, prefix: str) -> str:
+    """A topic name of this process, in the namespace ``prefix`` instead."""
+    return prefix + name.removeprefix(TOPIC_PREFIX)
+
+
+SENDS = f"{TOPIC_PREFIX}clarion.sends"
 # Realtime work has lanes of its own, so it never queues behind a batch fan-out in a
 # partition (or behind a batch's lookups of the same app, keyed alike).
-SENDS_REALTIME = "clarion.sends.realtime"
-REPLIES = "clarion.replies"
-DIRECTORY_LOOKUPS = "clarion.directory.lookups"
-DIRECTORY_LOOKUPS_REALTIME = "clarion.directory.lookups.realtime"
-DIRECTORY_REPLIES = "clarion.directory.replies"
-USERS_EVENTS = "clarion.users.events"
-STATUS = "clarion.status"
-CONFIG_CHANNELS = "clarion.config.channels"
-CONFIG_WEBHOOKS = "clarion.config.webhooks"
+SENDS_REALTIME = f"{TOPIC_PREFIX}clarion.sends.realtime"
+REPLIES = f"{TOPIC_PREFIX}clarion.replies"
+DIRECTORY_LOOKUPS = f"{TOPIC_PREFIX}clarion.directory.lookups"
+DIRECTORY_LOOKUPS_REALTIME = f"{TOPIC_PREFIX}clarion.directory.lookups.realtime"
+DIRECTORY_REPLIES = f"{TOPIC_PREFIX}clarion.directory.replies"
+USERS_EVENTS = f"{TOPIC_PREFIX}clarion.users.events"
+STATUS = f"{TOPIC_PREFIX}clarion.status"
+CONFIG_CHANNELS = f"{TOPIC_PREFIX}clarion.config.channels"
+CONFIG_WEBHOOKS = f"{TOPIC_PREFIX}clarion.config.webhooks"
 
 
 def jobs_topic(channel_type: str) -> str:
-    return f"clarion.jobs.{channel_type}"
+    return f"{TOPIC_PREFIX}clarion.jobs.{channel_type}"
 
 
 _REPLY_CONFIG = {"retention.ms": str(60 * 60 * 1000)}
@@ -162,19 +178,22 @@ REGISTRY: dict[str, TopicSpec] = {
 }
 
 
-def all_topic_names() -> list[str]:
+def all_topic_names(prefix: str = TOPIC_PREFIX) -> list[str]:
     names: list[str] = []
     for spec in REGISTRY.values():
-        names.append(spec.name)
+        names.append(with_prefix(spec.name, prefix))
         if spec.dlq:
-            names.append(spec.dlq)
+            names.append(with_prefix(spec.dlq, prefix))
     return names
 
 
-async def ensure_topics(settings: InfraSettings, timeout_s: float = 60.0) -> list[str]:
+async def ensure_topics(
+    settings: InfraSettings, timeout_s: float = 60.0, prefix: str = TOPIC_PREFIX
+) -> list[str]:
     """Create every registered topic (and its dead-letter topic) that is missing.
 
-    Returns the names it created. Safe to run concurrently and repeatedly.
+    ``prefix`` is the namespace (this process's by default). Returns the names it
+    created. Safe to run concurrently and repeatedly.
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await asyncio.wait_for(admin.start(), timeout_s)
@@ -183,17 +202,19 @@ async def ensure_topics(settings: InfraSettings, timeout_s: float = 60.0) -> lis
         wanted: list[NewTopic] = []
         for spec in REGISTRY.values():
             partitions = spec.partitions or settings.kafka_partitions
-            if spec.name not in existing:
+            name = with_prefix(spec.name, prefix)
+            if name not in existing:
                 wanted.append(
                     NewTopic(
-                        spec.name,
+                        name,
                         partitions,
                         settings.kafka_replication_factor,
                         topic_configs=dict(spec.config),
                     )
                 )
-            if spec.dlq and spec.dlq not in existing:
-                wanted.append(NewTopic(spec.dlq, 1, settings.kafka_replication_factor))
+            dlq = with_prefix(spec.dlq, prefix) if spec.dlq else None
+            if dlq and dlq not in existing:
+                wanted.append(NewTopic(dlq, 1, settings.kafka_replication_factor))
         created: list[str] = []
         for topic in wanted:
             try:
@@ -202,6 +223,21 @@ async def ensure_topics(settings: InfraSettings, timeout_s: float = 60.0) -> lis
             except TopicAlreadyExistsError:
                 pass
         return created
+    finally:
+        await admin.close()
+
+
+async def delete_topics(settings: InfraSettings, prefix: str) -> int:
+    """Delete the registered topics of the namespace ``prefix`` (a throwaway stack's)."""
+    if not prefix:
+        raise ValueError("refusing to delete the topics of the default namespace")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        doomed = sorted(set(all_topic_names(prefix)) & set(await admin.list_topics()))
+        if doomed:
+            await admin.delete_topics(doomed)
+        return len(doomed)
     finally:
         await admin.close()
 
