@@ -21,6 +21,7 @@ E2E_PORTS = {
     "user-directory": 18083,
 }
 ADMIN_TOKEN = "e2e-admin-token"
+GATEWAY_IDEMPOTENCY_LEASE_S = 3
 
 
 LOG_TAIL_LINES = 60
@@ -58,6 +59,9 @@ def stack(infra: InfraAddresses) -> Iterator[Stack]:
         admin_token=ADMIN_TOKEN,
         topic_prefix=f"{db_name}.",
     )
+    # A retry after a gateway crash takes the dead request's Idempotency-Key over after
+    # this lease; the default minute would only slow the crash test down.
+    env["CLARION_GATEWAY_IDEMPOTENCY_LEASE_S"] = str(GATEWAY_IDEMPOTENCY_LEASE_S)
     with Stack(
         env=env, log_dir=log_dir, gateway_port=E2E_PORTS["api-gateway"], own_topics=True
     ) as running:

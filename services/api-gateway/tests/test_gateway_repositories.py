@@ -150,18 +150,39 @@ async def test_templates(store: Store) -> None:
 
 async def test_idempotency(store: Store) -> None:
     key = f"{random_ref('app')}:k1"
-    assert await store.idempotency.begin(key, "fp", now=100, ttl_s=60) is None
-    running = await store.idempotency.begin(key, "fp", now=101, ttl_s=60)
+    assert await store.idempotency.begin(key, "fp", now=100, ttl_s=60, lease_s=30) is None
+    running = await store.idempotency.begin(key, "fp", now=101, ttl_s=60, lease_s=30)
     assert running is not None
     assert (running.fingerprint, running.response) == ("fp", None)
     await store.idempotency.finish(key, StoredResponse(201, b'{"data":{}}'))
-    done = await store.idempotency.begin(key, "other", now=102, ttl_s=60)
+    done = await store.idempotency.begin(key, "other", now=102, ttl_s=60, lease_s=30)
     assert done is not None
     assert (done.fingerprint, done.response) == ("fp", StoredResponse(201, b'{"data":{}}'))
     # Expired: the key is free again.
-    assert await store.idempotency.begin(key, "new", now=200, ttl_s=60) is None
+    assert await store.idempotency.begin(key, "new", now=200, ttl_s=60, lease_s=30) is None
     await store.idempotency.release(key)
-    assert await store.idempotency.begin(key, "again", now=201, ttl_s=60) is None
+    assert await store.idempotency.begin(key, "again", now=201, ttl_s=60, lease_s=30) is None
+
+
+async def test_an_abandoned_idempotency_claim_is_taken_over_after_its_lease(
+    store: Store,
+) -> None:
+    key = f"{random_ref('app')}:k2"
+    assert await store.idempotency.begin(key, "fp", now=100, ttl_s=3600, lease_s=30) is None
+    # Within the lease the claim holds: its request may still be running.
+    running = await store.idempotency.begin(key, "fp", now=129, ttl_s=3600, lease_s=30)
+    assert running is not None
+    assert running.response is None
+    # After it, nobody answered: the process that claimed it is gone.
+    assert await store.idempotency.begin(key, "fp", now=130, ttl_s=3600, lease_s=30) is None
+    again = await store.idempotency.begin(key, "fp", now=131, ttl_s=3600, lease_s=30)
+    assert again is not None
+    assert again.created_at == 130
+    # A finished record is never abandoned: it answers until it expires.
+    await store.idempotency.finish(key, StoredResponse(200, b"{}"))
+    done = await store.idempotency.begin(key, "fp", now=1000, ttl_s=3600, lease_s=30)
+    assert done is not None
+    assert done.response == StoredResponse(200, b"{}")
 
 
 @pytest.mark.integration
@@ -171,7 +192,7 @@ async def test_idempotency_records_carry_a_date_for_mongodbs_ttl_monitor(
     """MongoDB's TTL index only expires documents whose indexed field is a date."""
     store = MongoStore(mongo_client, test_db_name)
     try:
-        await store.idempotency.begin("app:k", "fp", now=1_700_000_000, ttl_s=60)
+        await store.idempotency.begin("app:k", "fp", now=1_700_000_000, ttl_s=60, lease_s=30)
         doc = await mongo_client[test_db_name]["idempotency"].find_one({"_id": "app:k"})
         assert doc is not None
         expire_at = doc["expireAt"]

@@ -77,6 +77,12 @@ class Settings(ServiceSettings):
     )
     key_cache_ttl_s: float = Field(default=30.0, ge=0)
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=1)
+    idempotency_lease_s: int = Field(
+        default=60,
+        ge=1,
+        description="A request with an Idempotency-Key that has not answered after this "
+        "long is taken as dead (its process crashed): a retry runs it again.",
+    )
     reply_fetch_max_wait_ms: int = Field(default=5, ge=0)
 
     @model_validator(mode="after")
@@ -142,6 +148,7 @@ def build(settings: Settings, overrides: Overrides | None = None) -> FastAPI:
             realtime_timeout_s=settings.realtime_timeout_s,
         ),
         idempotency_ttl_s=settings.idempotency_ttl_s,
+        idempotency_lease_s=settings.idempotency_lease_s,
     )
 
     @asynccontextmanager

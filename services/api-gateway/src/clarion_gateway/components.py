@@ -30,3 +30,4 @@ class Components:
     admin_token: str
     send: SendSettings
     idempotency_ttl_s: int
+    idempotency_lease_s: int

@@ -84,9 +84,14 @@ class IdempotencyRecord:
 
 class IdempotencyRepository(Protocol):
     async def begin(
-        self, scope_key: str, fingerprint: str, now: int, ttl_s: int
+        self, scope_key: str, fingerprint: str, now: int, ttl_s: int, lease_s: int
     ) -> IdempotencyRecord | None:
-        """Claim the key (None) or return the live record that already holds it."""
+        """Claim the key (None) or return the live record that already holds it.
+
+        A record expires ``ttl_s`` after its claim. A claim still without a response
+        ``lease_s`` after it was made is abandoned (its process died mid-request) and
+        is taken over too.
+        """
         ...
 
     async def finish(self, scope_key: str, response: StoredResponse) -> None: ...

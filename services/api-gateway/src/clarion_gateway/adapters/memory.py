@@ -110,11 +110,13 @@ class MemoryIdempotency:
         self.expires: dict[str, int] = {}
 
     async def begin(
-        self, scope_key: str, fingerprint: str, now: int, ttl_s: int
+        self, scope_key: str, fingerprint: str, now: int, ttl_s: int, lease_s: int
     ) -> IdempotencyRecord | None:
         record = self.items.get(scope_key)
         if record is not None and self.expires[scope_key] > now:
-            return record
+            abandoned = record.response is None and record.created_at + lease_s <= now
+            if not abandoned:
+                return record
         self.items[scope_key] = IdempotencyRecord(fingerprint, now, None)
         self.expires[scope_key] = now + ttl_s
         return None

@@ -315,7 +315,7 @@ class MongoIdempotency:
         self._col = db["idempotency"]
 
     async def begin(
-        self, scope_key: str, fingerprint: str, now: int, ttl_s: int
+        self, scope_key: str, fingerprint: str, now: int, ttl_s: int, lease_s: int
     ) -> IdempotencyRecord | None:
         fresh: Document = {
             "_id": scope_key,
@@ -335,14 +335,15 @@ class MongoIdempotency:
             doc = await self._col.find_one({"_id": scope_key})
             if doc is None:
                 continue  # released meanwhile: claim again
-            if int(doc["expiresAt"]) > now:
+            abandoned = doc.get("status") is None and int(doc["createdAt"]) + lease_s <= now
+            if int(doc["expiresAt"]) > now and not abandoned:
                 response = (
                     StoredResponse(int(doc["status"]), str(doc["body"]).encode())
                     if doc.get("status") is not None
                     else None
                 )
                 return IdempotencyRecord(str(doc["fingerprint"]), int(doc["createdAt"]), response)
-            # Expired: take it over unless another request just did.
+            # Expired or abandoned: take it over unless another request just did.
             result = await self._col.replace_one(
                 {"_id": scope_key, "createdAt": doc["createdAt"]}, fresh
             )

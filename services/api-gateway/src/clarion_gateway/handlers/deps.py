@@ -87,6 +87,7 @@ async def respond(
             fingerprint,
             now(),
             deps.idempotency_ttl_s,
+            deps.idempotency_lease_s,
             call,
         )
         result, replayed = outcome.response, outcome.replayed

@@ -4,6 +4,12 @@ and do nothing again; the same key with another request is 409 ``ERR_CONFLICT``.
 Responses are stored whatever their status, except 500 and 503: those mean nothing
 was done (or nothing is known), so the key is released and a retry runs again. A 504 of
 a realtime send is kept: its command was published, a retry must not send twice.
+
+While the first request runs, a retry is 409 ``ERR_CONFLICT``. If its process dies
+before answering, the claim is taken over by the first retry after the lease
+(``IDEMPOTENCY_LEASE_S``): that retry runs again, and since a send's id is derived from
+the key, it publishes the same commands with the same ids, which the dispatcher does
+not fan out twice.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ async def run_once(
     fingerprint: str,
     now: int,
     ttl_s: int,
+    lease_s: int,
     call: Callable[[], Awaitable[StoredResponse]],
 ) -> Outcome:
     if not key or len(key) > MAX_KEY_LENGTH:
@@ -42,7 +49,7 @@ async def run_once(
             details=[{"field": "Idempotency-Key", "message": "invalid length"}],
         )
     scope_key = f"{app_id}:{key}"
-    record = await repo.begin(scope_key, fingerprint, now, ttl_s)
+    record = await repo.begin(scope_key, fingerprint, now, ttl_s, lease_s)
     if record is not None:
         if record.fingerprint != fingerprint:
             raise domain.conflict(
