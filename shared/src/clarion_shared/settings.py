@@ -45,6 +45,14 @@ class InfraSettings(BaseSettings):
             "CLARION_KAFKA_REPLICATION_FACTOR", "kafka_replication_factor"
         ),
     )
+    topic_prefix: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9._-]{0,100}$",
+        validation_alias=AliasChoices("CLARION_TOPIC_PREFIX", "topic_prefix"),
+        description="Namespace of every topic name (<prefix>clarion.sends, ...), so that "
+        "several stacks can share one Kafka cluster. Read once per process, by the "
+        "topic registry.",
+    )
     environment: str = Field(
         default="dev",
         validation_alias=AliasChoices("CLARION_ENV", "environment"),

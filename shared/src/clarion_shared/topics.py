@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -51,9 +49,7 @@ class TopicSpec:
         return f"{self.name}.dlq" if self.has_dlq else None
 
 
-TOPIC_PREFIX = os.environ.get("CLARION_TOPIC_PREFIX", "")
-if not re.fullmatch(r"[A-Za-z0-9._-]{0,100}", TOPIC_PREFIX):
-    raise ValueError(f"CLARION_TOPIC_PREFIX has characters Kafka refuses: {TOPIC_PREFIX!r}")
+TOPIC_PREFIX = InfraSettings().topic_prefix
 
 
 def with_prefix(name: str, prefix: str) -> str:
