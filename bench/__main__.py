@@ -45,6 +45,7 @@ SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 RESULTS = Path(__file__).parent / "results"
 BENCH_DB = f"bench_{int(time.time())}"
 BENCH_TOPIC_PREFIX = f"{BENCH_DB}."  # the stack's topics are its own (see Stack)
+BENCH_STATUS = with_prefix(STATUS, BENCH_TOPIC_PREFIX)
 
 
 @dataclass
@@ -191,7 +192,7 @@ async def batch(
     http: httpx.AsyncClient, auth: dict[str, str], uids: list[str], settings: InfraSettings
 ) -> Row:
     consumer = AIOKafkaConsumer(
-        status_topic(),
+        BENCH_STATUS,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=f"bench-{new_id()}",
         auto_offset_reset="latest",
@@ -281,11 +282,6 @@ async def realtime_during_batch(
         percentile(latencies, 0.99),
         {"max_ms": round(max(latencies), 1), "batch_seconds": round(batch_row.seconds, 2)},
     )
-
-
-def status_topic() -> str:
-    """``clarion.status`` in the benchmark stack's own topic namespace."""
-    return with_prefix(STATUS, BENCH_TOPIC_PREFIX)
 
 
 def table(rows: list[Row]) -> str:

@@ -53,9 +53,7 @@ async def test_a_good_batch_is_handled_in_one_call() -> None:
     async def handle_many(results: Sequence[SendResult]) -> None:
         calls.append([r.request_id for r in results])
 
-    @ConsumerGroups(broker, "g").subscriber(TOPIC, batch=True)
-    async def on_batch(msg: KafkaMessage) -> None:
-        await consume_batch(broker, msg, TOPIC, TypeAdapter(SendResult), handle_many)
+    ConsumerGroups(broker, "g").consume_batches(TOPIC, TypeAdapter(SendResult), handle_many)
 
     async with TestKafkaBroker(broker) as test_broker:
         await test_broker.publish_batch(

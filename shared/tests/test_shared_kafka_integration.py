@@ -18,11 +18,10 @@ from clarion_shared.kafka import (
     consume_record,
     make_broker,
     publish,
-    start_new_groups_at_end,
 )
 from clarion_shared.rpc import KafkaRequester
 from clarion_shared.settings import InfraSettings
-from clarion_shared.testing.helpers import random_ref, wait_until
+from clarion_shared.testing.helpers import random_ref, start_new_groups_at_end, wait_until
 from clarion_shared.topics import REPLIES, all_topic_names, ensure_topics
 
 pytestmark = pytest.mark.integration

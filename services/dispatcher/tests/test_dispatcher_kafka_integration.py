@@ -38,7 +38,7 @@ from clarion_shared.contracts.replies import SendResult
 from clarion_shared.contracts.sends import ReplyTo
 from clarion_shared.contracts.status import ChunkDispatched, status_event_adapter
 from clarion_shared.settings import InfraSettings
-from clarion_shared.testing.helpers import random_ref, wait_until
+from clarion_shared.testing.helpers import random_ref, start_new_groups_at_end, wait_until
 from clarion_shared.topics import (
     DIRECTORY_LOOKUPS,
     DIRECTORY_LOOKUPS_REALTIME,
@@ -162,7 +162,7 @@ async def harness(
         group_id=random_ref("directory-it"),
     )
     # Both services' new groups start after what earlier tests sent.
-    await kafka.start_new_groups_at_end(
+    await start_new_groups_at_end(
         bootstrap,
         [(f"{settings.group_id}.{topic}", topic) for topic in (SENDS, SENDS_REALTIME)]
         + [

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 from aiokafka import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from faststream import AckPolicy, BaseMiddleware
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.response import KafkaPublishCommand
 from faststream.message import StreamMessage
 from pydantic import TypeAdapter, ValidationError
@@ -122,6 +122,20 @@ class ConsumerGroups:
             **options,
         )
         return decorator
+
+    def consume_batches(
+        self,
+        topic: str,
+        adapter: TypeAdapter[T],
+        handle_many: Callable[[Sequence[T]], Awaitable[None]],
+        **options: Any,
+    ) -> None:
+        """Subscribe ``handle_many`` to what each fetch of ``topic`` holds (``consume_batch``)."""
+
+        async def on_batch(msg: KafkaMessage) -> None:
+            await consume_batch(self.broker, msg, topic, adapter, handle_many)
+
+        self.subscriber(topic, batch=True, **options)(on_batch)
 
     async def joined(self) -> bool:
         return all(event.is_set() for event in self._joined.values())
@@ -344,36 +358,6 @@ async def topic_partitions(
             await asyncio.sleep(0.2)
     finally:
         await admin.close()
-
-
-async def start_new_groups_at_end(bootstrap_servers: str, groups: Iterable[tuple[str, str]]) -> int:
-    """Give each ``(group id, topic)`` without committed offsets the topic's end offsets.
-
-    Work subscribers start from the earliest record when their group has no offsets, so
-    a first deployment loses nothing. A throwaway stack (tests, benchmark) on a shared
-    broker should instead start after what others sent before it. Returns how many
-    partition offsets it committed.
-    """
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    committed = 0
-    for group_id, topic in groups:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False
-        )
-        await consumer.start()
-        try:
-            numbers = await topic_partitions(bootstrap_servers, topic)
-            tps = [TopicPartition(topic, number) for number in numbers]
-            ends = await consumer.end_offsets(tps)
-            missing = {tp: ends[tp] for tp in tps if await consumer.committed(tp) is None}
-            if missing:
-                consumer.assign(list(missing))
-                await consumer.commit(missing)
-                committed += len(missing)
-        finally:
-            await consumer.stop()
-    return committed
 
 
 async def wait_for_kafka(settings: InfraSettings, timeout_s: float = 60.0) -> None:

@@ -5,12 +5,11 @@ Each parses its input, calls one use case and shapes the answer; nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Query
-from faststream.kafka import KafkaMessage
 from pydantic import TypeAdapter
 
 from clarion_shared import http, kafka
@@ -57,14 +56,8 @@ def register_consumers(
             publisher=deps.publisher,
         )
 
-    def consumer_of(topic: str) -> Callable[[KafkaMessage], Awaitable[None]]:
-        async def on_sends(msg: KafkaMessage) -> None:
-            await kafka.consume_batch(groups.broker, msg, topic, _SEND_ADAPTER, handle)
-
-        return on_sends
-
     for topic in (SENDS_REALTIME, SENDS):
-        groups.subscriber(topic, batch=True, max_records=max_records)(consumer_of(topic))
+        groups.consume_batches(topic, _SEND_ADAPTER, handle, max_records=max_records)
 
 
 def feed_router(deps: Dependencies) -> APIRouter:

@@ -8,7 +8,7 @@ answer in the public API's envelopes and error codes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
@@ -126,14 +126,8 @@ def register_subscribers(
     # A fetch's lookups are answered together: they share one read per app. Realtime
     # lookups have their own topic, consumed beside the batch one, so they never wait
     # for a batch's (possibly whole-app) read.
-    def lookups_of(topic: str) -> Callable[[KafkaMessage], Awaitable[None]]:
-        async def on_lookups(msg: KafkaMessage) -> None:
-            await kafka.consume_batch(broker, msg, topic, lookup_adapter, answer)
-
-        return on_lookups
-
     for topic in (topics.DIRECTORY_LOOKUPS_REALTIME, topics.DIRECTORY_LOOKUPS):
-        groups.subscriber(topic, batch=True, max_records=64, **options)(lookups_of(topic))
+        groups.consume_batches(topic, lookup_adapter, answer, max_records=64, **options)
 
     async def apply(event: UserUpserted | UserDeleted | PresenceChanged) -> None:
         await service.apply_user_event(repo, event)

@@ -1,12 +1,16 @@
-"""Small helpers for tests: unique references and waiting with a deadline."""
+"""Small helpers for tests: unique references, waiting with a deadline, fresh groups."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from ..kafka import topic_partitions
 
 T = TypeVar("T")
 
@@ -31,3 +35,31 @@ async def wait_until(
             return last
         await asyncio.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last={last!r}")
+
+
+async def start_new_groups_at_end(bootstrap_servers: str, groups: Iterable[tuple[str, str]]) -> int:
+    """Give each ``(group id, topic)`` without committed offsets the topic's end offsets.
+
+    Work subscribers start from the earliest record when their group has no offsets, so
+    a first deployment loses nothing. A test's service on a shared namespace should
+    instead start after what earlier tests sent. Returns how many partition offsets it
+    committed.
+    """
+    committed = 0
+    for group_id, topic in groups:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            numbers = await topic_partitions(bootstrap_servers, topic)
+            tps = [TopicPartition(topic, number) for number in numbers]
+            ends = await consumer.end_offsets(tps)
+            missing = {tp: ends[tp] for tp in tps if await consumer.committed(tp) is None}
+            if missing:
+                consumer.assign(list(missing))
+                await consumer.commit(missing)
+                committed += len(missing)
+        finally:
+            await consumer.stop()
+    return committed
