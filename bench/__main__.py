@@ -28,11 +28,11 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer
 
+from clarion_devtools.devstack import Stack, stack_env
 from clarion_shared.contracts.status import ChunkDispatched, status_event_adapter
-from clarion_shared.devstack import Stack, stack_env
 from clarion_shared.ids import new_id
 from clarion_shared.settings import InfraSettings
-from clarion_shared.topics import STATUS, with_prefix
+from clarion_shared.topics import Topics
 
 PORTS = {
     "api-gateway": 28080,
@@ -45,7 +45,7 @@ SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 RESULTS = Path(__file__).parent / "results"
 BENCH_DB = f"bench_{int(time.time())}"
 BENCH_TOPIC_PREFIX = f"{BENCH_DB}."  # the stack's topics are its own (see Stack)
-BENCH_STATUS = with_prefix(STATUS, BENCH_TOPIC_PREFIX)
+BENCH_STATUS = Topics(BENCH_TOPIC_PREFIX).status
 
 
 @dataclass

@@ -10,9 +10,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from clarion_shared.devstack import Stack, stack_env
-from clarion_shared.testing.helpers import random_ref
-from clarion_shared.testing.infra import InfraAddresses, repo_root
+from clarion_devtools.devstack import Stack, stack_env
+from clarion_devtools.helpers import random_ref
+from clarion_devtools.infra import InfraAddresses, repo_root
 
 E2E_PORTS = {
     "api-gateway": 18080,

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from clarion_shared.devstack import Stack
-from clarion_shared.testing.helpers import random_ref, wait_until
+from clarion_devtools.devstack import Stack
+from clarion_devtools.helpers import random_ref, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

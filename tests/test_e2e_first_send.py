@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from clarion_shared.testing.helpers import random_ref
+from clarion_devtools.helpers import random_ref
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

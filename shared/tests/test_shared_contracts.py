@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from clarion_shared.contracts.base import Contract, ErrorInfo
@@ -25,14 +23,11 @@ from clarion_shared.contracts.status import (
     status_event_adapter,
 )
 from clarion_shared.contracts.users_events import PresenceChanged, user_event_adapter
-from clarion_shared.topics import (
-    REGISTRY,
-    SENDS,
-    TOPIC_PREFIX,
-    all_topic_names,
-    jobs_topic,
-    with_prefix,
-)
+from clarion_shared.settings import InfraSettings
+from clarion_shared.topics import Topics
+
+TOPICS = Topics()
+REGISTRY = TOPICS.registry()
 
 EXAMPLES: list[Contract] = [
     SendNotification(
@@ -126,7 +121,7 @@ def test_unknown_fields_are_ignored_within_a_version() -> None:
 
 
 def test_registry_names_every_topic_once_with_its_dlq() -> None:
-    names = all_topic_names()
+    names = TOPICS.all_names()
     assert len(names) == len(set(names))
     for spec in REGISTRY.values():
         assert spec.producers
@@ -134,7 +129,7 @@ def test_registry_names_every_topic_once_with_its_dlq() -> None:
         assert spec.contract is not None
         if spec.dlq:
             assert spec.dlq in names
-    assert jobs_topic("in_app") not in names  # in-app is written by the fan-out itself
+    assert TOPICS.jobs("in_app") not in names  # in-app is written by the fan-out itself
 
 
 def test_every_contract_module_is_registered() -> None:
@@ -145,11 +140,15 @@ def test_every_contract_module_is_registered() -> None:
         assert type(message).__module__ in registered
 
 
-def test_topic_names_carry_the_process_namespace() -> None:
-    # The root conftest sets CLARION_TOPIC_PREFIX=test. unless the caller chose one.
-    assert os.environ["CLARION_TOPIC_PREFIX"] == TOPIC_PREFIX
-    assert f"{TOPIC_PREFIX}clarion.sends" == SENDS
-    assert jobs_topic("email") == f"{TOPIC_PREFIX}clarion.jobs.email"
-    assert with_prefix(SENDS, "blue.") == "blue.clarion.sends"
-    assert all_topic_names("blue.")[0].startswith("blue.clarion.")
-    assert all(name.startswith(TOPIC_PREFIX + "clarion.") for name in all_topic_names())
+def test_topic_names_carry_the_namespace_of_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert TOPICS.sends == "clarion.sends"
+    blue = Topics("blue.")
+    assert blue.sends == "blue.clarion.sends"
+    assert blue.jobs("email") == "blue.clarion.jobs.email"
+    assert all(name.startswith("blue.clarion.") for name in blue.all_names())
+    assert set(blue.registry()) == {f"blue.{name}" for name in REGISTRY}
+    # The prefix is a setting like any other, read when the settings are built.
+    monkeypatch.setenv("CLARION_TOPIC_PREFIX", "green.")
+    assert Topics(InfraSettings().topic_prefix).status == "green.clarion.status"

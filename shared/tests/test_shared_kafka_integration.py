@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream.kafka import KafkaMessage
 from pydantic import TypeAdapter
 
+from clarion_devtools.helpers import random_ref, start_new_groups_at_end, wait_until
 from clarion_shared.contracts.replies import SendResult
 from clarion_shared.kafka import (
     ConsumerGroups,
@@ -21,29 +22,33 @@ from clarion_shared.kafka import (
 )
 from clarion_shared.rpc import KafkaRequester
 from clarion_shared.settings import InfraSettings
-from clarion_shared.testing.helpers import random_ref, start_new_groups_at_end, wait_until
-from clarion_shared.topics import REPLIES, all_topic_names, ensure_topics
+from clarion_shared.topics import Topics, ensure_topics
 
 pytestmark = pytest.mark.integration
 
 
-async def test_topics_exist_and_creation_is_idempotent(infra_settings: InfraSettings) -> None:
-    assert await ensure_topics(infra_settings) == []
+async def test_topics_exist_and_creation_is_idempotent(
+    infra_settings: InfraSettings, topics: Topics
+) -> None:
+    assert await ensure_topics(infra_settings, topics) == []
     admin = AIOKafkaAdminClient(bootstrap_servers=infra_settings.kafka_bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
     finally:
         await admin.close()
-    assert set(all_topic_names()) <= existing
+    assert set(topics.all_names()) <= existing
 
 
-async def test_request_reply_over_the_real_broker(infra_settings: InfraSettings) -> None:
+async def test_request_reply_over_the_real_broker(
+    infra_settings: InfraSettings, topics: Topics
+) -> None:
+    replies_topic = topics.replies
     broker = make_broker(infra_settings, random_ref("rpc"))
     await broker.start()
     requester: KafkaRequester[SendResult] = KafkaRequester(
         infra_settings.kafka_bootstrap_servers,
-        REPLIES,
+        replies_topic,
         SendResult.model_validate_json,
         lambda reply: reply.request_id,
     )
@@ -53,9 +58,12 @@ async def test_request_reply_over_the_real_broker(infra_settings: InfraSettings)
         async def send(request_id: str) -> None:
             # Another instance's reply first: it must be ignored, not delivered to us.
             other = SendResult(request_id="someone-else", send_id="x")
-            await publish(broker, REPLIES, other, key="someone-else")
+            await publish(broker, replies_topic, other, key="someone-else")
             await publish(
-                broker, REPLIES, SendResult(request_id=request_id, send_id="s1"), key=request_id
+                broker,
+                replies_topic,
+                SendResult(request_id=request_id, send_id="s1"),
+                key=request_id,
             )
 
         replies = await asyncio.gather(*(requester.request(send, 10) for _ in range(5)))

@@ -1,4 +1,4 @@
-"""HTTP plumbing every service shares: app factory, health, metrics, envelopes.
+"""HTTP plumbing every service shares: app factory, health, metrics, correlation ids.
 
 ``GET /healthz`` answers while the process runs. ``GET /readyz`` answers 200 only when
 every readiness check the service registered passes (Kafka, database, peers).
@@ -7,9 +7,8 @@ every readiness check the service registered passes (Kafka, database, peers).
 from __future__ import annotations
 
 import asyncio
-import math
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -18,7 +17,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
-from .errors import install_error_handlers
+from .errors import ErrorMapper, install_error_handlers
 from .ids import new_id
 from .logging import get_correlation_id, set_correlation_id
 
@@ -54,9 +53,14 @@ def create_app(
     service: str,
     title: str,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    *,
+    errors: ErrorMapper,
+    readiness: Mapping[str, ReadinessCheck],
     description: str = "",
     docs: bool = True,
 ) -> FastAPI:
+    """A service's FastAPI app: envelopes for ``errors``, ``/healthz``, ``/readyz`` over
+    ``readiness`` (200 when every check passes), ``/metrics``."""
     app = FastAPI(
         title=title,
         description=description,
@@ -66,9 +70,9 @@ def create_app(
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
     )
-    app.state.readiness = {}
+    app.state.readiness = dict(readiness)
     app.add_middleware(CorrelationIdMiddleware, service=service)
-    install_error_handlers(app)
+    install_error_handlers(app, errors)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -97,25 +101,6 @@ async def _safe(check: ReadinessCheck) -> bool:
         return await asyncio.wait_for(check(), 3.0)
     except Exception:
         return False
-
-
-def one(data: Any) -> dict[str, Any]:
-    return {"data": data}
-
-
-def page(items: Sequence[Any], total: int, current_page: int, per_page: int) -> dict[str, Any]:
-    return {
-        "data": list(items),
-        "meta": {
-            "pagination": {
-                "total": total,
-                "count": len(items),
-                "per_page": per_page,
-                "current_page": current_page,
-                "total_pages": max(1, math.ceil(total / per_page)) if per_page else 1,
-            }
-        },
-    }
 
 
 def correlation_headers() -> dict[str, str]:

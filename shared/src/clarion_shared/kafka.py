@@ -23,6 +23,15 @@ from faststream.kafka.response import KafkaPublishCommand
 from faststream.message import StreamMessage
 from pydantic import TypeAdapter, ValidationError
 from pymongo.errors import ConnectionFailure, OperationFailure
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+    wait_fixed,
+)
 
 from .contracts.base import Contract
 from .logging import get_correlation_id, get_logger, set_correlation_id
@@ -245,28 +254,41 @@ async def _parse(
 async def _run_with_policy(
     run: Callable[[], Awaitable[None]], topic: str, attempts: int
 ) -> str | None:
-    """Run ``run`` with retries: None when it succeeded, else why it never will.
+    """Run ``run`` with retries (0.2 s, then 0.8 s, ...): None when it succeeded, else
+    why it never will.
 
     Transient errors are raised after the last attempt, so the records are redelivered.
     """
-    delay = 0.2
-    for attempt in range(1, attempts + 1):
-        try:
-            await run()
-            return None
-        except TRANSIENT_ERRORS:
-            if attempt == attempts:
-                raise
-        except OperationFailure as exc:
-            if attempt == attempts:
-                return f"database error: {exc}"
-        except Exception as exc:
-            log.exception("kafka.handler_failed", topic=topic, attempt=attempt)
-            if attempt == attempts:
-                return f"{type(exc).__name__}: {exc}"
-        await asyncio.sleep(delay)
-        delay *= 4
-    return "no attempt made"
+
+    def log_failure(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        if error is not None and not isinstance(error, (*TRANSIENT_ERRORS, OperationFailure)):
+            log.error(
+                "kafka.handler_failed",
+                topic=topic,
+                attempt=state.attempt_number,
+                exc_info=error,
+            )
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=0.2, exp_base=4),
+        after=log_failure,
+        reraise=True,
+    )
+    async def attempt() -> None:
+        # tenacity awaits only coroutine functions; ``run`` may be a lambda.
+        await run()
+
+    try:
+        await retrying(attempt)
+    except TRANSIENT_ERRORS:
+        raise
+    except OperationFailure as exc:
+        return f"database error: {exc}"
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 async def consume_record(
@@ -338,42 +360,32 @@ def readiness(broker: KafkaBroker) -> Callable[[], Awaitable[bool]]:
     return check
 
 
+class TopicMissing(TimeoutError):
+    """The topic did not exist in time."""
+
+
 async def topic_partitions(
     bootstrap_servers: str, topic: str, timeout_s: float = 10.0
 ) -> list[int]:
     """The partition numbers of ``topic``, waiting up to ``timeout_s`` for it to exist."""
     from aiokafka.admin import AIOKafkaAdminClient
 
+    async def partitions() -> list[int]:
+        described = await admin.describe_topics([topic])
+        found = sorted(p["partition"] for d in described for p in d.get("partitions", []))
+        if not found:
+            raise TopicMissing(f"topic {topic} does not exist")
+        return found
+
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while True:
-            described = await admin.describe_topics([topic])
-            found = [p["partition"] for d in described for p in d.get("partitions", [])]
-            if found:
-                return sorted(found)
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"topic {topic} does not exist")
-            await asyncio.sleep(0.2)
+        retrying = AsyncRetrying(
+            stop=stop_after_delay(timeout_s),
+            wait=wait_fixed(0.2),
+            retry=retry_if_exception_type(TopicMissing),
+            reraise=True,
+        )
+        return await retrying(partitions)
     finally:
         await admin.close()
-
-
-async def wait_for_kafka(settings: InfraSettings, timeout_s: float = 60.0) -> None:
-    """Wait until the cluster answers a metadata request."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-        try:
-            await asyncio.wait_for(admin.start(), 10)
-            await admin.list_topics()
-            return
-        except Exception:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.5)
-        finally:
-            await admin.close()

@@ -50,8 +50,7 @@ class InfraSettings(BaseSettings):
         pattern=r"^[A-Za-z0-9._-]{0,100}$",
         validation_alias=AliasChoices("CLARION_TOPIC_PREFIX", "topic_prefix"),
         description="Namespace of every topic name (<prefix>clarion.sends, ...), so that "
-        "several stacks can share one Kafka cluster. Read once per process, by the "
-        "topic registry.",
+        "several stacks can share one Kafka cluster (clarion_shared.topics.Topics).",
     )
     environment: str = Field(
         default="dev",
@@ -69,9 +68,13 @@ class InfraSettings(BaseSettings):
 
 
 class ServiceSettings(InfraSettings):
-    """Base of each service's settings: database name, HTTP bind address."""
+    """Base of each service's settings: database name, HTTP bind address.
 
-    db_name: str = "clarion"
+    Each service keeps its collections in a database of its own (``db_name``, default
+    ``clarion_<service>``), so two services' collections never collide.
+    """
+
+    db_name: str
     host: str = "127.0.0.1"
     port: int = 8080
     instance_id: str = Field(

@@ -3,9 +3,8 @@
 This module is the truth about topics. ``python -m clarion_shared.topics create``
 creates them (idempotently) with partition counts from settings.
 
-``CLARION_TOPIC_PREFIX`` (read once, at import) puts every topic name of the process
-in a namespace, so that several Clarion stacks can share one Kafka cluster: staging
-beside production, or the test and benchmark stacks beside ``make run``.
+Names are not module constants: a :class:`Topics` is built from the ``topic_prefix``
+setting in each composition root, so nothing is read from the environment at import.
 """
 
 from __future__ import annotations
@@ -49,54 +48,102 @@ class TopicSpec:
         return f"{self.name}.dlq" if self.has_dlq else None
 
 
-TOPIC_PREFIX = InfraSettings().topic_prefix
-
-
-def with_prefix(name: str, prefix: str) -> str:
-    """A topic name of this process, in the namespace ``prefix`` instead."""
-    return prefix + name.removeprefix(TOPIC_PREFIX)
-
-
-SENDS = f"{TOPIC_PREFIX}clarion.sends"
-# Realtime work has lanes of its own, so it never queues behind a batch fan-out in a
-# partition (or behind a batch's lookups of the same app, keyed alike).
-SENDS_REALTIME = f"{TOPIC_PREFIX}clarion.sends.realtime"
-REPLIES = f"{TOPIC_PREFIX}clarion.replies"
-DIRECTORY_LOOKUPS = f"{TOPIC_PREFIX}clarion.directory.lookups"
-DIRECTORY_LOOKUPS_REALTIME = f"{TOPIC_PREFIX}clarion.directory.lookups.realtime"
-DIRECTORY_REPLIES = f"{TOPIC_PREFIX}clarion.directory.replies"
-USERS_EVENTS = f"{TOPIC_PREFIX}clarion.users.events"
-STATUS = f"{TOPIC_PREFIX}clarion.status"
-CONFIG_CHANNELS = f"{TOPIC_PREFIX}clarion.config.channels"
-CONFIG_WEBHOOKS = f"{TOPIC_PREFIX}clarion.config.webhooks"
-
-
-def jobs_topic(channel_type: str) -> str:
-    return f"{TOPIC_PREFIX}clarion.jobs.{channel_type}"
-
-
 _REPLY_CONFIG = {"retention.ms": str(60 * 60 * 1000)}
 _COMPACT = {"cleanup.policy": "compact"}
 
-REGISTRY: dict[str, TopicSpec] = {
-    spec.name: spec
-    for spec in [
+
+@dataclass(frozen=True)
+class Topics:
+    """The topic names of one namespace: ``<prefix>clarion.sends``, ...
+
+    ``prefix`` is the ``topic_prefix`` setting (``CLARION_TOPIC_PREFIX``), so that
+    several Clarion stacks can share one Kafka cluster: staging beside production, or
+    the test and benchmark stacks beside ``make run``. Each composition root builds one
+    from its settings and hands it to what publishes or subscribes.
+    """
+
+    prefix: str = ""
+
+    def _name(self, name: str) -> str:
+        return f"{self.prefix}clarion.{name}"
+
+    @property
+    def sends(self) -> str:
+        return self._name("sends")
+
+    @property
+    def sends_realtime(self) -> str:
+        """Realtime work has lanes of its own, so it never queues behind a batch fan-out
+        in a partition (or behind a batch's lookups of the same app, keyed alike)."""
+        return self._name("sends.realtime")
+
+    @property
+    def replies(self) -> str:
+        return self._name("replies")
+
+    @property
+    def directory_lookups(self) -> str:
+        return self._name("directory.lookups")
+
+    @property
+    def directory_lookups_realtime(self) -> str:
+        return self._name("directory.lookups.realtime")
+
+    @property
+    def directory_replies(self) -> str:
+        return self._name("directory.replies")
+
+    @property
+    def users_events(self) -> str:
+        return self._name("users.events")
+
+    @property
+    def status(self) -> str:
+        return self._name("status")
+
+    @property
+    def config_channels(self) -> str:
+        return self._name("config.channels")
+
+    @property
+    def config_webhooks(self) -> str:
+        return self._name("config.webhooks")
+
+    def jobs(self, channel_type: str) -> str:
+        return self._name(f"jobs.{channel_type}")
+
+    def registry(self) -> dict[str, TopicSpec]:
+        """Every topic of the namespace: its contract, producers and consumers."""
+        return {spec.name: spec for spec in _specs(self)}
+
+    def all_names(self) -> list[str]:
+        """Every topic and dead-letter topic name of the namespace."""
+        names: list[str] = []
+        for spec in self.registry().values():
+            names.append(spec.name)
+            if spec.dlq:
+                names.append(spec.dlq)
+        return names
+
+
+def _specs(t: Topics) -> list[TopicSpec]:  # long: the registry, one entry per topic
+    return [
         TopicSpec(
-            SENDS,
+            t.sends,
             "batch or campaign id",
             ("api-gateway", "other services"),
             ("dispatcher",),
             sends.SendNotification,
         ),
         TopicSpec(
-            SENDS_REALTIME,
+            t.sends_realtime,
             "notification id",
             ("api-gateway",),
             ("dispatcher",),
             sends.SendNotification,
         ),
         TopicSpec(
-            REPLIES,
+            t.replies,
             "request id",
             ("dispatcher",),
             ("api-gateway",),
@@ -105,21 +152,21 @@ REGISTRY: dict[str, TopicSpec] = {
             config=_REPLY_CONFIG,
         ),
         TopicSpec(
-            DIRECTORY_LOOKUPS,
+            t.directory_lookups,
             "app id",
             ("dispatcher",),
             ("user-directory",),
             directory_lookups.LookupUsers,
         ),
         TopicSpec(
-            DIRECTORY_LOOKUPS_REALTIME,
+            t.directory_lookups_realtime,
             "app id",
             ("dispatcher",),
             ("user-directory",),
             directory_lookups.LookupUsers,
         ),
         TopicSpec(
-            DIRECTORY_REPLIES,
+            t.directory_replies,
             "request id",
             ("user-directory",),
             ("dispatcher",),
@@ -128,7 +175,7 @@ REGISTRY: dict[str, TopicSpec] = {
             config=_REPLY_CONFIG,
         ),
         TopicSpec(
-            USERS_EVENTS,
+            t.users_events,
             "app id:uid",
             ("other services",),
             ("user-directory",),
@@ -136,7 +183,7 @@ REGISTRY: dict[str, TopicSpec] = {
         ),
         *[
             TopicSpec(
-                jobs_topic(channel_type),
+                t.jobs(channel_type),
                 "app id:uid",
                 ("dispatcher",),
                 ("dispatcher delivery workers",),
@@ -146,14 +193,14 @@ REGISTRY: dict[str, TopicSpec] = {
             if channel_type != "in_app"
         ],
         TopicSpec(
-            STATUS,
+            t.status,
             "send id",
             ("dispatcher",),
             ("api-gateway", "webhook-emitter"),
             status.StatusEvent,
         ),
         TopicSpec(
-            CONFIG_CHANNELS,
+            t.config_channels,
             "app id:channel id",
             ("api-gateway",),
             ("dispatcher",),
@@ -162,7 +209,7 @@ REGISTRY: dict[str, TopicSpec] = {
             config=_COMPACT,
         ),
         TopicSpec(
-            CONFIG_WEBHOOKS,
+            t.config_webhooks,
             "app id:webhook id",
             ("api-gateway",),
             ("webhook-emitter",),
@@ -171,34 +218,21 @@ REGISTRY: dict[str, TopicSpec] = {
             config=_COMPACT,
         ),
     ]
-}
-
-
-def all_topic_names(prefix: str = TOPIC_PREFIX) -> list[str]:
-    names: list[str] = []
-    for spec in REGISTRY.values():
-        names.append(with_prefix(spec.name, prefix))
-        if spec.dlq:
-            names.append(with_prefix(spec.dlq, prefix))
-    return names
 
 
 async def ensure_topics(
-    settings: InfraSettings, timeout_s: float = 60.0, prefix: str = TOPIC_PREFIX
+    settings: InfraSettings, topics: Topics, timeout_s: float = 60.0
 ) -> list[str]:
-    """Create every registered topic (and its dead-letter topic) that is missing.
-
-    ``prefix`` is the namespace (this process's by default). Returns the names it
-    created. Safe to run concurrently and repeatedly.
-    """
+    """Create every topic of the namespace ``topics`` (and its dead-letter topic) that
+    is missing. Returns the names it created. Safe to run concurrently and repeatedly."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await asyncio.wait_for(admin.start(), timeout_s)
     try:
         existing = set(await admin.list_topics())
         wanted: list[NewTopic] = []
-        for spec in REGISTRY.values():
+        for spec in topics.registry().values():
             partitions = spec.partitions or settings.kafka_partitions
-            name = with_prefix(spec.name, prefix)
+            name = spec.name
             if name not in existing:
                 wanted.append(
                     NewTopic(
@@ -208,7 +242,7 @@ async def ensure_topics(
                         topic_configs=dict(spec.config),
                     )
                 )
-            dlq = with_prefix(spec.dlq, prefix) if spec.dlq else None
+            dlq = spec.dlq
             if dlq and dlq not in existing:
                 wanted.append(NewTopic(dlq, 1, settings.kafka_replication_factor))
         created: list[str] = []
@@ -223,14 +257,14 @@ async def ensure_topics(
         await admin.close()
 
 
-async def delete_topics(settings: InfraSettings, prefix: str) -> int:
-    """Delete the registered topics of the namespace ``prefix`` (a throwaway stack's)."""
-    if not prefix:
+async def delete_topics(settings: InfraSettings, topics: Topics) -> int:
+    """Delete the topics of the namespace ``topics`` (a throwaway stack's)."""
+    if not topics.prefix:
         raise ValueError("refusing to delete the topics of the default namespace")
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:
-        doomed = sorted(set(all_topic_names(prefix)) & set(await admin.list_topics()))
+        doomed = sorted(set(topics.all_names()) & set(await admin.list_topics()))
         if doomed:
             await admin.delete_topics(doomed)
         return len(doomed)
@@ -242,11 +276,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Clarion topic registry")
     parser.add_argument("command", choices=["create", "list"])
     args = parser.parse_args()
+    settings = InfraSettings()
+    topics = Topics(settings.topic_prefix)
     if args.command == "list":
-        for spec in REGISTRY.values():
+        for spec in topics.registry().values():
             print(f"{spec.name}\tkey={spec.key}\tdlq={spec.dlq or '-'}")
         return
-    created = asyncio.run(ensure_topics(InfraSettings()))
+    created = asyncio.run(ensure_topics(settings, topics))
     print(f"topics ready ({len(created)} created)")
 
 

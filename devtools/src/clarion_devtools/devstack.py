@@ -3,7 +3,7 @@
 Starts user-directory, dispatcher, webhook-emitter and api-gateway with the current
 environment (plus per-service overrides), waits until the gateway's ``/readyz`` is 200
 (which means Kafka, the database and the three other services are ready), and stops
-them all on exit. ``python -m clarion_shared.devstack`` prints the URLs and the dev
+them all on exit. ``python -m clarion_devtools.devstack`` prints the URLs and the dev
 app's key and runs until Ctrl-C.
 """
 
@@ -22,10 +22,12 @@ from types import TracebackType
 from typing import IO
 
 import httpx
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
+from clarion_shared.settings import InfraSettings
+from clarion_shared.topics import Topics, delete_topics, ensure_topics
 
 from .localinfra import LocalInfra
-from .settings import InfraSettings
-from .topics import delete_topics, ensure_topics
 
 SERVICES: tuple[tuple[str, str, str], ...] = (
     # name, module, port env var
@@ -42,6 +44,13 @@ SERVICE_PREFIXES: dict[str, str] = {
     "webhook-emitter": "CLARION_WEBHOOKS_",
     "user-directory": "CLARION_DIRECTORY_",
 }
+# Each service's database is its own: <stack db name>_<suffix>.
+DB_SUFFIXES: dict[str, str] = {
+    "api-gateway": "gateway",
+    "dispatcher": "dispatcher",
+    "webhook-emitter": "webhooks",
+    "user-directory": "directory",
+}
 
 
 def stack_env(
@@ -54,7 +63,7 @@ def stack_env(
     log_level: str = "INFO",
     topic_prefix: str = "",
 ) -> dict[str, str]:
-    """The environment of a stack of its own: ports, database and peers' URLs.
+    """The environment of a stack of its own: ports, databases and peers' URLs.
 
     ``ports`` maps each service name (``api-gateway``, ...) to its port; tests and the
     benchmark use ports apart from ``make run``'s. ``topic_prefix`` gives the stack
@@ -76,11 +85,15 @@ def stack_env(
     )
     for service, prefix in SERVICE_PREFIXES.items():
         env[f"{prefix}PORT"] = str(ports[service])
-        env[f"{prefix}DB_NAME"] = db_name
+        env[f"{prefix}DB_NAME"] = f"{db_name}_{DB_SUFFIXES[service]}"
         # Static group membership: a process restarted by the stack (or by the crash
         # test) takes its partitions back at once. The port keeps stacks apart.
         env[f"{prefix}GROUP_INSTANCE_ID"] = f"{service}-{ports[service]}"
     return env
+
+
+class NotReady(Exception):
+    """The gateway answered /readyz with something else than 200."""
 
 
 @dataclass
@@ -144,34 +157,39 @@ class Stack:
             self.stop_one(name)
 
     def wait_ready(self, timeout_s: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        last = "no answer"
-        while time.monotonic() < deadline:
+        """Wait until the gateway's ``/readyz`` is 200 (every service is ready)."""
+
+        def ready() -> None:
             for name, proc in self.processes.items():
                 if proc.poll() is not None:
                     raise RuntimeError(f"{name} exited with code {proc.returncode}")
-            try:
-                response = httpx.get(f"{self.gateway_url}/readyz", timeout=3)
-                if response.status_code == 200:
-                    return
-                last = response.text
-            except httpx.HTTPError as exc:
-                last = repr(exc)
-            time.sleep(0.5)
-        raise TimeoutError(f"the gateway was not ready after {timeout_s}s: {last}")
+            response = httpx.get(f"{self.gateway_url}/readyz", timeout=3)
+            if response.status_code != 200:
+                raise NotReady(response.text)
+
+        retrying = Retrying(
+            stop=stop_after_delay(timeout_s),
+            wait=wait_fixed(0.5),
+            retry=retry_if_exception_type((NotReady, httpx.HTTPError)),
+            reraise=True,
+        )
+        try:
+            retrying(ready)
+        except (NotReady, httpx.HTTPError) as exc:
+            raise TimeoutError(f"the gateway was not ready after {timeout_s}s: {exc!r}") from exc
 
     @property
-    def topic_prefix(self) -> str:
-        return self.env.get("CLARION_TOPIC_PREFIX", "")
+    def topics(self) -> Topics:
+        return Topics(self.env.get("CLARION_TOPIC_PREFIX", ""))
 
     def _infra(self) -> InfraSettings:
         return InfraSettings(kafka_bootstrap_servers=self.env["KAFKA_BOOTSTRAP_SERVERS"])
 
     def __enter__(self) -> Stack:
         if self.own_topics:
-            if not self.topic_prefix:
+            if not self.topics.prefix:
                 raise ValueError("a stack with topics of its own needs CLARION_TOPIC_PREFIX")
-            asyncio.run(ensure_topics(self._infra(), prefix=self.topic_prefix))
+            asyncio.run(ensure_topics(self._infra(), self.topics))
         try:
             self.start()
             self.wait_ready()
@@ -188,7 +206,7 @@ class Stack:
     ) -> None:
         self.stop()
         if self.own_topics:
-            asyncio.run(delete_topics(self._infra(), self.topic_prefix))
+            asyncio.run(delete_topics(self._infra(), self.topics))
 
 
 def main() -> None:
@@ -211,7 +229,8 @@ def main() -> None:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        created = asyncio.run(ensure_topics(InfraSettings()))
+        settings = InfraSettings()
+        created = asyncio.run(ensure_topics(settings, Topics(settings.topic_prefix)))
         print(f"topics ready ({len(created)} created)", flush=True)
         _serve_until_stopped(lambda: stopping)
     finally:

@@ -1,6 +1,6 @@
 """The embedded Kafka and FerretDB of ``deploy/local/infra.sh``, driven from Python.
 
-Used by ``make run`` (``clarion_shared.devstack``) and by the test fixtures. The script
+Used by ``make run`` (``clarion_devtools.devstack``) and by the test fixtures. The script
 itself respects ``KAFKA_BOOTSTRAP_SERVERS`` / ``MONGODB_URL``: what they name is used,
 not started.
 """

@@ -15,7 +15,7 @@ import subprocess
 from contextlib import ExitStack
 from typing import Any
 
-from ..localinfra import InfraAddresses, LocalInfra, repo_root
+from .localinfra import InfraAddresses, LocalInfra, repo_root
 
 __all__ = ["InfraAddresses", "provide_infra", "repo_root"]
 

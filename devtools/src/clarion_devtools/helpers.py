@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_delay, wait_fixed
 
-from ..kafka import topic_partitions
+from clarion_shared.kafka import topic_partitions
+from clarion_shared.settings import InfraSettings
 
 T = TypeVar("T")
 
@@ -27,14 +29,38 @@ async def wait_until(
     what: str = "condition",
 ) -> T:
     """Poll ``probe`` until it returns a truthy value; fail after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last={last!r}")
+    retrying = AsyncRetrying(
+        stop=stop_after_delay(timeout_s),
+        wait=wait_fixed(interval_s),
+        retry=retry_if_result(lambda value: not value),
+    )
+    async def attempt() -> T | None:
+        # tenacity awaits only coroutine functions; ``probe`` is often a lambda.
+        return await probe()
+
+    try:
+        found: T = await retrying(attempt)
+    except RetryError as exc:
+        last = exc.last_attempt.result() if not exc.last_attempt.failed else None
+        raise AssertionError(
+            f"timed out after {timeout_s}s waiting for {what}; last={last!r}"
+        ) from None
+    return found
+
+
+async def wait_for_kafka(settings: InfraSettings, timeout_s: float = 60.0) -> None:
+    """Wait until the cluster answers a metadata request."""
+
+    async def answers() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+        try:
+            await asyncio.wait_for(admin.start(), 10)
+            await admin.list_topics()
+        finally:
+            await admin.close()
+
+    retrying = AsyncRetrying(stop=stop_after_delay(timeout_s), wait=wait_fixed(0.5), reraise=True)
+    await retrying(answers)
 
 
 async def start_new_groups_at_end(bootstrap_servers: str, groups: Iterable[tuple[str, str]]) -> int:

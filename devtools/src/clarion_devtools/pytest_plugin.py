@@ -1,8 +1,12 @@
-"""pytest plugin: ``pytest_plugins = ["clarion_shared.testing.plugin"]``.
+"""pytest plugin: ``pytest_plugins = ["clarion_devtools.pytest_plugin"]``.
 
 Fixtures:
-- ``infra``: the real Kafka and MongoDB-wire addresses, topics created (session).
-- ``infra_settings``: an ``InfraSettings`` pointing at them.
+- ``infra``: the real Kafka and MongoDB-wire addresses, the tests' topics created
+  (session).
+- ``infra_settings``: an ``InfraSettings`` pointing at them, in the tests' topic
+  namespace (``TEST_TOPIC_PREFIX``): a ``make run`` on the same broker neither sees what
+  the tests send nor feeds them its own records.
+- ``topics``: the tests' topic names.
 - ``mongo_client``: an ``AsyncMongoClient`` on the test database server.
 - ``test_db_name``: a fresh database name for one test.
 """
@@ -10,6 +14,7 @@ Fixtures:
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -18,25 +23,38 @@ import pytest
 import pytest_asyncio
 from pymongo import AsyncMongoClient
 
-from ..kafka import wait_for_kafka
-from ..settings import InfraSettings
-from ..topics import ensure_topics
-from .helpers import random_ref
+from clarion_shared.settings import InfraSettings
+from clarion_shared.topics import Topics, ensure_topics
+
+from .helpers import random_ref, wait_for_kafka
 from .infra import InfraAddresses, provide_infra
+
+# CLARION_TEST_TOPIC_PREFIX moves a test run to a namespace of its own (two runs at once
+# on one broker would otherwise answer each other's realtime sends).
+TEST_TOPIC_PREFIX = os.environ.get("CLARION_TEST_TOPIC_PREFIX", "test.")
+TEST_TOPICS = Topics(TEST_TOPIC_PREFIX)
 
 
 @pytest.fixture(scope="session")
 def infra() -> Iterator[InfraAddresses]:
     with ExitStack() as stack:
         addresses = provide_infra(stack)
-        settings = InfraSettings()
+        settings = InfraSettings(
+            kafka_bootstrap_servers=addresses.kafka_bootstrap_servers,
+            mongodb_url=addresses.mongodb_url,
+        )
         asyncio.run(_prepare(settings))
         yield addresses
 
 
 async def _prepare(settings: InfraSettings) -> None:
     await wait_for_kafka(settings, timeout_s=90)
-    await ensure_topics(settings)
+    await ensure_topics(settings, TEST_TOPICS)
+
+
+@pytest.fixture(scope="session")
+def topics() -> Topics:
+    return TEST_TOPICS
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +62,7 @@ def infra_settings(infra: InfraAddresses) -> InfraSettings:
     return InfraSettings(
         kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
         mongodb_url=infra.mongodb_url,
+        topic_prefix=TEST_TOPIC_PREFIX,
     )
 
 

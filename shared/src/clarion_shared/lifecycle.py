@@ -1,0 +1,70 @@
+"""What a service starts and stops, in order: the one lifespan every composition root uses.
+
+A composition root lists its :class:`Resource` s (database, broker, reply consumers,
+HTTP clients) in start order; :func:`lifespan` starts them in that order and stops
+them in reverse, whatever fails. A test substitutes adapters whose start and stop do
+nothing; production code has no branch for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fastapi import FastAPI
+
+from .logging import get_logger
+
+log = get_logger(__name__)
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+class Resource(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """A resource made of two calls (``Hooks(broker.start, broker.stop)``)."""
+
+    on_start: Callable[[], Awaitable[Any]]
+    on_stop: Callable[[], Awaitable[Any]]
+
+    async def start(self) -> None:
+        await self.on_start()
+
+    async def stop(self) -> None:
+        await self.on_stop()
+
+
+async def _nothing() -> None:
+    return None
+
+
+def on_start(call: Callable[[], Awaitable[Any]]) -> Hooks:
+    """A resource that only starts (creating indexes, say)."""
+    return Hooks(call, _nothing)
+
+
+def on_stop(call: Callable[[], Awaitable[Any]]) -> Hooks:
+    """A resource that only stops (closing a client that connects lazily)."""
+    return Hooks(_nothing, call)
+
+
+def lifespan(service: str, resources: Sequence[Resource]) -> Lifespan:
+    @asynccontextmanager
+    async def run(_: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for resource in resources:
+                await resource.start()
+                stack.push_async_callback(resource.stop)
+            log.info("service.started", service=service)
+            yield
+            log.info("service.stopping", service=service)
+
+    return run

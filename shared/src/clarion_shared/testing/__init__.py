@@ -1,1 +1,0 @@
-"""Test support shared by every service's tests: infrastructure, ids, waiting."""
