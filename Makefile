@@ -14,7 +14,7 @@ INFRA := bash deploy/local/infra.sh
 # The addresses infra.sh prints (empty when KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL are set).
 WITH_INFRA = eval "$$($(INFRA) env)" &&
 
-.PHONY: help install infra-install infra-up infra-down infra-status topics run lint fmt \
+.PHONY: help install tools infra-install infra-up infra-down infra-status topics run lint fmt \
         test test-unit test-integration test-e2e bench clean
 
 help:
@@ -25,21 +25,30 @@ help:
 
 install: .venv/.synced
 
-.venv/.synced: pyproject.toml uv.lock shared/pyproject.toml services/*/pyproject.toml
+.venv/.synced: pyproject.toml uv.lock shared/pyproject.toml services/*/pyproject.toml \
+              devtools/pyproject.toml
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) sync --frozen --all-packages
 	@touch $@
 
-infra-install:
+# Linters that are not Python packages (Debian packages; CI runs as root on a clean clone).
+tools:
+	@command -v shellcheck >/dev/null 2>&1 || { \
+	  [[ "$$(id -u)" == 0 ]] || { echo "shellcheck is missing: sudo apt-get install -y shellcheck" >&2; exit 1; }; \
+	  echo "installing shellcheck (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; }
+
+# infra.sh's readiness probes run on the venv (python -m clarion_devtools.probe).
+infra-install: install
 	$(INFRA) install
 
-infra-up:
+infra-up: install
 	$(INFRA) up
 
-infra-down:
+infra-down: install
 	$(INFRA) down
 
-infra-status:
+infra-status: install
 	$(INFRA) status
 
 topics: install infra-up
@@ -49,14 +58,16 @@ topics: install infra-up
 # set), creates the topics, runs the services; Ctrl-C stops the services, and the
 # infrastructure too when this run started it.
 run: install
-	$(UV) run --frozen python -m clarion_shared.devstack
+	$(UV) run --frozen python -m clarion_devtools.devstack
 
-lint: install
+lint: install tools
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy --strict shared/src services/*/src tests bench
+	$(UV) run --frozen mypy --strict shared/src services/*/src devtools/src tests bench
 	@# Each test folder has its own conftest module: type-check them one at a time.
-	for dir in shared/tests services/*/tests; do $(UV) run --frozen mypy --strict "$$dir"; done
+	for dir in shared/tests devtools/tests services/*/tests; do $(UV) run --frozen mypy --strict "$$dir"; done
+	$(UV) run --frozen python -m clarion_devtools.shape
+	find deploy -name '*.sh' -exec shellcheck {} +
 
 fmt: install
 	$(UV) run --frozen ruff check --fix .

@@ -37,8 +37,17 @@ STOP_TIMEOUT="${CLARION_STOP_TIMEOUT:-30}"
 FERRETDB_VERSION="v1.24.2"
 KAFKA_POM="$SCRIPT_DIR/kafka/pom.xml"
 JAVA_BIN="${JAVA:-${JAVA_HOME:+$JAVA_HOME/bin/}java}"
+# Readiness probes: `python -m clarion_devtools.probe kafka|mongo HOST:PORT` (aiokafka,
+# pymongo) on the workspace's venv, which `make install` creates; every make target
+# that calls this script depends on `install`. Only `up` and `status` need it
+# (need_venv); `down`, `env` and `clean` must keep working without it, e.g. after
+# `make clean` deleted .venv while the servers still run.
+VENV_PYTHON="$REPO_ROOT/.venv/bin/python"
+PROBE=("$VENV_PYTHON" -m clarion_devtools.probe)
+# Fallback: two stdlib-only one-liners (a Kafka cluster id, FerretDB's module dir)
+# keep using a system python, because the venv cannot be relied on there: `infra.sh
+# install` builds FerretDB and may run on a fresh clone before `make install`.
 PYTHON_BIN="${PYTHON:-python3}"
-PROBE="$SCRIPT_DIR/probe.py"
 
 KAFKA_DIR="$DATA_DIR/kafka"
 FERRET_DIR="$DATA_DIR/ferretdb"
@@ -145,6 +154,15 @@ wait_ready() {
 }
 
 need_cmd() { command -v "$1" >/dev/null 2>&1 || die "$1 not found on PATH ($2)"; }
+
+# The venv the probes run on exists and has them (a venv synced before
+# clarion_devtools existed would fail every probe until READY_TIMEOUT).
+need_venv() {
+  [[ -x "$VENV_PYTHON" ]] \
+    || die "$VENV_PYTHON not found: the readiness probes run on the project's venv (aiokafka, pymongo); run 'make install' first"
+  "$VENV_PYTHON" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("clarion_devtools.probe") is None)' 2>/dev/null \
+    || die "$VENV_PYTHON cannot import clarion_devtools.probe (venv out of date?); run 'make install'"
+}
 
 # ------------------------------------------------------------------ kafka
 kafka_version() { sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_POM" | head -n1; }
@@ -291,7 +309,7 @@ kafka_start() {
 
 kafka_wait() {
   wait_ready kafka "$KAFKA_PID" "$LOG_DIR/kafka-server.log" "$LOG_DIR/kafka.out" -- \
-    "$PYTHON_BIN" "$PROBE" kafka "127.0.0.1:$KAFKA_PORT"
+    "${PROBE[@]}" kafka "127.0.0.1:$KAFKA_PORT"
   log "kafka: ready on 127.0.0.1:$KAFKA_PORT"
 }
 
@@ -468,7 +486,7 @@ ferret_up() {
     echo "$pid" >"$PID_DIR/ferretdb.pid"
   fi
   wait_ready ferretdb "$pid" "$flog" "$LOG_DIR/postgres.log" -- \
-    "$PYTHON_BIN" "$PROBE" mongo "127.0.0.1:$MONGO_PORT"
+    "${PROBE[@]}" mongo "127.0.0.1:$MONGO_PORT"
   log "ferretdb: ready on 127.0.0.1:$MONGO_PORT"
 }
 
@@ -482,7 +500,7 @@ print_env() {
 
 cmd_install() {
   ensure_dirs
-  need_cmd "$PYTHON_BIN" "used for readiness probes"
+  need_cmd "$PYTHON_BIN" "used to build FerretDB"
   if want_kafka; then kafka_install; log "kafka: installed ($(kafka_version))"; else log "kafka: skipped (KAFKA_BOOTSTRAP_SERVERS is set)"; fi
   if want_mongo; then
     pg_install; log "postgres: installed ($PG_BIN)"
@@ -495,7 +513,8 @@ cmd_install() {
 cmd_up() {
   ensure_dirs
   lock_data
-  need_cmd "$PYTHON_BIN" "used for readiness probes"
+  need_cmd "$PYTHON_BIN" "used to format Kafka's storage"
+  if want_kafka || want_mongo; then need_venv; fi
   local t0; t0="$(date +%s%N)"
   # Kafka boots in the background (JVM start is the slowest part) while
   # PostgreSQL and FerretDB come up.
@@ -520,10 +539,11 @@ status_line() { printf '%-9s %-8s %s\n' "$1" "$2" "$3"; }
 
 cmd_status() {
   local pid rc=0
+  if want_kafka || want_mongo; then need_venv; fi
   if ! want_kafka; then
     status_line kafka external "$KAFKA_BOOTSTRAP_SERVERS"
   elif pid="$(kafka_pid)"; then
-    if "$PYTHON_BIN" "$PROBE" kafka "127.0.0.1:$KAFKA_PORT" 2>/dev/null; then
+    if "${PROBE[@]}" kafka "127.0.0.1:$KAFKA_PORT" 2>/dev/null; then
       status_line kafka ready "127.0.0.1:$KAFKA_PORT pid=$pid version=$(kafka_version)"
     else status_line kafka starting "127.0.0.1:$KAFKA_PORT pid=$pid (not answering)"; rc=1; fi
   else status_line kafka stopped "(port $KAFKA_PORT)"; rc=1; fi
@@ -534,7 +554,7 @@ cmd_status() {
     if pg_running; then status_line postgres ready "127.0.0.1:$PG_PORT data=$(pg_data)"
     else status_line postgres stopped "(port $PG_PORT)"; rc=1; fi
     if pid="$(ferret_pid)"; then
-      if "$PYTHON_BIN" "$PROBE" mongo "127.0.0.1:$MONGO_PORT" 2>/dev/null; then
+      if "${PROBE[@]}" mongo "127.0.0.1:$MONGO_PORT" 2>/dev/null; then
         status_line ferretdb ready "127.0.0.1:$MONGO_PORT pid=$pid version=$FERRETDB_VERSION"
       else status_line ferretdb starting "127.0.0.1:$MONGO_PORT pid=$pid (not answering)"; rc=1; fi
     else status_line ferretdb stopped "(port $MONGO_PORT)"; rc=1; fi
