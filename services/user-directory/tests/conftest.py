@@ -1,113 +1,22 @@
-"""Fixtures of the user-directory tests: an in-memory repository (the fake the unit tests
-use, held to the same suite as the Mongo one) and a repository on the real database."""
+"""Fixtures of the user-directory tests: the in-memory repository (the fake the unit
+tests use, held to the same suite as the Mongo one), a repository on the real database,
+and the settings of a directory under test."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from pymongo import AsyncMongoClient
 
-from clarion_directory.adapters.users import MongoUserRepository
+from clarion_devtools.helpers import random_ref
 from clarion_directory.app import Settings
-from clarion_directory.domain import (
-    DEFAULT_ROLE,
-    Status,
-    UidAlreadyExists,
-    Upsert,
-    UpsertResult,
-    User,
-    UserPage,
-    UserQuery,
-    UserUpdate,
-)
-from clarion_directory.service import UserRepository
-from clarion_shared.testing.helpers import random_ref
-from clarion_shared.testing.infra import InfraAddresses
-
-
-class InMemoryUserRepository:
-    """``UserRepository`` in a dict, with the semantics of the Mongo adapter."""
-
-    def __init__(self) -> None:
-        self.users: dict[tuple[str, str], User] = {}
-        self.get_many_calls = 0
-
-    async def insert(self, user: User) -> None:
-        if (user.app_id, user.uid) in self.users:
-            raise UidAlreadyExists(user.uid)
-        self.users[(user.app_id, user.uid)] = user
-
-    async def get(self, app_id: str, uid: str) -> User | None:
-        return self.users.get((app_id, uid))
-
-    async def get_many(self, app_id: str, uids: Sequence[str]) -> list[User]:
-        self.get_many_calls += 1
-        return [self.users[(app_id, uid)] for uid in uids if (app_id, uid) in self.users]
-
-    async def search(self, app_id: str, query: UserQuery) -> UserPage:
-        found = sorted(
-            (u for (app, _), u in self.users.items() if app == app_id and query.matches(u)),
-            key=UserQuery.sort_key,
-        )
-        return UserPage(users=found[query.offset : query.offset + query.per_page], total=len(found))
-
-    async def update(self, app_id: str, uid: str, changes: UserUpdate, at: int) -> User | None:
-        user = self.users.get((app_id, uid))
-        if user is None:
-            return None
-        updated = _apply(user, changes, at)
-        self.users[(app_id, uid)] = updated
-        return updated
-
-    async def delete(self, app_id: str, uid: str, not_after: int | None = None) -> bool:
-        user = self.users.get((app_id, uid))
-        if user is None or (not_after is not None and user.updated_at > not_after):
-            return False
-        del self.users[(app_id, uid)]
-        return True
-
-    async def upsert_many(self, app_id: str, upserts: Sequence[Upsert]) -> list[UpsertResult]:
-        results = []
-        for upsert in upserts:
-            existing = self.users.get((app_id, upsert.uid))
-            self.users[(app_id, upsert.uid)] = _upserted(app_id, existing, upsert)
-            results.append(UpsertResult(outcome="updated" if existing else "created"))
-        return results
-
-    async def upsert_if_newer(self, app_id: str, upsert: Upsert) -> bool:
-        existing = self.users.get((app_id, upsert.uid))
-        if existing is not None and existing.updated_at > upsert.at:
-            return False
-        self.users[(app_id, upsert.uid)] = _upserted(app_id, existing, upsert)
-        return True
-
-    async def set_presence(self, app_id: str, uid: str, status: Status, at: int) -> bool:
-        user = self.users.get((app_id, uid))
-        if user is None or (user.last_active_at is not None and user.last_active_at > at):
-            return False
-        self.users[(app_id, uid)] = user.model_copy(update={"status": status, "last_active_at": at})
-        return True
-
-
-def _apply(user: User, changes: UserUpdate, at: int) -> User:
-    values: dict[str, Any] = changes.model_dump(exclude_unset=True)
-    return user.model_copy(update={**values, "updated_at": at})
-
-
-def _upserted(app_id: str, existing: User | None, upsert: Upsert) -> User:
-    if existing is None:
-        existing = User(
-            app_id=app_id,
-            uid=upsert.uid,
-            name=upsert.uid,
-            role=DEFAULT_ROLE,
-            created_at=upsert.at,
-            updated_at=upsert.at,
-        )
-    return _apply(existing, upsert.changes, upsert.at)
+from clarion_directory.testing import InMemoryUserRepository
+from clarion_directory.users.mongo import MongoUserRepository
+from clarion_directory.users.service import UserRepository
+from clarion_shared.settings import InfraSettings
 
 
 @pytest.fixture
@@ -120,7 +29,7 @@ async def mongo_repo(
     mongo_client: AsyncMongoClient[dict[str, Any]], test_db_name: str
 ) -> AsyncIterator[MongoUserRepository]:
     repo = MongoUserRepository(mongo_client[test_db_name])
-    await repo.prepare()
+    await repo.start()
     yield repo
     await mongo_client.drop_database(test_db_name)
 
@@ -133,8 +42,9 @@ def repo(request: pytest.FixtureRequest) -> UserRepository:
     return found
 
 
-def directory_settings(infra: InfraAddresses) -> Settings:
-    """Settings of a service under test: its own database and consumer group.
+def directory_settings(infra: InfraSettings) -> Settings:
+    """Settings of a service under test: the tests' topics, its own database and
+    consumer group.
 
     A consumer in the shared ``user-directory`` group would take partitions (and the
     lookups on them) from any real directory running on the same broker; a fresh group
@@ -143,6 +53,7 @@ def directory_settings(infra: InfraAddresses) -> Settings:
     return Settings(
         kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
         mongodb_url=infra.mongodb_url,
+        topic_prefix=infra.topic_prefix,
         db_name=random_ref("db_dir").replace("-", "_"),
         group_id=random_ref("user-directory-test"),
         auto_offset_reset="latest",
@@ -150,5 +61,5 @@ def directory_settings(infra: InfraAddresses) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def make_settings(infra: InfraAddresses) -> Callable[[], Settings]:
-    return lambda: directory_settings(infra)
+def make_settings(infra_settings: InfraSettings) -> Callable[[], Settings]:
+    return lambda: directory_settings(infra_settings)

@@ -8,18 +8,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from clarion_directory.adapters.users import prefix_regex, users_filter
-from clarion_directory.domain import (
-    REPLY_BUDGET_BYTES,
-    User,
-    UserCreate,
-    UserPublic,
-    UserQuery,
-    UserUpdate,
-    lookup_order,
-    resolved,
-    split_import,
-)
+from clarion_directory.users.domain import REPLY_BUDGET_BYTES, User, lookup_order, resolved
+from clarion_directory.users.models import UserCreate, UserPublic, UserUpdate, split_import
+from clarion_directory.users.mongo import prefix_regex, users_filter
+from clarion_directory.users.query import UserQuery
 
 
 def make_user(uid: str, **values: Any) -> User:

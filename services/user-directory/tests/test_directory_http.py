@@ -1,13 +1,14 @@
 """The internal users API, as the gateway sees it: statuses, envelopes, error codes.
 
-Runs against the routes on the fake repository (unit) and against the whole service
-built by ``app.build`` with its lifespan, on the real database and broker (integration).
+Runs against the service composed on the fake repository (unit) and against the whole
+service built by ``app.build`` with its lifespan, on the real database and broker
+(integration).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -16,22 +17,16 @@ import pytest_asyncio
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
-from clarion_directory.app import Settings, build
-from clarion_directory.handlers import users_router
-from clarion_shared.http import create_app
-from clarion_shared.testing.helpers import random_ref
-
-
-@asynccontextmanager
-async def _no_lifespan(_: FastAPI) -> AsyncIterator[None]:
-    yield
+from clarion_devtools.helpers import random_ref
+from clarion_directory.app import Adapters, Settings, build, compose
+from clarion_directory.testing import InMemoryUserRepository
 
 
 @pytest.fixture
-def memory_app(memory_repo: Any) -> FastAPI:
-    app = create_app("user-directory", "test", _no_lifespan)
-    app.include_router(users_router(memory_repo))
-    return app
+def memory_app(memory_repo: InMemoryUserRepository) -> FastAPI:
+    """The service on the fake repository (its lifespan is not run: nothing starts)."""
+    settings = Settings()
+    return compose(settings, replace(Adapters.connect(settings), users=memory_repo))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

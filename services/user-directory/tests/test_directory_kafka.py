@@ -4,22 +4,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import pytest
 import pytest_asyncio
 from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
 
-from clarion_directory.domain import User
-from clarion_directory.handlers import register_subscribers
-from clarion_shared import topics
+from clarion_directory.testing import InMemoryUserRepository
+from clarion_directory.users import consumers
+from clarion_directory.users.domain import User
 from clarion_shared.contracts.base import Contract
 from clarion_shared.contracts.directory_lookups import LookupUsers
 from clarion_shared.contracts.directory_replies import UsersResolved
 from clarion_shared.contracts.users_events import PresenceChanged, UserDeleted, UserUpserted
 from clarion_shared.kafka import ConsumerGroups, make_broker
 from clarion_shared.settings import InfraSettings
+from clarion_shared.topics import Topics
 
+TOPICS = Topics("unit.")
 REPLY_TOPIC = "test.directory.replies"
 
 
@@ -32,7 +34,7 @@ class Captured:
 @dataclass
 class Harness:
     broker: KafkaBroker
-    repo: Any  # conftest.InMemoryUserRepository (conftest is not importable)
+    repo: InMemoryUserRepository
     captured: Captured
 
     async def send(self, topic: str, message: Contract | bytes, key: str = "k") -> None:
@@ -41,17 +43,17 @@ class Harness:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def harness(memory_repo: Any) -> AsyncIterator[Harness]:
+async def harness(memory_repo: InMemoryUserRepository) -> AsyncIterator[Harness]:
     broker = make_broker(InfraSettings(), "user-directory-test")
-    register_subscribers(ConsumerGroups(broker, "user-directory"), memory_repo)
+    consumers.register(ConsumerGroups(broker, "user-directory"), TOPICS, memory_repo)
     captured = Captured()
 
     @broker.subscriber(REPLY_TOPIC)
     async def on_reply(msg: KafkaMessage) -> None:
         captured.records.append((msg.raw_message.key, msg.body))  # type: ignore[union-attr]
 
-    @broker.subscriber(f"{topics.DIRECTORY_LOOKUPS}.dlq")
-    @broker.subscriber(f"{topics.USERS_EVENTS}.dlq")
+    @broker.subscriber(f"{TOPICS.directory_lookups}.dlq")
+    @broker.subscriber(f"{TOPICS.users_events}.dlq")
     async def on_dead(msg: KafkaMessage) -> None:
         captured.dead.append((dict(msg.headers), msg.body))
 
@@ -70,7 +72,7 @@ def user(uid: str, **values: object) -> User:
     )
 
 
-@pytest.mark.parametrize("topic", [topics.DIRECTORY_LOOKUPS, topics.DIRECTORY_LOOKUPS_REALTIME])
+@pytest.mark.parametrize("topic", [TOPICS.directory_lookups, TOPICS.directory_lookups_realtime])
 async def test_lookup_answers_on_the_reply_topic_keyed_by_request_id(
     harness: Harness, topic: str
 ) -> None:
@@ -102,7 +104,7 @@ async def test_a_full_chunk_is_resolved(harness: Harness) -> None:
         await harness.repo.insert(user(f"u{i}"))
     uids = [f"u{i}" for i in range(1000)]
     await harness.send(
-        topics.DIRECTORY_LOOKUPS,
+        TOPICS.directory_lookups,
         LookupUsers(request_id="req-2", reply_topic=REPLY_TOPIC, app_id="app", uids=uids),
     )
     [(_, body)] = harness.captured.records
@@ -112,17 +114,17 @@ async def test_a_full_chunk_is_resolved(harness: Harness) -> None:
 
 
 async def test_an_unreadable_lookup_is_dead_lettered(harness: Harness) -> None:
-    await harness.send(topics.DIRECTORY_LOOKUPS, b'{"type": "lookup_users"}')
+    await harness.send(TOPICS.directory_lookups, b'{"type": "lookup_users"}')
     assert harness.captured.records == []
     [(headers, body)] = harness.captured.dead
-    assert headers["dlq-source-topic"] == topics.DIRECTORY_LOOKUPS
+    assert headers["dlq-source-topic"] == TOPICS.directory_lookups
     assert headers["dlq-reason"].startswith("invalid message")
     assert body == b'{"type": "lookup_users"}'
 
 
 async def test_user_events_upsert_presence_and_delete(harness: Harness) -> None:
     repo = harness.repo
-    events = topics.USERS_EVENTS
+    events = TOPICS.users_events
     await harness.send(
         events,
         UserUpserted(app_id="app", uid="dan", name="Dan", tags=["vip"], occurred_at=100),
@@ -166,7 +168,7 @@ async def test_user_events_upsert_presence_and_delete(harness: Harness) -> None:
 
 
 async def test_a_user_without_a_name_is_named_after_its_uid(harness: Harness) -> None:
-    await harness.send(topics.USERS_EVENTS, UserUpserted(app_id="app", uid="eve", occurred_at=1))
+    await harness.send(TOPICS.users_events, UserUpserted(app_id="app", uid="eve", occurred_at=1))
     stored = await harness.repo.get("app", "eve")
     assert stored is not None
     assert stored.name == "eve"
@@ -182,9 +184,9 @@ async def test_a_user_without_a_name_is_named_after_its_uid(harness: Harness) ->
 async def test_an_event_that_can_never_apply_is_dead_lettered(
     harness: Harness, event: UserUpserted
 ) -> None:
-    await harness.send(topics.USERS_EVENTS, event)
+    await harness.send(TOPICS.users_events, event)
     [(headers, _)] = harness.captured.dead
-    assert headers["dlq-source-topic"] == topics.USERS_EVENTS
+    assert headers["dlq-source-topic"] == TOPICS.users_events
     assert harness.repo.users == {}
 
 
@@ -198,7 +200,7 @@ async def test_lookups_of_one_fetch_share_one_read_per_app(harness: Harness) -> 
         LookupUsers(request_id="r3", reply_topic=REPLY_TOPIC, app_id="other", uids=["carol"]),
     ]
     await harness.broker.publish_batch(
-        *(lookup.to_bytes() for lookup in lookups), topic=topics.DIRECTORY_LOOKUPS
+        *(lookup.to_bytes() for lookup in lookups), topic=TOPICS.directory_lookups
     )
 
     replies = {

@@ -9,20 +9,21 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
-from clarion_directory.adapters.users import MongoUserRepository
-from clarion_directory.app import Settings, build
-from clarion_directory.domain import Upsert, User, UserUpdate
-from clarion_shared import kafka, topics
+from clarion_devtools.helpers import random_ref, wait_until
+from clarion_devtools.infra import InfraAddresses
+from clarion_directory.app import Adapters, Settings, compose
+from clarion_directory.users.domain import User
+from clarion_directory.users.models import UserUpdate
+from clarion_directory.users.service import Upsert
+from clarion_shared import kafka
 from clarion_shared.contracts.directory_lookups import LookupUsers
 from clarion_shared.contracts.directory_replies import UsersResolved
 from clarion_shared.contracts.users_events import PresenceChanged, UserUpserted
 from clarion_shared.ids import now
 from clarion_shared.rpc import KafkaRequester
-from clarion_shared.testing.helpers import random_ref, wait_until
-from clarion_shared.testing.infra import InfraAddresses
+from clarion_shared.topics import Topics
 
 pytestmark = pytest.mark.integration
 
@@ -30,18 +31,20 @@ pytestmark = pytest.mark.integration
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def running(
     make_settings: Callable[[], Settings], mongo_client: AsyncMongoClient[dict[str, Any]]
-) -> AsyncIterator[FastAPI]:
+) -> AsyncIterator[Adapters]:
+    """The adapters of a running directory (built as ``app.build`` does)."""
     settings = make_settings()
-    app = build(settings)
+    adapters = Adapters.connect(settings)
+    app = compose(settings, adapters)
     async with app.router.lifespan_context(app):
-        yield app
+        yield adapters
     await mongo_client.drop_database(settings.db_name)
 
 
 async def test_a_lookup_is_answered_on_the_reply_topic(
-    running: FastAPI, infra: InfraAddresses
+    running: Adapters, infra: InfraAddresses, topics: Topics
 ) -> None:
-    repo: MongoUserRepository = running.state.users
+    repo = running.users
     app_id = random_ref("app")
     uids = [f"user{i:04d}" for i in range(1000)]
     stored = [uid for i, uid in enumerate(uids) if i % 5]
@@ -52,7 +55,7 @@ async def test_a_lookup_is_answered_on_the_reply_topic(
     )
     requester: KafkaRequester[UsersResolved] = KafkaRequester(
         infra.kafka_bootstrap_servers,
-        topics.DIRECTORY_REPLIES,
+        topics.directory_replies,
         parse=UsersResolved.model_validate_json,
         request_id_of=lambda reply: reply.request_id,
     )
@@ -63,11 +66,11 @@ async def test_a_lookup_is_answered_on_the_reply_topic(
             async def send(request_id: str) -> None:
                 lookup = LookupUsers(
                     request_id=request_id,
-                    reply_topic=topics.DIRECTORY_REPLIES,
+                    reply_topic=topics.directory_replies,
                     app_id=app_id,
                     uids=uids,
                 )
-                await kafka.publish(running.state.broker, topics.DIRECTORY_LOOKUPS, lookup, app_id)
+                await kafka.publish(running.broker, topics.directory_lookups, lookup, app_id)
 
             try:
                 reply = await requester.request(send, timeout_s=5)
@@ -90,8 +93,8 @@ async def test_a_lookup_is_answered_on_the_reply_topic(
     print(f"1000-uid lookup round trip: {round_trip_ms:.0f} ms")
 
 
-async def test_user_events_are_applied(running: FastAPI) -> None:
-    repo: MongoUserRepository = running.state.users
+async def test_user_events_are_applied(running: Adapters, topics: Topics) -> None:
+    repo = running.users
     app_id = random_ref("app")
     events: list[UserUpserted | PresenceChanged] = [
         UserUpserted(app_id=app_id, uid="eve", name="Eve", tags=["chat"], occurred_at=1000),
@@ -103,9 +106,7 @@ async def test_user_events_are_applied(running: FastAPI) -> None:
         # Published again on every poll: the events are idempotent, and a fresh consumer
         # group only reads what is published after it has its partitions.
         for event in events:
-            await kafka.publish(
-                running.state.broker, topics.USERS_EVENTS, event, f"{app_id}:{event.uid}"
-            )
+            await kafka.publish(running.broker, topics.users_events, event, f"{app_id}:{event.uid}")
         user = await repo.get(app_id, "eve")
         return user if user is not None and user.status == "online" else None
 

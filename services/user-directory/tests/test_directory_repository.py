@@ -10,16 +10,12 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from clarion_directory.adapters.users import MongoUserRepository
-from clarion_directory.domain import (
-    UidAlreadyExists,
-    Upsert,
-    User,
-    UserQuery,
-    UserUpdate,
-)
-from clarion_directory.service import UserRepository
-from clarion_shared.testing.helpers import random_ref
+from clarion_devtools.helpers import random_ref
+from clarion_directory.users.domain import UidAlreadyExists, User
+from clarion_directory.users.models import UserUpdate
+from clarion_directory.users.mongo import MongoUserRepository
+from clarion_directory.users.query import UserQuery
+from clarion_directory.users.service import Upsert, UserRepository
 
 
 def make_user(app_id: str, uid: str, **values: Any) -> User:
@@ -246,7 +242,7 @@ async def test_each_lookup_strategy_finds_the_same_users(
     db = mongo_client[test_db_name]
     by_in = MongoUserRepository(db, lookup="in")
     by_each = MongoUserRepository(db, lookup="each", lookup_concurrency=4)
-    await by_in.prepare()
+    await by_in.start()
     try:
         for uid in ("a", "b", "c"):
             await by_in.insert(make_user(app_id, uid))
@@ -264,8 +260,8 @@ async def test_large_lookups_share_a_snapshot_that_never_hides_new_users(
     db = mongo_client[test_db_name]
     this = MongoUserRepository(db)  # auto
     other_instance = MongoUserRepository(db)
-    await this.prepare()
-    await other_instance.prepare()
+    await this.start()
+    await other_instance.start()
     try:
         await this.upsert_many(
             app_id, [Upsert(uid=f"u{i}", changes={"name": f"U{i}"}, at=1) for i in range(200)]

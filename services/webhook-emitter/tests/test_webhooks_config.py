@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
 from pymongo import AsyncMongoClient
 
+from clarion_devtools.helpers import random_ref
 from clarion_shared.contracts.base import ErrorInfo
 from clarion_shared.contracts.config_webhooks import WebhookConfig
 from clarion_shared.contracts.status import (
@@ -17,11 +20,15 @@ from clarion_shared.contracts.status import (
     NotificationCreated,
 )
 from clarion_shared.kafka import ConsumerGroups
-from clarion_shared.testing.helpers import random_ref
-from clarion_shared.topics import CONFIG_WEBHOOKS
-from clarion_webhooks import handlers
-from clarion_webhooks.adapters.endpoints import EndpointRepository
-from clarion_webhooks.domain import trigger_for
+from clarion_shared.topics import Topics
+from clarion_webhooks.endpoints import consumers
+from clarion_webhooks.endpoints.domain import trigger_for
+from clarion_webhooks.endpoints.mongo import MongoEndpointRepository
+from clarion_webhooks.endpoints.service import EndpointRepository
+from clarion_webhooks.testing import InMemoryEndpointRepository
+
+TOPICS = Topics("unit.")
+CONFIG_WEBHOOKS = TOPICS.config_webhooks
 
 
 def config(app_id: str, webhook_id: str, at: int, **values: Any) -> WebhookConfig:
@@ -36,21 +43,6 @@ def config(app_id: str, webhook_id: str, at: int, **values: Any) -> WebhookConfi
         "updated_at": at,
     }
     return WebhookConfig.model_validate(fields | values)
-
-
-class InMemoryEndpoints:
-    def __init__(self) -> None:
-        self.endpoints: dict[str, WebhookConfig] = {}
-
-    async def upsert(self, config: WebhookConfig) -> bool:
-        stored = self.endpoints.get(config.key)
-        if stored is not None and stored.updated_at > config.updated_at:
-            return False
-        self.endpoints[config.key] = config
-        return True
-
-    async def delete(self, key: str) -> None:
-        self.endpoints.pop(key, None)
 
 
 def test_status_events_map_to_their_triggers() -> None:
@@ -75,8 +67,8 @@ def test_status_events_map_to_their_triggers() -> None:
 
 async def test_config_records_upsert_newest_and_tombstones_delete() -> None:
     broker = KafkaBroker()
-    endpoints = InMemoryEndpoints()
-    handlers.register(ConsumerGroups(broker, "webhook-emitter"), endpoints)
+    endpoints = InMemoryEndpointRepository()
+    consumers.register(ConsumerGroups(broker, "webhook-emitter"), TOPICS, endpoints)
     dead: list[bytes] = []
 
     @broker.subscriber(f"{CONFIG_WEBHOOKS}.dlq")
@@ -97,23 +89,38 @@ async def test_config_records_upsert_newest_and_tombstones_delete() -> None:
         assert newer.key not in endpoints.endpoints
 
 
-@pytest.mark.integration
-async def test_endpoint_repository_keeps_the_newest_configuration(
+@pytest_asyncio.fixture(loop_scope="session")
+async def mongo_repo(
     mongo_client: AsyncMongoClient[dict[str, Any]], test_db_name: str
-) -> None:
-    repo = EndpointRepository(mongo_client[test_db_name])
-    await repo.ensure_indexes()
-    app_id = random_ref("app")
+) -> AsyncIterator[MongoEndpointRepository]:
+    repo = MongoEndpointRepository(mongo_client[test_db_name])
+    await repo.start()
     try:
-        assert await repo.upsert(config(app_id, "w1", at=10, name="first"))
-        assert await repo.upsert(config(app_id, "w1", at=20, name="second"))
-        assert not await repo.upsert(config(app_id, "w1", at=15, name="stale"))
-        stored = await repo.get(f"{app_id}:w1")
-        assert stored is not None
-        assert stored.name == "second"
-        assert [c.webhook_id for c in await repo.for_app(app_id)] == ["w1"]
-
-        await repo.delete(f"{app_id}:w1")
-        assert await repo.get(f"{app_id}:w1") is None
+        yield repo
     finally:
         await mongo_client.drop_database(test_db_name)
+
+
+@pytest.fixture(params=["memory", pytest.param("mongo", marks=pytest.mark.integration)])
+def repo(request: pytest.FixtureRequest) -> EndpointRepository:
+    """The repository test runs against the fake and against the real database."""
+    if request.param == "memory":
+        return InMemoryEndpointRepository()
+    found: EndpointRepository = request.getfixturevalue("mongo_repo")
+    return found
+
+
+async def test_endpoint_repository_keeps_the_newest_configuration(
+    repo: EndpointRepository,
+) -> None:
+    app_id = random_ref("app")
+    assert await repo.upsert(config(app_id, "w1", at=10, name="first"))
+    assert await repo.upsert(config(app_id, "w1", at=20, name="second"))
+    assert not await repo.upsert(config(app_id, "w1", at=15, name="stale"))
+    stored = await repo.get(f"{app_id}:w1")
+    assert stored is not None
+    assert stored.name == "second"
+    assert [c.webhook_id for c in await repo.for_app(app_id)] == ["w1"]
+
+    await repo.delete(f"{app_id}:w1")
+    assert await repo.get(f"{app_id}:w1") is None

@@ -1,34 +1,37 @@
-"""Composition root of the user-directory: settings, clients, broker, routes, lifespan."""
+"""Composition root of the user-directory: settings, adapters, routes, subscribers,
+lifespan, readiness."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Literal
 
 from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+from pymongo import AsyncMongoClient
 
-from clarion_shared import kafka
-from clarion_shared.http import create_app
-from clarion_shared.kafka import make_broker
-from clarion_shared.logging import configure_logging, get_logger
-from clarion_shared.mongo import make_client
-from clarion_shared.mongo import readiness as mongo_readiness
+from clarion_shared import kafka, mongo
+from clarion_shared.http import ReadinessCheck, create_app
+from clarion_shared.lifecycle import Hooks, Resource, lifespan, on_stop
+from clarion_shared.logging import configure_logging
+from clarion_shared.mongo import Document
 from clarion_shared.settings import ServiceSettings
+from clarion_shared.topics import Topics
 
-from . import handlers
-from .adapters.users import LookupStrategy, MongoUserRepository
+from .errors import ERRORS
+from .users import consumers, routes
+from .users.mongo import LookupStrategy, MongoUserRepository
+from .users.service import UserRepository
 
 SERVICE = "user-directory"
-
-log = get_logger(__name__)
 
 
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CLARION_DIRECTORY_", extra="ignore", frozen=True)
 
+    db_name: str = "clarion_directory"
     port: int = 8083
     group_id: str = Field(
         default="user-directory",
@@ -41,47 +44,56 @@ class Settings(ServiceSettings):
     lookup_strategy: LookupStrategy = Field(
         default="auto",
         description="Bulk uid lookups: one $in query, concurrent _id reads, or auto: "
-        "_id reads for small lookups, $in for large ones (see the adapter).",
+        "_id reads for small lookups, $in for large ones (see the repository).",
     )
     lookup_concurrency: int = Field(
         default=32, ge=1, le=256, description="Concurrent _id reads per lookup with 'each'."
     )
 
 
-def build(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    configure_logging(SERVICE, settings.log_level, settings.log_json)
-    mongo = make_client(settings.mongodb_url)
-    users = MongoUserRepository(
-        mongo[settings.db_name], settings.lookup_strategy, settings.lookup_concurrency
-    )
-    broker = make_broker(settings, SERVICE)
-    groups = kafka.ConsumerGroups(broker, settings.group_id, settings.group_instance_id)
-    handlers.register_subscribers(groups, users, settings.auto_offset_reset)
+@dataclass(frozen=True)
+class Adapters:
+    """Everything the directory talks to."""
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await users.prepare()
-        await broker.start()
+    users: UserRepository
+    broker: KafkaBroker
+    mongo: AsyncMongoClient[Document]
 
-        app.state.readiness.update(
-            kafka=kafka.readiness(broker), kafka_groups=groups.joined, mongo=mongo_readiness(mongo)
+    @classmethod
+    def connect(cls, settings: Settings) -> Adapters:
+        """The real adapters (nothing started yet)."""
+        client = mongo.make_client(settings.mongodb_url)
+        users = MongoUserRepository(
+            client[settings.db_name], settings.lookup_strategy, settings.lookup_concurrency
         )
-        log.info("directory.started", port=settings.port, db=settings.db_name)
-        try:
-            yield
-        finally:
-            await broker.stop()
-            await mongo.close()
-            log.info("directory.stopped")
+        return cls(users=users, broker=kafka.make_broker(settings, SERVICE), mongo=client)
 
+    def resources(self) -> list[Resource]:
+        """What the lifespan starts, in this order, and stops in reverse."""
+        return [on_stop(self.mongo.close), self.users, Hooks(self.broker.start, self.broker.stop)]
+
+    def readiness(self) -> dict[str, ReadinessCheck]:
+        """The /readyz checks of the adapters (``compose`` adds the consumer groups')."""
+        return {"kafka": kafka.readiness(self.broker), "mongo": mongo.readiness(self.mongo)}
+
+
+def compose(settings: Settings, adapters: Adapters) -> FastAPI:
+    """Use cases wired to ``adapters``; routes, subscribers, lifespan, readiness."""
+    configure_logging(SERVICE, settings.log_level, settings.log_json)
+    topics = Topics(settings.topic_prefix)
+    groups = kafka.ConsumerGroups(adapters.broker, settings.group_id, settings.group_instance_id)
+    consumers.register(groups, topics, adapters.users, settings.auto_offset_reset)
     app = create_app(
         SERVICE,
         "Clarion user directory",
-        lifespan,
+        lifespan(SERVICE, adapters.resources()),
+        errors=ERRORS,
+        readiness={**adapters.readiness(), "kafka_groups": groups.joined},
         description="Users and presence; the gateway forwards /v3/users here.",
     )
-    app.include_router(handlers.users_router(users))
-    app.state.users = users
-    app.state.broker = broker
+    app.include_router(routes.router(adapters.users))
     return app
+
+
+def build(settings: Settings) -> FastAPI:
+    return compose(settings, Adapters.connect(settings))

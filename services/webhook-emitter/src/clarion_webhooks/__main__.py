@@ -1,3 +1,5 @@
+"""``python -m clarion_webhooks``: serve the webhook-emitter."""
+
 from clarion_shared.runner import serve
 
 from .app import Settings, build

@@ -1,4 +1,4 @@
-"""Kafka subscribers of the webhook-emitter.
+"""Kafka subscribers of webhook endpoints: parse, call one use case.
 
 Status events are not consumed yet: delivery of webhooks is a later step, and a
 consumer that commits without delivering would lose them for that step.
@@ -11,15 +11,17 @@ from pydantic import ValidationError
 
 from clarion_shared.contracts.config_webhooks import WebhookConfig
 from clarion_shared.kafka import ConsumerGroups, dead_letter
-from clarion_shared.topics import CONFIG_WEBHOOKS
+from clarion_shared.topics import Topics
 
-from .service import Endpoints, apply_webhook_config
+from .service import EndpointRepository, apply_webhook_config
 
 
-def register(groups: ConsumerGroups, endpoints: Endpoints) -> None:
+def register(groups: ConsumerGroups, topics: Topics, endpoints: EndpointRepository) -> None:
+    """Subscribe to the compacted endpoint configuration topic (tombstones delete)."""
     broker = groups.broker
+    config_topic = topics.config_webhooks
 
-    @groups.subscriber(CONFIG_WEBHOOKS)
+    @groups.subscriber(config_topic)
     async def on_webhook_config(msg: KafkaMessage) -> None:
         raw_key: bytes | None = msg.raw_message.key  # type: ignore[union-attr]
         key = raw_key.decode() if raw_key else ""
@@ -30,6 +32,6 @@ def register(groups: ConsumerGroups, endpoints: Endpoints) -> None:
         try:
             config = WebhookConfig.model_validate_json(body)
         except ValidationError as exc:
-            await dead_letter(broker, CONFIG_WEBHOOKS, body, raw_key, f"invalid: {exc}")
+            await dead_letter(broker, config_topic, body, raw_key, f"invalid: {exc}")
             return
         await apply_webhook_config(endpoints, key, config)

@@ -1,44 +1,74 @@
-"""Use cases of the user directory. Dependencies come in as arguments."""
+"""Use cases of the user directory, and the repository port they need. Dependencies
+come in as arguments."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
-from pydantic import JsonValue
+from pydantic import BaseModel, ConfigDict, JsonValue
 
 from clarion_shared.contracts.directory_lookups import LookupUsers
 from clarion_shared.contracts.directory_replies import UsersResolved
 from clarion_shared.contracts.users_events import PresenceChanged, UserDeleted, UserUpserted
 from clarion_shared.ids import now
+from clarion_shared.lifecycle import Resource
 from clarion_shared.logging import get_logger
 
 from .domain import (
-    ImportFailure,
-    ImportResult,
+    InvalidEvent,
     Status,
-    Upsert,
-    UpsertResult,
     User,
-    UserCreate,
     UserNotFound,
-    UserPage,
-    UserQuery,
-    UserUpdate,
-    event_changes,
     is_valid_uid,
     lookup_order,
     resolved,
-    split_import,
 )
+from .models import ImportFailure, ImportResult, UserCreate, UserUpdate, split_import
+from .query import UserQuery
 
 log = get_logger(__name__)
 
 
-class UserRepository(Protocol):
-    """Where users are kept (Mongo in production, a dict in unit tests)."""
+# --- the repository port -------------------------------------------------------------
+
+
+class Upsert(BaseModel):
+    """Create the user ``uid`` or apply ``changes`` to it, as of ``at``.
+
+    A user created by an upsert that names nobody is named after its uid (events may
+    announce a user without a name).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    uid: str
+    changes: UserUpdate
+    at: int
+
+
+UpsertOutcome = Literal["created", "updated", "failed"]
+
+
+class UpsertResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    outcome: UpsertOutcome
+    error: str | None = None
+
+
+class UserPage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    users: list[User]
+    total: int
+
+
+class UserRepository(Resource, Protocol):
+    """Where users are kept (Mongo in production, a dict in unit tests). ``start``
+    prepares the storage (indexes)."""
 
     async def insert(self, user: User) -> None:
         """Store a new user; ``UidAlreadyExists`` when the uid is taken in the app."""
@@ -183,20 +213,18 @@ async def resolve_many(repo: UserRepository, lookups: Sequence[LookupUsers]) -> 
     return replies
 
 
-class InvalidEvent(ValueError):
-    """An event that can never be applied (it is dead-lettered)."""
-
-
 async def apply_user_event(
     repo: UserRepository, event: UserUpserted | UserDeleted | PresenceChanged
 ) -> None:
-    """Apply an event idempotently; an event older than what is stored changes nothing."""
+    """Apply an event idempotently; an event older than what is stored changes nothing.
+
+    ``InvalidEvent`` (and a validation error of the announced changes) when the event
+    can never apply.
+    """
     if not is_valid_uid(event.uid):
         raise InvalidEvent(f"invalid uid {event.uid!r}")
     if isinstance(event, UserUpserted):
-        changes = event_changes(
-            event.name, event.avatar, event.link, event.role, event.metadata, event.tags
-        )
+        changes = UserUpdate.announced_by(event)
         upsert = Upsert(uid=event.uid, changes=changes, at=event.occurred_at)
         applied = await repo.upsert_if_newer(event.app_id, upsert)
     elif isinstance(event, UserDeleted):

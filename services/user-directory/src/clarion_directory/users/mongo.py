@@ -16,30 +16,22 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
 
+from cachetools import TTLCache
 from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from clarion_shared.logging import get_logger
-from clarion_shared.mongo import Document, ServerInfo, server_info
+from clarion_shared.mongo import Document, server_info
 
-from ..domain import (
-    DEFAULT_ROLE,
-    Status,
-    UidAlreadyExists,
-    Upsert,
-    UpsertResult,
-    User,
-    UserPage,
-    UserQuery,
-    UserUpdate,
-)
+from .domain import DEFAULT_ROLE, Status, UidAlreadyExists, User
+from .models import UserUpdate
+from .query import UserQuery
+from .service import Upsert, UpsertResult, UserPage
 
 log = get_logger(__name__)
 
@@ -182,12 +174,6 @@ def _upsert_update(app_id: str, upsert: Upsert) -> Document:
     return {"$set": set_fields, "$setOnInsert": on_insert}
 
 
-@dataclass
-class _Snapshot:
-    users: dict[str, User]
-    expires_at: float
-
-
 class AppSnapshots:
     """Short-lived copies of whole apps' users, for large lookups on FerretDB.
 
@@ -197,34 +183,33 @@ class AppSnapshots:
     share it. A snapshot is never trusted for absence: uids it lacks are read again,
     so a user created a moment ago is found. Writes through this process drop the
     app's snapshot; writes through another instance show after at most ``ttl_s``.
+
+    At most ``max_users`` users are kept, all apps together (an app larger than that
+    is never kept); the least recently used snapshots make room.
     """
 
     def __init__(self, ttl_s: float = 5.0, max_users: int = 200_000) -> None:
-        self.ttl_s = ttl_s
-        self.max_users = max_users
-        self._snapshots: dict[str, _Snapshot] = {}
+        self._snapshots: TTLCache[str, dict[str, User]] = TTLCache(
+            maxsize=max_users, ttl=ttl_s, getsizeof=len
+        )
         self._locks: dict[str, asyncio.Lock] = {}
 
     def fresh(self, app_id: str) -> dict[str, User] | None:
-        snapshot = self._snapshots.get(app_id)
-        if snapshot is None or snapshot.expires_at < time.monotonic():
-            self._snapshots.pop(app_id, None)
-            return None
-        return snapshot.users
+        return self._snapshots.get(app_id)
 
     def lock(self, app_id: str) -> asyncio.Lock:
         return self._locks.setdefault(app_id, asyncio.Lock())
 
     def keep(self, app_id: str, users: dict[str, User]) -> None:
-        if len(users) <= self.max_users:
-            self._snapshots[app_id] = _Snapshot(users, time.monotonic() + self.ttl_s)
+        if len(users) <= self._snapshots.maxsize:
+            self._snapshots[app_id] = users
 
     def drop(self, app_id: str) -> None:
         self._snapshots.pop(app_id, None)
 
 
 class MongoUserRepository:
-    """Users in MongoDB (or FerretDB). Call ``prepare`` once before use."""
+    """Users in MongoDB (or FerretDB). Started (indexes created) before use."""
 
     def __init__(
         self,
@@ -239,8 +224,8 @@ class MongoUserRepository:
         self._snapshots = AppSnapshots()
         self._ferretdb = False
 
-    async def prepare(self) -> ServerInfo:
-        """Create the indexes; say which server this is (FerretDB or MongoDB)."""
+    async def start(self) -> None:
+        """Create the indexes; learn which server this is (FerretDB or MongoDB)."""
         info = await server_info(self._db)
         self._ferretdb = info.ferretdb
         await self._users.create_index([("app_id", ASCENDING), *SORT], name="app_created_uid")
@@ -250,7 +235,9 @@ class MongoUserRepository:
             ferretdb=info.ferretdb,
             lookup=self._lookup,
         )
-        return info
+
+    async def stop(self) -> None:
+        """Nothing to release: the client is closed by whoever made it."""
 
     async def insert(self, user: User) -> None:
         self._snapshots.drop(user.app_id)

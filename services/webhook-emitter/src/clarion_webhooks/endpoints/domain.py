@@ -1,4 +1,4 @@
-"""Pure rules of the webhook-emitter: which trigger a status event fires."""
+"""Pure rules of webhook endpoints: which trigger a status event fires."""
 
 from __future__ import annotations
 

@@ -1,22 +1,32 @@
-"""The ``webhook_endpoints`` collection: endpoint configuration learnt from Kafka."""
+"""The ``webhook_endpoints`` collection: endpoint configuration learnt from Kafka, the
+only place it is named.
+
+One document per endpoint, ``_id = "{app_id}:{webhook_id}"``, the configuration's
+fields as they are (snake_case).
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from clarion_shared.contracts.config_webhooks import WebhookConfig
+from clarion_shared.mongo import Document
 
-Document = dict[str, Any]
+COLLECTION = "webhook_endpoints"
 
 
-class EndpointRepository:
+class MongoEndpointRepository:
+    """Endpoint configurations in MongoDB (or FerretDB). Started (indexes created)
+    before use."""
+
     def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._endpoints = db["webhook_endpoints"]
+        self._endpoints = db[COLLECTION]
 
-    async def ensure_indexes(self) -> None:
+    async def start(self) -> None:
         await self._endpoints.create_index("app_id")
+
+    async def stop(self) -> None:
+        """Nothing to release: the client is closed by whoever made it."""
 
     async def upsert(self, config: WebhookConfig) -> bool:
         """Store ``config`` unless a newer one is already stored; True when applied."""

@@ -1,0 +1,104 @@
+"""In-memory fakes of the directory's ports, with the adapters' behaviour, for tests.
+
+``InMemoryUserRepository`` is held to the same test suite as the Mongo repository, so
+the unit tests that trust it test what production does. Production code never
+imports this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .users.domain import DEFAULT_ROLE, Status, UidAlreadyExists, User
+from .users.models import UserUpdate
+from .users.query import UserQuery
+from .users.service import Upsert, UpsertResult, UserPage
+
+
+class InMemoryUserRepository:
+    """``UserRepository`` in a dict, with the semantics of the Mongo repository."""
+
+    def __init__(self) -> None:
+        self.users: dict[tuple[str, str], User] = {}
+        self.get_many_calls = 0
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def insert(self, user: User) -> None:
+        if (user.app_id, user.uid) in self.users:
+            raise UidAlreadyExists(user.uid)
+        self.users[(user.app_id, user.uid)] = user
+
+    async def get(self, app_id: str, uid: str) -> User | None:
+        return self.users.get((app_id, uid))
+
+    async def get_many(self, app_id: str, uids: Sequence[str]) -> list[User]:
+        self.get_many_calls += 1
+        return [self.users[(app_id, uid)] for uid in uids if (app_id, uid) in self.users]
+
+    async def search(self, app_id: str, query: UserQuery) -> UserPage:
+        found = sorted(
+            (u for (app, _), u in self.users.items() if app == app_id and query.matches(u)),
+            key=UserQuery.sort_key,
+        )
+        return UserPage(users=found[query.offset : query.offset + query.per_page], total=len(found))
+
+    async def update(self, app_id: str, uid: str, changes: UserUpdate, at: int) -> User | None:
+        user = self.users.get((app_id, uid))
+        if user is None:
+            return None
+        updated = _apply(user, changes, at)
+        self.users[(app_id, uid)] = updated
+        return updated
+
+    async def delete(self, app_id: str, uid: str, not_after: int | None = None) -> bool:
+        user = self.users.get((app_id, uid))
+        if user is None or (not_after is not None and user.updated_at > not_after):
+            return False
+        del self.users[(app_id, uid)]
+        return True
+
+    async def upsert_many(self, app_id: str, upserts: Sequence[Upsert]) -> list[UpsertResult]:
+        results = []
+        for upsert in upserts:
+            existing = self.users.get((app_id, upsert.uid))
+            self.users[(app_id, upsert.uid)] = _upserted(app_id, existing, upsert)
+            results.append(UpsertResult(outcome="updated" if existing else "created"))
+        return results
+
+    async def upsert_if_newer(self, app_id: str, upsert: Upsert) -> bool:
+        existing = self.users.get((app_id, upsert.uid))
+        if existing is not None and existing.updated_at > upsert.at:
+            return False
+        self.users[(app_id, upsert.uid)] = _upserted(app_id, existing, upsert)
+        return True
+
+    async def set_presence(self, app_id: str, uid: str, status: Status, at: int) -> bool:
+        user = self.users.get((app_id, uid))
+        if user is None or (user.last_active_at is not None and user.last_active_at > at):
+            return False
+        self.users[(app_id, uid)] = user.model_copy(update={"status": status, "last_active_at": at})
+        return True
+
+
+def _apply(user: User, changes: UserUpdate, at: int) -> User:
+    values: dict[str, Any] = changes.model_dump(exclude_unset=True)
+    return user.model_copy(update={**values, "updated_at": at})
+
+
+def _upserted(app_id: str, existing: User | None, upsert: Upsert) -> User:
+    if existing is None:
+        existing = User(
+            app_id=app_id,
+            uid=upsert.uid,
+            name=upsert.uid,
+            role=DEFAULT_ROLE,
+            created_at=upsert.at,
+            updated_at=upsert.at,
+        )
+    return _apply(existing, upsert.changes, upsert.at)

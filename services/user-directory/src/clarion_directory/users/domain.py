@@ -1,0 +1,171 @@
+"""Users and the rules about them: what a valid user is, how a lookup is answered, and
+the errors a rule raises. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from clarion_shared.contracts.base import JsonObject
+from clarion_shared.contracts.directory_replies import UserProfile, UsersResolved
+from clarion_shared.errors import DomainError, Invalid
+
+UID_MAX_LENGTH = 100
+UID_PATTERN = r"^[A-Za-z0-9_-]+$"
+_UID_RE = re.compile(UID_PATTERN)
+DEFAULT_ROLE = "default"
+MAX_IMPORT = 1000
+DEFAULT_PER_PAGE = 20
+MAX_PER_PAGE = 100
+PRIVATE_KEY = "@private"
+
+Status = Literal["online", "offline"]
+SearchField = Literal["uid", "name"]
+
+Uid = Annotated[
+    str, StringConstraints(min_length=1, max_length=UID_MAX_LENGTH, pattern=UID_PATTERN)
+]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Role = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Url = Annotated[str, StringConstraints(max_length=2048)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Tags = Annotated[list[Tag], Field(max_length=100)]
+
+
+def is_valid_uid(uid: str) -> bool:
+    return 0 < len(uid) <= UID_MAX_LENGTH and _UID_RE.match(uid) is not None
+
+
+# --- errors ------------------------------------------------------------------------
+
+
+class UserNotFound(DomainError):
+    """No user with this uid in the app (a uid that cannot exist included)."""
+
+    def __init__(self, uid: str) -> None:
+        super().__init__(
+            "The user does not exist.", dev_message=f"No user with uid {uid!r} in this app."
+        )
+        self.uid = uid
+
+
+class UidAlreadyExists(DomainError):
+    """The uid is taken in the app (raised by ``UserRepository.insert``)."""
+
+    def __init__(self, uid: str) -> None:
+        super().__init__(
+            "A user with this uid already exists.",
+            dev_message=f"The uid {uid!r} is already taken in this app.",
+        )
+        self.uid = uid
+
+
+class InvalidEvent(Invalid):
+    """An event that can never be applied (it is dead-lettered)."""
+
+
+# --- users -------------------------------------------------------------------------
+
+
+def check_private(metadata: JsonObject) -> JsonObject:
+    """``metadata["@private"]`` holds contact points the dispatcher delivers to, so its
+    shape is checked; the rest of the metadata is free JSON."""
+    private = metadata.get(PRIVATE_KEY)
+    if private is None:
+        return metadata
+    if not isinstance(private, dict):
+        raise ValueError(f"metadata.{PRIVATE_KEY} must be an object")
+    for key in ("email", "contactNumber"):
+        value = private.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"metadata.{PRIVATE_KEY}.{key} must be a string")
+    tokens = private.get("pushTokens")
+    if tokens is not None and not isinstance(tokens, list):
+        raise ValueError(f"metadata.{PRIVATE_KEY}.pushTokens must be a list")
+    return metadata
+
+
+class User(BaseModel):
+    """A user as the directory stores it (one app's user)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    app_id: str
+    uid: str
+    name: str
+    avatar: str | None = None
+    link: str | None = None
+    role: str = DEFAULT_ROLE
+    metadata: JsonObject = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    status: Status = "offline"
+    last_active_at: int | None = None
+    created_at: int
+    updated_at: int
+
+    def profile(self) -> UserProfile:
+        return UserProfile(
+            uid=self.uid,
+            name=self.name,
+            avatar=self.avatar,
+            link=self.link,
+            role=self.role,
+            status=self.status,
+            tags=self.tags,
+            metadata=self.metadata,
+        )
+
+
+# --- lookups -----------------------------------------------------------------------
+
+# A reply is one Kafka record; brokers refuse records above ~1 MB by default.
+REPLY_BUDGET_BYTES = 900_000
+
+
+def lookup_order(uids: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The uids to look up (valid, first occurrence) and those that cannot exist."""
+    seen: set[str] = set()
+    valid: list[str] = []
+    invalid: list[str] = []
+    for uid in uids:
+        if uid in seen:
+            continue
+        seen.add(uid)
+        (valid if is_valid_uid(uid) else invalid).append(uid)
+    return valid, invalid
+
+
+def resolved(
+    request_id: str, app_id: str, requested: Sequence[str], found: Sequence[User]
+) -> UsersResolved:
+    """The reply to a lookup: profiles found, in request order, and the uids missing.
+
+    A repeated uid is answered once. When the profiles would not fit in one record,
+    metadata is cut down to its ``@private`` contact points (what delivery needs).
+    """
+    by_uid = {user.uid: user for user in found}
+    users: list[UserProfile] = []
+    missing: list[str] = []
+    for uid in dict.fromkeys(requested):
+        user = by_uid.get(uid)
+        if user is None:
+            missing.append(uid)
+        else:
+            users.append(user.profile())
+    reply = UsersResolved(request_id=request_id, app_id=app_id, users=users, missing=missing)
+    if len(reply.to_bytes()) <= REPLY_BUDGET_BYTES:
+        return reply
+    trimmed = [
+        profile.model_copy(update={"metadata": _private_only(profile.metadata)})
+        for profile in users
+    ]
+    return reply.model_copy(update={"users": trimmed})
+
+
+def _private_only(metadata: JsonObject) -> JsonObject:
+    private = metadata.get(PRIVATE_KEY)
+    return {PRIVATE_KEY: private} if private is not None else {}

@@ -1,0 +1,56 @@
+"""HTTP routes of the users API: parse, call one use case, answer.
+
+The gateway forwards ``/v3/users...`` to ``/internal/apps/{app_id}/users...`` after it
+has authenticated the app, and passes status and body back as they are: these routes
+answer in the public API's envelopes, and their errors are the service's mapping
+(``clarion_directory.errors``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from clarion_shared.api import ERROR_RESPONSES, Data, Deleted, Paged
+
+from . import service
+from .models import ImportResult, UserCreate, UserImport, UserPublic, UserUpdate
+from .query import UserQuery
+from .service import UserRepository
+
+
+def router(repo: UserRepository) -> APIRouter:
+    users = APIRouter(
+        prefix="/internal/apps/{app_id}/users", tags=["users"], responses=ERROR_RESPONSES
+    )
+
+    @users.post("", summary="Create a user")
+    async def create_user(app_id: str, body: UserCreate) -> Data[UserPublic]:
+        user = await service.create_user(repo, app_id, body)
+        return Data(data=UserPublic.of(user))
+
+    @users.post("/import", summary="Create or update up to 1,000 users")
+    async def import_users(app_id: str, body: UserImport) -> Data[ImportResult]:
+        return Data(data=await service.import_users(repo, app_id, body.users))
+
+    @users.get("", summary="List and search users")
+    async def list_users(app_id: str, query: Annotated[UserQuery, Query()]) -> Paged[UserPublic]:
+        found = await service.list_users(repo, app_id, query)
+        public = [UserPublic.of(user) for user in found.users]
+        return Paged.of(public, found.total, query.page, query.per_page)
+
+    @users.get("/{uid}", summary="Get a user")
+    async def get_user(app_id: str, uid: str) -> Data[UserPublic]:
+        return Data(data=UserPublic.of(await service.get_user(repo, app_id, uid)))
+
+    @users.put("/{uid}", summary="Update a user's given fields")
+    async def update_user(app_id: str, uid: str, body: UserUpdate) -> Data[UserPublic]:
+        return Data(data=UserPublic.of(await service.update_user(repo, app_id, uid, body)))
+
+    @users.delete("/{uid}", summary="Delete a user")
+    async def delete_user(app_id: str, uid: str) -> Data[Deleted]:
+        await service.delete_user(repo, app_id, uid)
+        return Data(data=Deleted())
+
+    return users

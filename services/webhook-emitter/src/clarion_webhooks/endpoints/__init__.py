@@ -1,0 +1,1 @@
+"""Webhook endpoints: their configuration learnt from Kafka, the triggers, storage."""
