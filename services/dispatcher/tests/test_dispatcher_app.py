@@ -15,6 +15,7 @@ def test_settings_defaults_and_prefixed_environment(monkeypatch: pytest.MonkeyPa
         60.0,
     )
     assert defaults.reply_fetch_max_wait_ms == 5
+    assert defaults.db_name == "clarion_dispatcher"
 
     monkeypatch.setenv("CLARION_DISPATCHER_GROUP_ID", "dispatcher-blue")
     monkeypatch.setenv("CLARION_DISPATCHER_DIRECTORY_TIMEOUT_S", "2.5")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from clarion_dispatcher import domain
-from clarion_dispatcher.models import NotificationRecord
+from clarion_dispatcher.fanout import domain
+from clarion_dispatcher.feed.domain import feed_item_delivered, feed_item_read, public_feed_item
+from clarion_dispatcher.notifications.domain import public_notification
+from clarion_dispatcher.notifications.models import NotificationRecord
 from clarion_dispatcher.testing import profile, send_command, template
 from clarion_shared.contracts.base import JsonObject
 from clarion_shared.contracts.directory_replies import UserProfile
@@ -201,7 +203,7 @@ def test_public_notification_groups_receivers_in_send_order() -> None:
     plan = domain.plan_chunk(command, users("zed", "amy"), NOW)
     shuffled: list[NotificationRecord] = list(reversed(plan.records))
 
-    public = domain.public_notification(shuffled)
+    public = public_notification(shuffled)
     assert public is not None
     body = public.to_json()
     assert body["notificationId"] == "ntf8"
@@ -213,12 +215,12 @@ def test_public_notification_groups_receivers_in_send_order() -> None:
         {"channelType": "sms", "channelId": "sms", "status": "queued"},
     ]
     assert ghost.channels[0].code == domain.ERR_USER_NOT_FOUND
-    assert domain.public_notification([]) is None
+    assert public_notification([]) is None
 
 
 def test_feed_item_public_json_is_camel_case_with_every_field() -> None:
     plan = domain.plan_chunk(send_command(APP, "ntf9", ["alice"]), users("alice"), NOW)
-    body = domain.public_feed_item(plan.feed_items[0]).to_json()
+    body = public_feed_item(plan.feed_items[0]).to_json()
     assert set(body) == {
         "id",
         "notificationId",
@@ -243,13 +245,13 @@ def test_feed_transition_events_have_ids_derived_from_the_item() -> None:
     item = plan.feed_items[0].model_copy(
         update={"read": True, "status": "read", "read_at": NOW, "delivered_at": NOW + 1}
     )
-    event = domain.feed_item_read(item)
+    event = feed_item_read(item)
     assert event.event_id == derive_id(item.id, "feed_item_read")
     assert event.occurred_at == NOW  # the stored time: a re-publish repeats it exactly
-    assert domain.feed_item_read(item) == event
+    assert feed_item_read(item) == event
     assert event.send_id == "ntf10"
     assert event.feed_item["status"] == "read"
-    delivered = domain.feed_item_delivered(item)
+    delivered = feed_item_delivered(item)
     assert delivered.event_id == derive_id(item.id, "feed_item_delivered")
     assert delivered.occurred_at == NOW + 1
 

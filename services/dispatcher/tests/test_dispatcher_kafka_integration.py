@@ -23,14 +23,15 @@ from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from clarion_devtools.helpers import random_ref, start_new_groups_at_end, wait_until
 from clarion_directory.app import Settings as DirectorySettings
 from clarion_directory.app import build as build_directory
-from clarion_dispatcher import service
-from clarion_dispatcher.adapters.directory import KafkaDirectoryClient
-from clarion_dispatcher.adapters.feed import MongoFeed
-from clarion_dispatcher.adapters.notifications import MongoNotifications
-from clarion_dispatcher.adapters.publisher import BrokerPublisher
 from clarion_dispatcher.app import Settings, build
+from clarion_dispatcher.fanout import service
+from clarion_dispatcher.fanout.kafka import KafkaDirectoryClient
+from clarion_dispatcher.feed.mongo import MongoFeed
+from clarion_dispatcher.notifications.mongo import MongoNotifications
+from clarion_dispatcher.publisher import BrokerPublisher
 from clarion_dispatcher.testing import send_command
 from clarion_shared import kafka
 from clarion_shared.contracts.directory_lookups import LookupUsers
@@ -38,16 +39,7 @@ from clarion_shared.contracts.replies import SendResult
 from clarion_shared.contracts.sends import ReplyTo
 from clarion_shared.contracts.status import ChunkDispatched, status_event_adapter
 from clarion_shared.settings import InfraSettings
-from clarion_shared.testing.helpers import random_ref, start_new_groups_at_end, wait_until
-from clarion_shared.topics import (
-    DIRECTORY_LOOKUPS,
-    DIRECTORY_LOOKUPS_REALTIME,
-    REPLIES,
-    SENDS,
-    SENDS_REALTIME,
-    STATUS,
-    USERS_EVENTS,
-)
+from clarion_shared.topics import Topics
 
 pytestmark = pytest.mark.integration
 
@@ -109,6 +101,7 @@ class TopicTail:
 @dataclass
 class Harness:
     settings: Settings
+    topics: Topics
     client: httpx.AsyncClient
     db: AsyncDatabase[dict[str, Any]]
     broker: KafkaBroker
@@ -144,13 +137,16 @@ class Harness:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def harness(
-    infra_settings: InfraSettings, mongo_client: AsyncMongoClient[dict[str, Any]]
+    infra_settings: InfraSettings,
+    topics: Topics,
+    mongo_client: AsyncMongoClient[dict[str, Any]],
 ) -> AsyncIterator[Harness]:
     bootstrap = infra_settings.kafka_bootstrap_servers
     db_name = random_ref("dispatcher_it").replace("-", "_")
     settings = Settings(
         kafka_bootstrap_servers=bootstrap,
         mongodb_url=infra_settings.mongodb_url,
+        topic_prefix=infra_settings.topic_prefix,
         db_name=db_name,
         group_id=random_ref("dispatcher-it"),
         directory_timeout_s=10,
@@ -158,21 +154,26 @@ async def harness(
     directory_settings = DirectorySettings(
         kafka_bootstrap_servers=bootstrap,
         mongodb_url=infra_settings.mongodb_url,
+        topic_prefix=infra_settings.topic_prefix,
         db_name=db_name,
         group_id=random_ref("directory-it"),
     )
     # Both services' new groups start after what earlier tests sent.
     await start_new_groups_at_end(
         bootstrap,
-        [(f"{settings.group_id}.{topic}", topic) for topic in (SENDS, SENDS_REALTIME)]
+        [(f"{settings.group_id}.{topic}", topic) for topic in (topics.sends, topics.sends_realtime)]
         + [
             (f"{directory_settings.group_id}.{topic}", topic)
-            for topic in (DIRECTORY_LOOKUPS, DIRECTORY_LOOKUPS_REALTIME, USERS_EVENTS)
+            for topic in (
+                topics.directory_lookups,
+                topics.directory_lookups_realtime,
+                topics.users_events,
+            )
         ],
     )
-    lookups = TopicTail(bootstrap, DIRECTORY_LOOKUPS)
-    realtime_lookups = TopicTail(bootstrap, DIRECTORY_LOOKUPS_REALTIME)
-    status = TopicTail(bootstrap, STATUS)
+    lookups = TopicTail(bootstrap, topics.directory_lookups)
+    realtime_lookups = TopicTail(bootstrap, topics.directory_lookups_realtime)
+    status = TopicTail(bootstrap, topics.status)
     for tail in (lookups, realtime_lookups, status):
         await tail.start()
     broker = kafka.make_broker(infra_settings, "dispatcher-it-client")
@@ -192,6 +193,7 @@ async def harness(
         ):
             yield Harness(
                 settings,
+                topics,
                 client,
                 mongo_client[db_name],
                 broker,
@@ -228,14 +230,14 @@ async def test_the_same_send_twice_gives_one_record_and_feed_item_per_receiver_a
         APP, send_id, receivers, mode="batch", channels=("in_app", "email"), tag="it"
     )
 
-    await kafka.publish(harness.broker, SENDS, command, key=send_id)
+    await kafka.publish(harness.broker, harness.topics.sends, command, key=send_id)
     await harness.wait_chunks(send_id, 1)
     feed_path = f"/internal/apps/{APP}/feed/alice"
     (alice_item,) = (await harness.client.get(feed_path)).json()["data"]
     read = await harness.client.post(f"{feed_path}/{alice_item['id']}/read")
     assert read.status_code == 200
 
-    await kafka.publish(harness.broker, SENDS, command, key=send_id)
+    await kafka.publish(harness.broker, harness.topics.sends, command, key=send_id)
     await harness.wait_chunks(send_id, 2)
 
     records = [d async for d in harness.db["notifications"].find({"send_id": send_id})]
@@ -270,17 +272,18 @@ async def test_a_realtime_reply_arrives_after_the_feed_items_exist(harness: Harn
             if any(r.key == request_id.encode() for r in records):
                 seen_items.append(await feed.count_documents({"notification_id": send_id}))
 
-    replies = Replies(harness.settings.kafka_bootstrap_servers, REPLIES)
+    replies_topic = harness.topics.replies
+    replies = Replies(harness.settings.kafka_bootstrap_servers, replies_topic)
     await replies.start()
     try:
         command = send_command(
             APP,
             send_id,
             ["bob", "nobody", "alice"],
-            reply_to=ReplyTo(topic=REPLIES, request_id=request_id),
+            reply_to=ReplyTo(topic=replies_topic, request_id=request_id),
         )
         started = time.perf_counter()
-        await kafka.publish(harness.broker, SENDS_REALTIME, command, key=send_id)
+        await kafka.publish(harness.broker, harness.topics.sends_realtime, command, key=send_id)
 
         async def answered() -> list[ConsumerRecord[bytes, bytes]]:
             return [r for r in replies.records if r.key == request_id.encode()]
@@ -313,7 +316,10 @@ async def test_lookups_go_in_chunks_of_at_most_a_thousand(harness: Harness) -> N
     send_id = random_ref("batch")
 
     await kafka.publish(
-        harness.broker, SENDS, send_command(app, send_id, uids, mode="batch"), key=send_id
+        harness.broker,
+        harness.topics.sends,
+        send_command(app, send_id, uids, mode="batch"),
+        key=send_id,
     )
     await harness.wait_chunks(send_id, 1)
 
@@ -333,7 +339,10 @@ async def test_measure_fan_out_of_one_thousand_in_app_receivers(
     uids = [f"m{n}" for n in range(1000)]
     await harness.add_users(app, uids)
     directory = KafkaDirectoryClient(
-        harness.broker, harness.settings.kafka_bootstrap_servers, timeout_s=10
+        harness.broker,
+        harness.topics,
+        bootstrap_servers=harness.settings.kafka_bootstrap_servers,
+        timeout_s=10,
     )
     await directory.start()
     try:
@@ -346,6 +355,7 @@ async def test_measure_fan_out_of_one_thousand_in_app_receivers(
                 notifications=MongoNotifications(harness.db),
                 feed=MongoFeed(harness.db),
                 publisher=BrokerPublisher(harness.broker),
+                topics=harness.topics,
             )
             assert outcome.plan.sent == 1000
             use_case_runs.append(outcome.duration_s)
@@ -356,7 +366,10 @@ async def test_measure_fan_out_of_one_thousand_in_app_receivers(
     send_id = random_ref("batch")
     started = time.perf_counter()
     await kafka.publish(
-        harness.broker, SENDS, send_command(app, send_id, uids, mode="batch"), key=send_id
+        harness.broker,
+        harness.topics.sends,
+        send_command(app, send_id, uids, mode="batch"),
+        key=send_id,
     )
     await harness.wait_chunks(send_id, 1)
     through_kafka = time.perf_counter() - started

@@ -15,13 +15,15 @@ import pytest_asyncio
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from clarion_dispatcher import domain
-from clarion_dispatcher.adapters.feed import MongoFeed
-from clarion_dispatcher.adapters.notifications import MongoNotifications
-from clarion_dispatcher.models import FeedItem
-from clarion_dispatcher.service import FeedRepository, NotificationRepository
+from clarion_devtools.helpers import random_ref
+from clarion_dispatcher.fanout import domain
+from clarion_dispatcher.feed.domain import feed_owner
+from clarion_dispatcher.feed.models import FeedItem
+from clarion_dispatcher.feed.mongo import MongoFeed
+from clarion_dispatcher.feed.service import FeedRepository
+from clarion_dispatcher.notifications.mongo import MongoNotifications
+from clarion_dispatcher.notifications.service import NotificationRepository
 from clarion_dispatcher.testing import InMemoryFeed, InMemoryNotifications, profile, send_command
-from clarion_shared.testing.helpers import random_ref
 
 NOW = 1_700_000_000
 
@@ -106,7 +108,7 @@ class TestMongoNotifications(NotificationRepositorySuite):
         self, mongo_db: AsyncDatabase[dict[str, Any]]
     ) -> MongoNotifications:
         repo = MongoNotifications(mongo_db)
-        await repo.ensure_indexes()
+        await repo.start()
         return repo
 
 
@@ -127,7 +129,7 @@ class FeedRepositorySuite:
 
     async def test_page_is_newest_first_with_totals(self, repo: FeedRepository) -> None:
         app = random_ref("app")
-        owner = domain.feed_owner(app, "alice")
+        owner = feed_owner(app, "alice")
         items = feed_items(app, "alice", 5)
         await repo.add_many(items)
         await repo.add_many(feed_items(app, "bob", 2))
@@ -149,12 +151,12 @@ class FeedRepositorySuite:
         app = random_ref("app")
         items = [planned(app, f"s{n}", ["alice"]).feed_items[0] for n in range(4)]
         await repo.add_many(items)
-        page, _ = await repo.page(domain.feed_owner(app, "alice"), None, 1, 10)
+        page, _ = await repo.page(feed_owner(app, "alice"), None, 1, 10)
         assert [i.id for i in page] == sorted((i.id for i in items), reverse=True)
 
     async def test_read_state_filter_and_unread_count(self, repo: FeedRepository) -> None:
         app = random_ref("app")
-        owner = domain.feed_owner(app, "alice")
+        owner = feed_owner(app, "alice")
         items = feed_items(app, "alice", 3)
         await repo.add_many(items)
 
@@ -172,7 +174,7 @@ class FeedRepositorySuite:
 
     async def test_transitions_happen_once(self, repo: FeedRepository) -> None:
         app = random_ref("app")
-        owner = domain.feed_owner(app, "alice")
+        owner = feed_owner(app, "alice")
         one, two = feed_items(app, "alice", 2)
         await repo.add_many([one, two])
 
@@ -200,7 +202,7 @@ class FeedRepositorySuite:
         self, repo: FeedRepository
     ) -> None:
         app = random_ref("app")
-        owner = domain.feed_owner(app, "alice")
+        owner = feed_owner(app, "alice")
         (item,) = feed_items(app, "alice", 1)
         await repo.add_many([item])
 
@@ -224,7 +226,7 @@ class FeedRepositorySuite:
 
     async def test_replaying_items_keeps_their_state(self, repo: FeedRepository) -> None:
         app = random_ref("app")
-        owner = domain.feed_owner(app, "alice")
+        owner = feed_owner(app, "alice")
         (item,) = feed_items(app, "alice", 1)
         await repo.add_many([item])
         await repo.mark_read(owner, item.id, at=NOW + 1)
@@ -240,12 +242,12 @@ class FeedRepositorySuite:
         app = random_ref("app")
         (item,) = feed_items(app, "alice", 1)
         await repo.add_many([item])
-        for stranger in (domain.feed_owner(app, "bob"), domain.feed_owner("other", "alice")):
+        for stranger in (feed_owner(app, "bob"), feed_owner("other", "alice")):
             assert await repo.get(stranger, item.id) is None
             assert await repo.mark_read(stranger, item.id, at=NOW) is None
             assert await repo.mark_delivered(stranger, item.id, at=NOW) is None
             assert await repo.delete(stranger, item.id) is False
-        owner = domain.feed_owner(app, "alice")
+        owner = feed_owner(app, "alice")
         assert await repo.delete(owner, item.id) is True
         assert await repo.delete(owner, item.id) is False
         assert await repo.get(owner, item.id) is None
@@ -264,5 +266,5 @@ class TestMongoFeed(FeedRepositorySuite):
         self, mongo_db: AsyncDatabase[dict[str, Any]]
     ) -> MongoFeed:
         repo = MongoFeed(mongo_db)
-        await repo.ensure_indexes()
+        await repo.start()
         return repo

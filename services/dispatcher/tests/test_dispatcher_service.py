@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from clarion_dispatcher import service
+from clarion_dispatcher.errors import ERRORS
+from clarion_dispatcher.fanout import service
+from clarion_dispatcher.fanout.service import ChunkOutcome
+from clarion_dispatcher.feed import service as feed_service
+from clarion_dispatcher.feed.domain import FeedItemNotFound
+from clarion_dispatcher.feed.models import FeedItemPublic
+from clarion_dispatcher.notifications import service as notification_service
+from clarion_dispatcher.notifications.domain import NotificationNotFound
 from clarion_dispatcher.testing import (
     FakeDirectory,
     InMemoryFeed,
@@ -20,10 +27,13 @@ from clarion_shared.contracts.jobs import DeliveryJob
 from clarion_shared.contracts.replies import SendResult
 from clarion_shared.contracts.sends import ReplyTo, SendNotification
 from clarion_shared.contracts.status import FeedItemDelivered, FeedItemRead, status_event_adapter
-from clarion_shared.errors import ApiError
-from clarion_shared.topics import REPLIES, STATUS, jobs_topic
+from clarion_shared.topics import Topics
 
 APP = "app1"
+TOPICS = Topics("unit.")
+REPLIES = TOPICS.replies
+STATUS = TOPICS.status
+jobs_topic = TOPICS.jobs
 
 
 @dataclass
@@ -40,14 +50,45 @@ class World:
         self.feed = InMemoryFeed(self.journal)
         self.publisher = RecordingPublisher(journal=self.journal)
 
-    async def dispatch(self, command: SendNotification) -> service.ChunkOutcome:
+    async def dispatch(self, command: SendNotification) -> ChunkOutcome:
         return await service.dispatch_chunk(
             command,
             directory=self.directory,
             notifications=self.notifications,
             feed=self.feed,
             publisher=self.publisher,
+            topics=TOPICS,
             now=1_700_000_500,
+        )
+
+    async def mark_read(
+        self,
+        item_id: str,
+        *,
+        app_id: str = APP,
+        uid: str = "alice",
+        publisher: RecordingPublisher | None = None,
+        now: int | None = None,
+    ) -> FeedItemPublic:
+        return await feed_service.mark_read(
+            app_id,
+            uid,
+            item_id,
+            feed=self.feed,
+            publisher=publisher or self.publisher,
+            status_topic=STATUS,
+            now=now,
+        )
+
+    async def mark_delivered(self, item_id: str, now: int) -> FeedItemPublic:
+        return await feed_service.mark_delivered(
+            APP,
+            "alice",
+            item_id,
+            feed=self.feed,
+            publisher=self.publisher,
+            status_topic=STATUS,
+            now=now,
         )
 
 
@@ -107,9 +148,7 @@ async def test_replaying_a_command_keeps_one_record_and_feed_item_and_its_read_s
     command = send_command(APP, "ntf2", ["alice", "bob"], channels=("in_app", "sms"))
     first = await world.dispatch(command)
     item_id = first.plan.feed_items[0].id
-    await service.mark_read(
-        APP, "alice", item_id, feed=world.feed, publisher=world.publisher, now=5
-    )
+    await world.mark_read(item_id, now=5)
 
     again = await world.dispatch(command)
 
@@ -168,32 +207,23 @@ async def _seed(world: World, send_id: str = "ntf9") -> str:
 async def test_mark_read_publishes_once_and_is_idempotent(world: World) -> None:
     item_id = await _seed(world)
 
-    first = await service.mark_read(
-        APP, "alice", item_id, feed=world.feed, publisher=world.publisher, now=10
-    )
-    second = await service.mark_read(
-        APP, "alice", item_id, feed=world.feed, publisher=world.publisher, now=20
-    )
+    first = await world.mark_read(item_id, now=10)
+    second = await world.mark_read(item_id, now=20)
 
     assert (first.status, first.read_at) == ("read", 10)
     assert second == first
     (event,) = world.publisher.on(STATUS)
     assert isinstance(event.message, FeedItemRead)
     assert event.key == "ntf9"
-    assert await service.unread_count(APP, "alice", feed=world.feed) == 0
+    assert await feed_service.unread_count(APP, "alice", feed=world.feed) == 0
 
 
 async def test_mark_delivered_after_read_keeps_status_read(world: World) -> None:
     item_id = await _seed(world)
-    feed, publisher = world.feed, world.publisher
 
-    await service.mark_read(APP, "alice", item_id, feed=feed, publisher=publisher, now=10)
-    delivered = await service.mark_delivered(
-        APP, "alice", item_id, feed=feed, publisher=publisher, now=11
-    )
-    again = await service.mark_delivered(
-        APP, "alice", item_id, feed=feed, publisher=publisher, now=12
-    )
+    await world.mark_read(item_id, now=10)
+    delivered = await world.mark_delivered(item_id, now=11)
+    again = await world.mark_delivered(item_id, now=12)
 
     assert (delivered.status, delivered.delivered_at) == ("read", 11)
     assert again.delivered_at == 11
@@ -204,23 +234,25 @@ async def test_mark_delivered_after_read_keeps_status_read(world: World) -> None
 async def test_another_users_or_apps_item_is_not_found(world: World) -> None:
     item_id = await _seed(world)
     for app_id, uid in (("app1", "bob"), ("other-app", "alice")):
-        with pytest.raises(ApiError) as caught:
-            await service.mark_read(
-                app_id, uid, item_id, feed=world.feed, publisher=world.publisher
-            )
-        assert caught.value.status == 404
-        with pytest.raises(ApiError):
-            await service.delete_feed_item(app_id, uid, item_id, feed=world.feed)
+        with pytest.raises(FeedItemNotFound) as caught:
+            await world.mark_read(item_id, app_id=app_id, uid=uid)
+        answer = ERRORS.api_error(caught.value)
+        assert answer is not None
+        assert answer.status == 404
+        with pytest.raises(FeedItemNotFound):
+            await feed_service.delete_feed_item(app_id, uid, item_id, feed=world.feed)
     assert world.publisher.published == []
 
 
 async def test_list_feed_filters_read_state_newest_first(world: World) -> None:
     first = await _seed(world, "ntf-a")
     second = await _seed(world, "ntf-b")
-    await service.mark_read(APP, "alice", first, feed=world.feed, publisher=world.publisher, now=1)
+    await world.mark_read(first, now=1)
 
-    everything, total = await service.list_feed(APP, "alice", None, 1, 20, feed=world.feed)
-    unread, unread_total = await service.list_feed(APP, "alice", "unread", 1, 20, feed=world.feed)
+    everything, total = await feed_service.list_feed(APP, "alice", None, 1, 20, feed=world.feed)
+    unread, unread_total = await feed_service.list_feed(
+        APP, "alice", "unread", 1, 20, feed=world.feed
+    )
 
     assert total == 2
     # Same sent_at: the id breaks the tie, descending.
@@ -230,10 +262,14 @@ async def test_list_feed_filters_read_state_newest_first(world: World) -> None:
 
 async def test_get_notification_404_when_the_send_is_unknown(world: World) -> None:
     await world.dispatch(send_command(APP, "ntf5", ["alice", "ghost"]))
-    found = await service.get_notification(APP, "ntf5", notifications=world.notifications)
+    found = await notification_service.get_notification(
+        APP, "ntf5", notifications=world.notifications
+    )
     assert [r.uid for r in found.receivers] == ["alice", "ghost"]
-    with pytest.raises(ApiError):
-        await service.get_notification("other-app", "ntf5", notifications=world.notifications)
+    with pytest.raises(NotificationNotFound):
+        await notification_service.get_notification(
+            "other-app", "ntf5", notifications=world.notifications
+        )
 
 
 async def test_commands_of_one_fetch_share_lookups_writes_and_publishes(world: World) -> None:
@@ -254,6 +290,7 @@ async def test_commands_of_one_fetch_share_lookups_writes_and_publishes(world: W
         notifications=world.notifications,
         feed=world.feed,
         publisher=world.publisher,
+        topics=TOPICS,
         now=1_700_000_500,
     )
 
@@ -294,6 +331,7 @@ async def test_realtime_sends_of_a_fetch_are_answered_before_its_batch_chunks(
         notifications=world.notifications,
         feed=world.feed,
         publisher=world.publisher,
+        topics=TOPICS,
     )
 
     reply_at = world.journal.index(f"publish:{REPLIES}")
@@ -318,16 +356,12 @@ async def test_a_read_event_lost_to_a_crash_is_published_by_the_next_call(world:
     crashing = FailingOnce()
 
     with pytest.raises(ConnectionError):
-        await service.mark_read(APP, "alice", item_id, feed=world.feed, publisher=crashing, now=10)
+        await world.mark_read(item_id, publisher=crashing, now=10)
     # The item is read, and its event still owed.
-    assert await service.unread_count(APP, "alice", feed=world.feed) == 0
+    assert await feed_service.unread_count(APP, "alice", feed=world.feed) == 0
 
-    again = await service.mark_read(
-        APP, "alice", item_id, feed=world.feed, publisher=crashing, now=30
-    )
-    once_more = await service.mark_read(
-        APP, "alice", item_id, feed=world.feed, publisher=crashing, now=40
-    )
+    again = await world.mark_read(item_id, publisher=crashing, now=30)
+    once_more = await world.mark_read(item_id, publisher=crashing, now=40)
 
     assert again == once_more
     assert again.read_at == 10

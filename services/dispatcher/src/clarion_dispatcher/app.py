@@ -1,33 +1,41 @@
-"""Composition root of the dispatcher: settings, clients, broker, routes, lifespan."""
+"""Composition root of the dispatcher: Settings, Adapters, compose(), build()."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+from pymongo import AsyncMongoClient
 
 from clarion_shared import http, kafka, mongo
-from clarion_shared.logging import configure_logging, get_logger
+from clarion_shared.http import ReadinessCheck
+from clarion_shared.lifecycle import Hooks, Resource, lifespan, on_stop
+from clarion_shared.mongo import Document
 from clarion_shared.settings import ServiceSettings
+from clarion_shared.topics import Topics
 
-from .adapters.directory import KafkaDirectoryClient
-from .adapters.feed import MongoFeed
-from .adapters.notifications import MongoNotifications
-from .adapters.publisher import BrokerPublisher
-from .handlers import Dependencies, feed_router, notifications_router, register_consumers
+from .errors import ERRORS
+from .fanout import consumers
+from .fanout.kafka import KafkaDirectoryClient
+from .fanout.service import UserDirectory
+from .feed import routes as feed_routes
+from .feed.mongo import MongoFeed
+from .feed.service import FeedRepository
+from .notifications import routes as notification_routes
+from .notifications.mongo import MongoNotifications
+from .notifications.service import NotificationRepository
+from .publisher import BrokerPublisher, Publisher
 
 SERVICE = "dispatcher"
-log = get_logger(__name__)
-
-Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CLARION_DISPATCHER_", extra="ignore", frozen=True)
 
+    db_name: str = "clarion_dispatcher"
     port: int = 8081
     group_id: str = Field(
         default="dispatcher",
@@ -50,66 +58,85 @@ class Settings(ServiceSettings):
     )
 
 
-def http_app(deps: Dependencies, lifespan: Lifespan) -> FastAPI:
-    """The HTTP side alone: envelopes, health, metrics and the internal routes."""
+@dataclass(frozen=True)
+class Adapters:
+    """Everything the dispatcher talks to."""
+
+    mongo_client: AsyncMongoClient[Document]
+    notifications: NotificationRepository
+    feed: FeedRepository
+    directory: UserDirectory
+    broker: KafkaBroker
+    publisher: Publisher
+
+    @classmethod
+    def connect(cls, settings: Settings) -> Adapters:
+        """The real adapters (nothing started yet)."""
+        client = mongo.make_client(settings.mongodb_url)
+        db = client[settings.db_name]
+        broker = kafka.make_broker(settings, SERVICE)
+        directory = KafkaDirectoryClient(
+            broker,
+            Topics(settings.topic_prefix),
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            timeout_s=settings.directory_timeout_s,
+            fetch_max_wait_ms=settings.reply_fetch_max_wait_ms,
+        )
+        return cls(
+            mongo_client=client,
+            notifications=MongoNotifications(db),
+            feed=MongoFeed(db),
+            directory=directory,
+            broker=broker,
+            publisher=BrokerPublisher(broker),
+        )
+
+    def resources(self) -> list[Resource]:
+        """What the lifespan starts, in this order, and stops in reverse."""
+        return [
+            on_stop(self.mongo_client.close),
+            self.notifications,
+            self.feed,
+            # The reply consumer before the broker: a chunk consumed as soon as the
+            # broker starts may already ask the directory.
+            self.directory,
+            Hooks(self.broker.start, self.broker.stop),
+        ]
+
+    def readiness(self) -> dict[str, ReadinessCheck]:
+        """The /readyz checks of the adapters (``compose`` adds the consumer groups')."""
+        return {
+            "mongo": mongo.readiness(self.mongo_client),
+            "kafka": kafka.readiness(self.broker),
+            "directory_replies": self.directory.ready,
+        }
+
+
+def compose(settings: Settings, adapters: Adapters) -> FastAPI:
+    """Use cases wired to ``adapters``; routes, subscribers, lifespan, readiness."""
+    topics = Topics(settings.topic_prefix)
+    groups = kafka.ConsumerGroups(adapters.broker, settings.group_id, settings.group_instance_id)
+    consumers.register(
+        groups,
+        topics,
+        directory=adapters.directory,
+        notifications=adapters.notifications,
+        feed=adapters.feed,
+        publisher=adapters.publisher,
+        max_records=settings.max_batch_records,
+    )
     app = http.create_app(
         SERVICE,
         "Clarion dispatcher (internal)",
-        lifespan,
+        lifespan(SERVICE, adapters.resources()),
+        errors=ERRORS,
+        readiness={**adapters.readiness(), "kafka_groups": groups.joined},
         description="Fan-out of send commands; the in-app feed and notification states.",
     )
-    app.include_router(feed_router(deps))
-    app.include_router(notifications_router(deps))
+    app.include_router(feed_routes.router(adapters.feed, adapters.publisher, topics))
+    app.include_router(notification_routes.router(adapters.notifications))
     return app
 
 
 def build(settings: Settings) -> FastAPI:
-    configure_logging(SERVICE, settings.log_level, settings.log_json)
-    client = mongo.make_client(settings.mongodb_url)
-    db = client[settings.db_name]
-    notifications = MongoNotifications(db)
-    feed = MongoFeed(db)
-    broker = kafka.make_broker(settings, SERVICE)
-    directory = KafkaDirectoryClient(
-        broker,
-        settings.kafka_bootstrap_servers,
-        timeout_s=settings.directory_timeout_s,
-        fetch_max_wait_ms=settings.reply_fetch_max_wait_ms,
-    )
-    deps = Dependencies(
-        directory=directory,
-        notifications=notifications,
-        feed=feed,
-        publisher=BrokerPublisher(broker),
-    )
-    groups = kafka.ConsumerGroups(broker, settings.group_id, settings.group_instance_id)
-    register_consumers(groups, deps, max_records=settings.max_batch_records)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with AsyncExitStack() as stack:
-            stack.push_async_callback(client.close)
-            await notifications.ensure_indexes()
-            await feed.ensure_indexes()
-            # The reply consumer first: a chunk consumed as soon as the broker starts
-            # may already ask the directory.
-            await directory.start()
-            stack.push_async_callback(directory.stop)
-            await broker.start()
-            stack.push_async_callback(broker.stop)
-            log.info("dispatcher.started", group_id=settings.group_id, db=settings.db_name)
-            yield
-            log.info("dispatcher.stopping")
-
-    app = http_app(deps, lifespan)
-
-    async def directory_ready() -> bool:
-        return directory.ready
-
-    app.state.readiness = {
-        "mongo": mongo.readiness(client),
-        "kafka": kafka.readiness(broker),
-        "directory_replies": directory_ready,
-        "kafka_groups": groups.joined,
-    }
-    return app
+    return compose(settings, Adapters.connect(settings))

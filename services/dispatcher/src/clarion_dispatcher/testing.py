@@ -1,8 +1,10 @@
-"""In-memory stand-ins for the dispatcher's dependencies (same interfaces as the adapters).
+"""In-memory stand-ins for the dispatcher's ports (same interfaces as the adapters), and
+builders of send commands.
 
 Used by the unit tests, and run through the same repository suite as the Mongo
-adapters so they cannot drift apart. Each fake may append to a shared ``journal`` so a
-test can check the order of effects.
+adapters so they cannot drift apart. Each fake is a ``Resource`` whose start and stop
+do nothing, so a test can put it in ``app.Adapters``. Each may append to a shared
+``journal`` so a test can check the order of effects.
 """
 
 from __future__ import annotations
@@ -25,11 +27,21 @@ from clarion_shared.contracts.sends import (
     VariableSpec,
 )
 
-from .adapters.feed import sort_key
-from .models import FeedEvent, FeedItem, FeedTransition, NotificationRecord
+from .fanout.service import DirectoryTimedOut
+from .feed.models import FeedEvent, FeedItem, FeedTransition
+from .feed.mongo import sort_key
+from .notifications.models import NotificationRecord
 
 
-class InMemoryNotifications:
+class _NoLifecycle:
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+class InMemoryNotifications(_NoLifecycle):
     def __init__(self, journal: list[str] | None = None) -> None:
         self.records: dict[str, NotificationRecord] = {}
         self.write_calls = 0
@@ -46,7 +58,7 @@ class InMemoryNotifications:
         return [r for r in self.records.values() if r.send_id == send_id and r.app_id == app_id]
 
 
-class InMemoryFeed:
+class InMemoryFeed(_NoLifecycle):
     def __init__(self, journal: list[str] | None = None) -> None:
         self.items: dict[str, FeedItem] = {}
         self.write_calls = 0
@@ -118,7 +130,7 @@ class InMemoryFeed:
 
 
 @dataclass
-class FakeDirectory:
+class FakeDirectory(_NoLifecycle):
     """Knows ``users[app_id]``; records every lookup chunk it is asked."""
 
     users: dict[str, dict[str, UserProfile]] = field(default_factory=dict)
@@ -136,7 +148,7 @@ class FakeDirectory:
         self, app_id: str, uids: Sequence[str], *, realtime: bool = False
     ) -> Mapping[str, UserProfile]:
         if self.timeout:
-            raise TimeoutError("the directory did not answer")
+            raise DirectoryTimedOut("the directory did not answer")
         for start in range(0, len(uids), MAX_LOOKUP_UIDS):
             chunk = list(uids[start : start + MAX_LOOKUP_UIDS])
             self.lookups.append(chunk)
@@ -146,6 +158,9 @@ class FakeDirectory:
             self.journal.append(f"lookup:{len(uids)}")
         known = self.users.get(app_id, {})
         return {uid: known[uid] for uid in uids if uid in known}
+
+    async def ready(self) -> bool:
+        return True
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from clarion_shared.mongo import Document
 
-from ..models import FeedEvent, FeedItem, FeedTransition
-from ._bulk import insert_absent
+from ..mongo import insert_absent
+from .models import FeedEvent, FeedItem, FeedTransition
 
 COLLECTION = "feed_items"
 
@@ -41,10 +41,14 @@ class MongoFeed:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._col = db[COLLECTION]
 
-    async def ensure_indexes(self) -> None:
+    async def start(self) -> None:
+        """Create the indexes (idempotent)."""
         await self._col.create_index(
             [("owner", ASCENDING), ("sort_key", DESCENDING)], name="owner_newest"
         )
+
+    async def stop(self) -> None:
+        return None
 
     async def add_many(self, items: Sequence[FeedItem]) -> None:
         # Insert-if-absent: a replay never resets an item's read or delivered state.

@@ -11,7 +11,9 @@ from clarion_shared import kafka
 from clarion_shared.contracts.directory_lookups import MAX_LOOKUP_UIDS, LookupUsers
 from clarion_shared.contracts.directory_replies import UserProfile, UsersResolved
 from clarion_shared.rpc import KafkaRequester
-from clarion_shared.topics import DIRECTORY_LOOKUPS, DIRECTORY_LOOKUPS_REALTIME, DIRECTORY_REPLIES
+from clarion_shared.topics import Topics
+
+from .service import DirectoryTimedOut
 
 
 def _request_id(reply: UsersResolved) -> str:
@@ -21,26 +23,30 @@ def _request_id(reply: UsersResolved) -> str:
 class KafkaDirectoryClient:
     """Looks uids up in chunks of ``MAX_LOOKUP_UIDS``, all chunks at once.
 
-    The reply consumer is created in ``start`` (aiokafka needs the running loop).
+    Lookups go to ``topics.directory_lookups`` (``directory_lookups_realtime`` for
+    realtime sends); replies come back on ``topics.directory_replies``. The reply
+    consumer is created in ``start`` (aiokafka needs the running loop).
     """
 
     def __init__(
         self,
         broker: KafkaBroker,
+        topics: Topics,
+        *,
         bootstrap_servers: str,
         timeout_s: float,
         fetch_max_wait_ms: int = 5,
-        reply_topic: str = DIRECTORY_REPLIES,
     ) -> None:
         self._broker = broker
+        self._lookups = topics.directory_lookups
+        self._lookups_realtime = topics.directory_lookups_realtime
+        self._reply_topic = topics.directory_replies
         self._bootstrap_servers = bootstrap_servers
         self._timeout_s = timeout_s
         self._fetch_max_wait_ms = fetch_max_wait_ms
-        self._reply_topic = reply_topic
         self._requester: KafkaRequester[UsersResolved] | None = None
 
-    @property
-    def ready(self) -> bool:
+    async def ready(self) -> bool:
         return self._requester is not None and self._requester.ready
 
     async def start(self) -> None:
@@ -62,11 +68,12 @@ class KafkaDirectoryClient:
     async def resolve(
         self, app_id: str, uids: Sequence[str], *, realtime: bool = False
     ) -> Mapping[str, UserProfile]:
-        """Profiles of the uids that exist. Raises ``TimeoutError`` if a chunk goes unanswered.
+        """Profiles of the uids that exist. Raises ``DirectoryTimedOut`` if a chunk goes
+        unanswered.
 
         ``realtime`` lookups go on their own topic, ahead of any batch's lookups.
         """
-        topic = DIRECTORY_LOOKUPS_REALTIME if realtime else DIRECTORY_LOOKUPS
+        topic = self._lookups_realtime if realtime else self._lookups
         chunks = [uids[i : i + MAX_LOOKUP_UIDS] for i in range(0, len(uids), MAX_LOOKUP_UIDS)]
         replies = await asyncio.gather(*(self._lookup(topic, app_id, chunk) for chunk in chunks))
         wanted = set(uids)
@@ -86,4 +93,9 @@ class KafkaDirectoryClient:
             )
             await kafka.publish(self._broker, topic, lookup, key=app_id)
 
-        return await requester.request(send, self._timeout_s)
+        try:
+            return await requester.request(send, self._timeout_s)
+        except TimeoutError as exc:
+            raise DirectoryTimedOut(
+                f"no answer to a lookup of {len(uids)} uid(s) within {self._timeout_s}s"
+            ) from exc

@@ -10,8 +10,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from clarion_shared.contracts.base import ErrorInfo
 from clarion_shared.mongo import Document
 
-from ..models import NotificationRecord
-from ._bulk import insert_absent
+from ..mongo import insert_absent
+from .models import NotificationRecord
 
 COLLECTION = "notifications"
 
@@ -47,8 +47,12 @@ class MongoNotifications:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._col = db[COLLECTION]
 
-    async def ensure_indexes(self) -> None:
+    async def start(self) -> None:
+        """Create the indexes (idempotent)."""
         await self._col.create_index([("send_id", ASCENDING)], name="send_id")
+
+    async def stop(self) -> None:
+        return None
 
     async def add_many(self, records: Sequence[NotificationRecord]) -> None:
         # Insert-if-absent: a replayed chunk finds its records and leaves them as they are.

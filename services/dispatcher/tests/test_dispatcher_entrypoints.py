@@ -1,19 +1,20 @@
-"""Entry points: the sends consumer on FastStream's TestKafkaBroker, the HTTP routes."""
+"""Entry points: the sends consumers on FastStream's TestKafkaBroker, the HTTP routes.
+
+The app is composed with in-memory adapters (``dataclasses.replace`` on the real ones,
+which are never started); nothing here needs Kafka or a database.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from faststream.kafka import KafkaMessage, TestKafkaBroker
 
-from clarion_dispatcher import service
-from clarion_dispatcher.adapters.publisher import BrokerPublisher
-from clarion_dispatcher.app import Settings, http_app
-from clarion_dispatcher.handlers import Dependencies, register_consumers
+from clarion_dispatcher.app import Adapters, Settings, compose
+from clarion_dispatcher.fanout import service
 from clarion_dispatcher.testing import (
     FakeDirectory,
     InMemoryFeed,
@@ -26,9 +27,15 @@ from clarion_shared import kafka
 from clarion_shared.contracts.replies import SendResult
 from clarion_shared.contracts.sends import ReplyTo
 from clarion_shared.contracts.status import status_event_adapter
-from clarion_shared.topics import REPLIES, SENDS, SENDS_REALTIME, STATUS
+from clarion_shared.topics import Topics
 
 APP = "app1"
+SETTINGS = Settings(topic_prefix="unit.", group_id="dispatcher-test")
+TOPICS = Topics(SETTINGS.topic_prefix)
+REPLIES = TOPICS.replies
+SENDS = TOPICS.sends
+SENDS_REALTIME = TOPICS.sends_realtime
+STATUS = TOPICS.status
 
 
 def fakes() -> tuple[FakeDirectory, InMemoryNotifications, InMemoryFeed]:
@@ -37,16 +44,25 @@ def fakes() -> tuple[FakeDirectory, InMemoryNotifications, InMemoryFeed]:
     return directory, InMemoryNotifications(), InMemoryFeed()
 
 
+def with_fakes(
+    directory: FakeDirectory,
+    notifications: InMemoryNotifications,
+    feed: InMemoryFeed,
+    publisher: RecordingPublisher | None = None,
+) -> Adapters:
+    """The real adapters (not started) with the fakes in place; the real broker's
+    publisher unless ``publisher`` is given."""
+    adapters = replace(
+        Adapters.connect(SETTINGS), directory=directory, notifications=notifications, feed=feed
+    )
+    return adapters if publisher is None else replace(adapters, publisher=publisher)
+
+
 async def test_a_realtime_send_is_fanned_out_and_answered_on_its_own_lane() -> None:
     directory, notifications, feed = fakes()
-    broker = kafka.make_broker(Settings(), "dispatcher-test")
-    deps = Dependencies(
-        directory=directory,
-        notifications=notifications,
-        feed=feed,
-        publisher=BrokerPublisher(broker),
-    )
-    register_consumers(kafka.ConsumerGroups(broker, "dispatcher-test"), deps)
+    adapters = with_fakes(directory, notifications, feed)
+    compose(SETTINGS, adapters)
+    broker = adapters.broker
     replies: list[SendResult] = []
     status_types: list[str] = []
 
@@ -82,9 +98,9 @@ async def test_a_realtime_send_is_fanned_out_and_answered_on_its_own_lane() -> N
 
 async def test_an_unreadable_send_record_is_dead_lettered() -> None:
     directory, notifications, feed = fakes()
-    broker = kafka.make_broker(Settings(), "dispatcher-test")
-    deps = Dependencies(directory, notifications, feed, RecordingPublisher())
-    register_consumers(kafka.ConsumerGroups(broker, "dispatcher-test"), deps)
+    adapters = with_fakes(directory, notifications, feed, RecordingPublisher())
+    compose(SETTINGS, adapters)
+    broker = adapters.broker
     dead: list[bytes] = []
 
     async def on_dead(msg: KafkaMessage) -> None:
@@ -102,16 +118,10 @@ async def test_an_unreadable_send_record_is_dead_lettered() -> None:
 # ----------------------------------------------------------------------- HTTP
 
 
-@asynccontextmanager
-async def _no_lifespan(_: FastAPI) -> AsyncIterator[None]:
-    yield
-
-
 @pytest.fixture
 async def api() -> AsyncIterator[tuple[httpx.AsyncClient, InMemoryFeed, RecordingPublisher]]:
     directory, notifications, feed = fakes()
     publisher = RecordingPublisher()
-    deps = Dependencies(directory, notifications, feed, publisher)
     for n in range(3):
         await service.dispatch_chunk(
             send_command(APP, f"ntf{n}", ["alice", "ghost"], tag="t"),
@@ -119,10 +129,13 @@ async def api() -> AsyncIterator[tuple[httpx.AsyncClient, InMemoryFeed, Recordin
             notifications=notifications,
             feed=feed,
             publisher=publisher,
+            topics=TOPICS,
             now=1_700_000_000 + n,
         )
     publisher.published.clear()
-    transport = httpx.ASGITransport(app=http_app(deps, _no_lifespan))
+    # ASGITransport runs no lifespan: nothing is started.
+    app = compose(SETTINGS, with_fakes(directory, notifications, feed, publisher))
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://dispatcher") as client:
         yield client, feed, publisher
 
@@ -197,6 +210,7 @@ async def test_read_delivered_unread_count_and_delete(
     gone = await client.delete(f"{FEED}/{target}")
     assert gone.status_code == 404
     assert gone.json()["error"]["code"] == "ERR_NOT_FOUND"
+    assert gone.json()["error"]["message"] == "Feed item not found."
 
 
 async def test_another_users_item_is_404(
@@ -252,3 +266,9 @@ async def test_notification_states(
     }
     missing = await client.get("/internal/apps/other/notifications/ntf1")
     assert missing.status_code == 404
+    assert missing.json()["error"] == {
+        "code": "ERR_NOT_FOUND",
+        "message": "Notification not found.",
+        "devMessage": "Notification not found.",
+        "source": "clarion",
+    }

@@ -1,1 +1,0 @@
-"""Mongo repositories (the only place a collection is named) and Kafka clients."""

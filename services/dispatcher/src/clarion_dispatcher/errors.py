@@ -1,0 +1,24 @@
+"""The dispatcher's one error mapping: its error classes → the envelope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clarion_shared.api import ERROR_RESPONSES
+from clarion_shared.errors import ErrorMapper, answer
+
+from .feed.domain import FeedItemNotFound
+from .notifications.domain import NotificationNotFound
+
+ERRORS = ErrorMapper(
+    {
+        NotificationNotFound: answer(404, "ERR_NOT_FOUND"),
+        FeedItemNotFound: answer(404, "ERR_NOT_FOUND"),
+    }
+)
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: ERROR_RESPONSES[status] for status in (400, 404)
+}
+"""The error answers the routes document: internal routes authenticate nobody (the
+gateway does): 400 (validation) and 404 are the errors they document."""

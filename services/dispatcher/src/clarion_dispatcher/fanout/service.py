@@ -1,0 +1,243 @@
+"""Use cases of the fan-out: one Kafka fetch of send chunks, and the directory port.
+
+Every dependency is passed in, with the ``Topics`` the fan-out publishes to; the
+repositories' ports live with their resources (``notifications``, ``feed``), the
+publisher's at the root. The real adapters are named in ``app``; the in-memory ones
+live in ``testing``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from clarion_shared.contracts.base import Contract
+from clarion_shared.contracts.directory_replies import UserProfile
+from clarion_shared.contracts.replies import SendResult
+from clarion_shared.contracts.sends import SendNotification
+from clarion_shared.ids import now as clock_now
+from clarion_shared.lifecycle import Resource
+from clarion_shared.logging import get_logger
+from clarion_shared.topics import Topics
+
+from ..feed.service import FeedRepository
+from ..notifications.service import NotificationRepository
+from ..publisher import Publisher
+from . import domain
+
+log = get_logger(__name__)
+
+Keyed = tuple[str | None, Contract]
+
+
+class DirectoryTimedOut(TimeoutError):
+    """The user-directory did not answer a lookup in time.
+
+    A ``TimeoutError``: the consumers' error policy counts it as transient, so the
+    chunk is not committed and comes back.
+    """
+
+
+class UserDirectory(Resource, Protocol):
+    async def resolve(
+        self, app_id: str, uids: Sequence[str], *, realtime: bool = False
+    ) -> Mapping[str, UserProfile]:
+        """Profiles of the uids that exist; an absent uid does not exist.
+
+        ``realtime`` asks for the lane that does not wait behind batch lookups.
+
+        Raises ``DirectoryTimedOut`` when the directory does not answer in time.
+        """
+        ...
+
+    async def ready(self) -> bool:
+        """Whether lookups can be answered (the reply consumer is assigned)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ChunkOutcome:
+    plan: domain.ChunkPlan
+    duration_s: float
+
+
+async def dispatch_chunk(
+    command: SendNotification,
+    *,
+    directory: UserDirectory,
+    notifications: NotificationRepository,
+    feed: FeedRepository,
+    publisher: Publisher,
+    topics: Topics,
+    now: int | None = None,
+) -> ChunkOutcome:
+    """Fan one chunk out (see ``dispatch_chunks``)."""
+    [outcome] = await dispatch_chunks(
+        [command],
+        directory=directory,
+        notifications=notifications,
+        feed=feed,
+        publisher=publisher,
+        topics=topics,
+        now=now,
+    )
+    return outcome
+
+
+async def dispatch_fetch(
+    commands: Sequence[SendNotification],
+    *,
+    directory: UserDirectory,
+    notifications: NotificationRepository,
+    feed: FeedRepository,
+    publisher: Publisher,
+    topics: Topics,
+) -> list[ChunkOutcome]:
+    """Fan out what one Kafka fetch holds: realtime sends first, then the rest.
+
+    A realtime send has a client waiting on it. It has its own topics (sends and uid
+    lookups), so it does not wait for batches; should one arrive with batch chunks in
+    the same fetch, it still goes first.
+    """
+    realtime = [command for command in commands if command.reply_to is not None]
+    queued = [command for command in commands if command.reply_to is None]
+    outcomes: list[ChunkOutcome] = []
+    for group in (realtime, queued):
+        if group:
+            outcomes += await dispatch_chunks(
+                group,
+                directory=directory,
+                notifications=notifications,
+                feed=feed,
+                publisher=publisher,
+                topics=topics,
+            )
+    return outcomes
+
+
+async def dispatch_chunks(
+    commands: Sequence[SendNotification],
+    *,
+    directory: UserDirectory,
+    notifications: NotificationRepository,
+    feed: FeedRepository,
+    publisher: Publisher,
+    topics: Topics,
+    now: int | None = None,
+) -> list[ChunkOutcome]:
+    """Fan chunks out together: resolve, render, store, queue jobs, report, reply.
+
+    The commands of one Kafka fetch share the work: one directory resolution per app,
+    one bulk write per collection, pipelined publishes. Safe to repeat: records and feed
+    items have derived ids and are only inserted, jobs and events carry derived ids. The
+    order (records and feed items, then publishes, then replies) means a reply always
+    finds the feed items it announces; the caller commits the Kafka records only after
+    this returns.
+    """
+    started = time.perf_counter()
+    at = clock_now() if now is None else now
+    users_by_app = await _resolve(commands, directory)
+    resolved_s = time.perf_counter() - started
+    plans: list[domain.ChunkPlan] = []
+    for command in commands:
+        plans.append(domain.plan_chunk(command, users_by_app[command.app_id], at))
+        await asyncio.sleep(0)  # rendering is CPU work: let realtime sends in between
+
+    records = [record for plan in plans for record in plan.records]
+    feed_items = [item for plan in plans for item in plan.feed_items]
+    # Both collections are written at once: nothing reads either before the publishes.
+    await asyncio.gather(
+        notifications.add_many(records) if records else _nothing(),
+        feed.add_many(feed_items) if feed_items else _nothing(),
+    )
+    stored_s = time.perf_counter() - started
+
+    events = await _publish(commands, plans, publisher, topics)
+    await _reply(commands, plans, publisher)
+    duration_s = time.perf_counter() - started
+    log.info(
+        "dispatch.chunks_done",
+        commands=len(commands),
+        apps=len(users_by_app),
+        receivers=sum(len(plan.receivers) for plan in plans),
+        sent=sum(plan.sent for plan in plans),
+        failed=sum(plan.failed for plan in plans),
+        records=len(records),
+        feed_items=len(feed_items),
+        jobs=sum(plan.job_count for plan in plans),
+        events=events,
+        resolve_ms=round(resolved_s * 1000, 1),
+        store_ms=round((stored_s - resolved_s) * 1000, 1),
+        duration_ms=round(duration_s * 1000, 1),
+    )
+    return [ChunkOutcome(plan=plan, duration_s=duration_s) for plan in plans]
+
+
+async def _resolve(
+    commands: Sequence[SendNotification], directory: UserDirectory
+) -> dict[str, Mapping[str, UserProfile]]:
+    """One resolution per app, of the union of its commands' receivers, all at once."""
+    wanted: dict[str, dict[str, None]] = {}
+    for command in commands:
+        wanted.setdefault(command.app_id, {}).update(dict.fromkeys(command.receivers))
+    apps = list(wanted)
+    realtime = any(command.reply_to is not None for command in commands)
+    resolved = await asyncio.gather(
+        *(directory.resolve(app_id, list(wanted[app_id]), realtime=realtime) for app_id in apps)
+    )
+    return dict(zip(apps, resolved, strict=True))
+
+
+async def _publish(
+    commands: Sequence[SendNotification],
+    plans: Sequence[domain.ChunkPlan],
+    publisher: Publisher,
+    topics: Topics,
+) -> int:
+    """Publish the jobs (per channel type) and the status events at once; how many events."""
+    jobs: dict[str, list[Keyed]] = {}
+    events: list[Keyed] = []
+    for command, plan in zip(commands, plans, strict=True):
+        for channel_type, channel_jobs in plan.jobs.items():
+            jobs.setdefault(channel_type, []).extend(
+                (domain.job_key(job.app_id, job.uid), job) for job in channel_jobs
+            )
+        events.extend((command.send_id, event) for event in plan.events)
+    await asyncio.gather(
+        *(
+            publisher.publish_many(topics.jobs(channel_type), channel_jobs)
+            for channel_type, channel_jobs in jobs.items()
+        ),
+        publisher.publish_many(topics.status, events),
+    )
+    return len(events)
+
+
+async def _reply(
+    commands: Sequence[SendNotification],
+    plans: Sequence[domain.ChunkPlan],
+    publisher: Publisher,
+) -> None:
+    """Answer each realtime command on its reply topic, with its own receivers only."""
+    await asyncio.gather(
+        *(
+            publisher.publish(
+                command.reply_to.topic,
+                SendResult(
+                    request_id=command.reply_to.request_id,
+                    send_id=command.send_id,
+                    receivers=plan.results,
+                ),
+                key=command.reply_to.request_id,
+            )
+            for command, plan in zip(commands, plans, strict=True)
+            if command.reply_to is not None
+        )
+    )
+
+
+async def _nothing() -> None:
+    return None

@@ -1,0 +1,1 @@
+"""The in-app feed: each user's feed items, their read and delivered states."""

@@ -1,0 +1,1 @@
+"""Notification records: one per receiver and channel of a send, and their states."""

@@ -1,0 +1,63 @@
+"""Pure rules of notification records: their ids, the ids of status events, the public view."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from clarion_shared.contracts.sends import CHANNEL_TYPES
+from clarion_shared.errors import NotFound
+from clarion_shared.ids import derive_id
+
+from .models import ChannelStatePublic, NotificationPublic, NotificationRecord, ReceiverStatePublic
+
+
+class NotificationNotFound(NotFound):
+    """The app has no send of that id."""
+
+    def __init__(self) -> None:
+        super().__init__("Notification")
+
+
+def record_id(app_id: str, send_id: str, uid: str, channel_id: str) -> str:
+    """One record per (send, uid, channel); the app is part of it so that send ids
+    chosen by other services cannot collide across apps."""
+    return derive_id(app_id, send_id, uid, channel_id)
+
+
+def event_id(entity_id: str, event_type: str) -> str:
+    """Derived, so a replayed fan-out republishes the ids consumers already saw."""
+    return derive_id(entity_id, event_type)
+
+
+def _channel_state(record: NotificationRecord) -> ChannelStatePublic:
+    return ChannelStatePublic(
+        channel_type=record.channel_type,
+        channel_id=record.channel_id,
+        status=record.status,
+        code=record.error.code if record.error else None,
+        message=record.error.message if record.error else None,
+    )
+
+
+def public_notification(records: Iterable[NotificationRecord]) -> NotificationPublic | None:
+    """One send's records grouped per receiver (in send order), per channel."""
+    ordered = sorted(
+        records, key=lambda r: (r.chunk, r.position, CHANNEL_TYPES.index(r.channel_type))
+    )
+    if not ordered:
+        return None
+    first = ordered[0]
+    receivers: dict[str, list[ChannelStatePublic]] = {}
+    for record in ordered:
+        receivers.setdefault(record.uid, []).append(_channel_state(record))
+    return NotificationPublic(
+        notification_id=first.send_id,
+        mode=first.mode,
+        template_id=first.template_id,
+        template_version=first.template_version,
+        tag=first.tag,
+        created_at=min(record.created_at for record in ordered),
+        receivers=[
+            ReceiverStatePublic(uid=uid, channels=channels) for uid, channels in receivers.items()
+        ],
+    )

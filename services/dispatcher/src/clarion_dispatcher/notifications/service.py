@@ -1,0 +1,30 @@
+"""Use cases of notification records, and the repository port they need."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from clarion_shared.lifecycle import Resource
+
+from .domain import NotificationNotFound, public_notification
+from .models import NotificationPublic, NotificationRecord
+
+
+class NotificationRepository(Resource, Protocol):
+    """The stored records; ``start`` prepares the store (indexes), ``stop`` does nothing."""
+
+    async def add_many(self, records: Sequence[NotificationRecord]) -> None:
+        """Insert the records that do not exist yet (by id); never change existing ones."""
+        ...
+
+    async def for_send(self, app_id: str, send_id: str) -> list[NotificationRecord]: ...
+
+
+async def get_notification(
+    app_id: str, notification_id: str, *, notifications: NotificationRepository
+) -> NotificationPublic:
+    found = public_notification(await notifications.for_send(app_id, notification_id))
+    if found is None:
+        raise NotificationNotFound()
+    return found
