@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -10,14 +11,26 @@ from aiokafka.errors import KafkaConnectionError
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from clarion_gateway.adapters.memory import FakeRequester, MemoryStore, RecordingCommands
-from clarion_gateway.app import Overrides, build
-from clarion_gateway.testing import AUTH, DEV_APP, Harness, make_settings
-from clarion_shared import topics
+from clarion_gateway.app import compose
+from clarion_gateway.channels.kafka import KafkaChannelConfigs
+from clarion_gateway.kafka import BrokerConnection
+from clarion_gateway.sends.kafka import KafkaSends
+from clarion_gateway.testing import (
+    AUTH,
+    DEV_APP,
+    FakeRequester,
+    Harness,
+    MemoryStore,
+    RecordingCommands,
+    fake_adapters,
+    make_settings,
+)
+from clarion_shared import kafka
 from clarion_shared.contracts.base import ErrorInfo
 from clarion_shared.contracts.config_channels import ChannelConfig
 from clarion_shared.contracts.replies import ReceiverResult, SendResult
 from clarion_shared.contracts.sends import SendNotification
+from clarion_shared.topics import Topics
 
 SEND = "/v3/campaigns/notifications/messages"
 
@@ -75,7 +88,7 @@ async def test_realtime_send(harness: Harness) -> None:
     assert command.variables == {"u1": {"name": "Ann"}}
     assert command.tag == "orders"
     assert command.reply_to is not None
-    assert command.reply_to.topic == topics.REPLIES
+    assert command.reply_to.topic == harness.topics.replies
     assert command.template.template_id == "order"
     assert command.template.version == 1
     [channel] = command.template.channels
@@ -344,21 +357,27 @@ async def test_validation_errors_are_replayed_too(harness: Harness) -> None:
 
 async def test_publishes_land_on_the_topics_with_test_broker() -> None:
     """The real Kafka adapter, on FastStream's in-memory broker."""
+    settings = make_settings()
+    topics = Topics(settings.topic_prefix)
+    broker: KafkaBroker = kafka.make_broker(settings, "api-gateway-test")
     store = MemoryStore()
-    app = build(
-        make_settings(),
-        Overrides(store=store, requester=FakeRequester(RecordingCommands(), _never)),
+    commands = RecordingCommands()
+    adapters = replace(
+        fake_adapters(settings, store, commands, FakeRequester(commands, _never)),
+        broker=BrokerConnection(broker),
+        sends=KafkaSends(broker, topics),
+        configs=KafkaChannelConfigs(broker, topics),
     )
-    broker: KafkaBroker = app.state.broker
+    app = compose(settings, adapters)
     sends: list[tuple[bytes | None, SendNotification]] = []
     configs: list[ChannelConfig] = []
 
-    @broker.subscriber(topics.SENDS)
+    @broker.subscriber(topics.sends)
     async def on_send(message: KafkaMessage) -> None:
         key = getattr(message.raw_message, "key", None)
         sends.append((key, SendNotification.model_validate_json(message.body)))
 
-    @broker.subscriber(topics.CONFIG_CHANNELS)
+    @broker.subscriber(topics.config_channels)
     async def on_config(message: KafkaMessage) -> None:
         configs.append(ChannelConfig.model_validate_json(message.body))
 
@@ -367,7 +386,7 @@ async def test_publishes_land_on_the_topics_with_test_broker() -> None:
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client,
     ):
-        harness = Harness(app, client, store, RecordingCommands())
+        harness = Harness(app, client, store, commands, topics)
         await _ready(harness)
         response = await client.post(
             SEND,

@@ -19,12 +19,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
+from clarion_devtools.helpers import random_ref, wait_until
 from clarion_gateway.app import Settings, build
-from clarion_shared import topics
 from clarion_shared.contracts.config_channels import ChannelConfig
 from clarion_shared.contracts.sends import SendNotification
 from clarion_shared.settings import DEV_ADMIN_TOKEN, InfraSettings
-from clarion_shared.testing.helpers import random_ref, wait_until
+from clarion_shared.topics import Topics
 
 pytestmark = pytest.mark.integration
 
@@ -85,17 +85,20 @@ class Live:
     headers: dict[str, str]
     app_id: str
     infra: InfraSettings
+    topics: Topics
 
 
 @pytest_asyncio.fixture
 async def live(
     infra_settings: InfraSettings,
+    topics: Topics,
     mongo_client: AsyncMongoClient[dict[str, Any]],
     test_db_name: str,
 ) -> AsyncIterator[Live]:
     settings = Settings(
         kafka_bootstrap_servers=infra_settings.kafka_bootstrap_servers,
         mongodb_url=infra_settings.mongodb_url,
+        topic_prefix=infra_settings.topic_prefix,
         db_name=test_db_name,
         environment="dev",
         dev_app_id=random_ref("dev"),
@@ -113,7 +116,7 @@ async def live(
             created = await client.post("/admin/apps", json={"name": "Integration"}, headers=ADMIN)
             assert created.status_code == 201, created.text
             data = created.json()["data"]
-            yield Live(client, {"apikey": data["apiKey"]}, data["appId"], infra_settings)
+            yield Live(client, {"apikey": data["apiKey"]}, data["appId"], infra_settings, topics)
     finally:
         await mongo_client.drop_database(test_db_name)
 
@@ -153,7 +156,7 @@ async def test_dev_app_and_keys(live: Live, infra_settings: InfraSettings) -> No
 
 
 async def test_channels_and_templates_crud(live: Live) -> None:
-    config_tail = TopicTail(live.infra.kafka_bootstrap_servers, topics.CONFIG_CHANNELS)
+    config_tail = TopicTail(live.infra.kafka_bootstrap_servers, live.topics.config_channels)
     await config_tail.start()
     try:
         created = await live.client.post(
@@ -222,7 +225,7 @@ async def test_channels_and_templates_crud(live: Live) -> None:
 
 async def test_batch_chunks_land_on_sends(live: Live) -> None:
     await _approved_template(live)
-    tail = TopicTail(live.infra.kafka_bootstrap_servers, topics.SENDS)
+    tail = TopicTail(live.infra.kafka_bootstrap_servers, live.topics.sends)
     await tail.start()
     try:
         receivers = [f"user-{i}" for i in range(1_100)]
@@ -268,7 +271,7 @@ async def test_batch_chunks_land_on_sends(live: Live) -> None:
 
 async def test_realtime_send_nobody_answers_is_a_504_and_stays_queued(live: Live) -> None:
     await _approved_template(live)
-    tail = TopicTail(live.infra.kafka_bootstrap_servers, topics.SENDS_REALTIME)
+    tail = TopicTail(live.infra.kafka_bootstrap_servers, live.topics.sends_realtime)
     await tail.start()
     try:
         response = await live.client.post(

@@ -6,7 +6,7 @@ The fakes stand in for Mongo in every unit test; this suite keeps them honest.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,13 +14,46 @@ import pytest
 import pytest_asyncio
 from pymongo import AsyncMongoClient
 
-from clarion_gateway import domain
-from clarion_gateway.adapters.memory import MemoryStore
-from clarion_gateway.adapters.mongo import MongoStore
-from clarion_gateway.ports import Store, StoredResponse
-from clarion_shared.testing.helpers import random_ref
+from clarion_devtools.helpers import random_ref
+from clarion_gateway.apps.domain import App
+from clarion_gateway.apps.mongo import MongoApps
+from clarion_gateway.apps.service import AppRepository
+from clarion_gateway.channels.domain import Channel
+from clarion_gateway.channels.mongo import MongoChannels
+from clarion_gateway.channels.service import ChannelRepository
+from clarion_gateway.idempotency.domain import StoredResponse
+from clarion_gateway.idempotency.mongo import MongoIdempotency
+from clarion_gateway.idempotency.service import IdempotencyRepository
+from clarion_gateway.templates.domain import Template, TemplateChannel, VariableDef
+from clarion_gateway.templates.mongo import MongoTemplates
+from clarion_gateway.templates.service import TemplateRepository
+from clarion_gateway.templates.versions import new_version, set_status
+from clarion_gateway.testing import MemoryStore
 
 MongoTarget = tuple[AsyncMongoClient[dict[str, Any]], str] | None
+
+
+@dataclass(frozen=True)
+class Store:
+    """The repositories of one database, fake or real."""
+
+    apps: AppRepository
+    channels: ChannelRepository
+    templates: TemplateRepository
+    idempotency: IdempotencyRepository
+
+    @classmethod
+    def memory(cls) -> Store:
+        fakes = MemoryStore()
+        return cls(fakes.apps, fakes.channels, fakes.templates, fakes.idempotency)
+
+    @classmethod
+    def mongo(cls, client: AsyncMongoClient[dict[str, Any]], db_name: str) -> Store:
+        db = client[db_name]
+        channels = MongoChannels(db)
+        return cls(
+            MongoApps(db, channels.exists), channels, MongoTemplates(db), MongoIdempotency(db)
+        )
 
 
 @pytest.fixture(params=["memory", pytest.param("mongo", marks=pytest.mark.integration)])
@@ -35,15 +68,17 @@ def target(request: pytest.FixtureRequest) -> MongoTarget:
 @pytest_asyncio.fixture
 async def store(target: MongoTarget) -> AsyncIterator[Store]:
     if target is None:
-        yield MemoryStore()
+        yield Store.memory()
         return
     client, db_name = target
-    # The session's client stays open: MongoStore.close would close it.
-    yield MongoStore(client, db_name)
+    store = Store.mongo(client, db_name)
+    for repository in (store.apps, store.channels, store.templates, store.idempotency):
+        await repository.start()  # the indexes
+    yield store
     await client.drop_database(db_name)
 
 
-def _channel(app_id: str, channel_id: str, **values: Any) -> domain.Channel:
+def _channel(app_id: str, channel_id: str, **values: Any) -> Channel:
     fields: dict[str, Any] = {
         "name": channel_id,
         "type": "in_app",
@@ -53,17 +88,17 @@ def _channel(app_id: str, channel_id: str, **values: Any) -> domain.Channel:
         "updated_at": 1,
     }
     fields.update(values)
-    return domain.Channel(app_id=app_id, channel_id=channel_id, **fields)
+    return Channel(app_id=app_id, channel_id=channel_id, **fields)
 
 
-def _template(app_id: str, template_id: str) -> domain.Template:
+def _template(app_id: str, template_id: str) -> Template:
     channels = (
-        domain.TemplateChannel("in_app", "feed", {"title": "Hi {{name}}", "body": "b"}),
-        domain.TemplateChannel("email", None, {"subject": "s", "html": "<b>{{name}}</b>"}),
+        TemplateChannel("in_app", "feed", {"title": "Hi {{name}}", "body": "b"}),
+        TemplateChannel("email", None, {"subject": "s", "html": "<b>{{name}}</b>"}),
     )
-    schema = (domain.VariableDef("name", "string", "Name", True, "friend"),)
-    version = domain.new_version(1, channels, schema, now=10)
-    return domain.Template(
+    schema = (VariableDef("name", "string", "Name", True, "friend"),)
+    version = new_version(1, channels, schema, now=10)
+    return Template(
         app_id=app_id,
         template_id=template_id,
         name="T",
@@ -79,23 +114,23 @@ def _template(app_id: str, template_id: str) -> domain.Template:
 
 async def test_apps_and_keys(store: Store) -> None:
     app_id = random_ref("app")
-    app = domain.App(app_id, "Shop", 5)
+    app = App(app_id, "Shop", 5)
     assert await store.apps.insert(app, "hash-1" + app_id)
     assert await store.apps.app_of_key("hash-1" + app_id) == app_id
     assert not await store.apps.insert(app, "hash-2" + app_id)  # app id taken
-    assert not await store.apps.insert(domain.App(app_id + "x", "S", 5), "hash-1" + app_id)
+    assert not await store.apps.insert(App(app_id + "x", "S", 5), "hash-1" + app_id)
     assert await store.apps.app_of_key("hash-2" + app_id) is None
     # A failed key insert leaves no app behind.
-    assert await store.apps.insert(domain.App(app_id + "x", "S", 5), "hash-3" + app_id)
+    assert await store.apps.insert(App(app_id + "x", "S", 5), "hash-3" + app_id)
     await store.apps.ensure(app, "hash-1" + app_id)
-    await store.apps.ensure(domain.App(app_id + "y", "Dev", 5), "hash-4" + app_id)
-    await store.apps.ensure(domain.App(app_id + "y", "Dev", 5), "hash-4" + app_id)
+    await store.apps.ensure(App(app_id + "y", "Dev", 5), "hash-4" + app_id)
+    await store.apps.ensure(App(app_id + "y", "Dev", 5), "hash-4" + app_id)
     assert await store.apps.app_of_key("hash-4" + app_id) == app_id + "y"
 
 
 async def test_channel_slots(store: Store) -> None:
     app_id = random_ref("app")
-    await store.apps.insert(domain.App(app_id, "Shop", 5), "h" + app_id)
+    await store.apps.insert(App(app_id, "Shop", 5), "h" + app_id)
     assert await store.apps.claim_channel_slot(app_id, "push", "p1")
     assert await store.apps.claim_channel_slot(app_id, "push", "p1")  # same holder again
     # p1 was claimed but never created (a crash): another channel may take the slot.
@@ -137,10 +172,10 @@ async def test_templates(store: Store) -> None:
     loaded = await store.templates.get(app_id, "welcome")
     assert loaded == template
     assert [t.template_id for t in await store.templates.list_for_app(app_id)] == ["welcome"]
-    approved = domain.set_status(template, "approved", now=20)
+    approved = set_status(template, "approved", now=20)
     assert await store.templates.replace(approved)
     # A second writer that read the old revision loses.
-    assert not await store.templates.replace(domain.set_status(template, "archived", now=21))
+    assert not await store.templates.replace(set_status(template, "archived", now=21))
     reloaded = await store.templates.get(app_id, "welcome")
     assert reloaded is not None
     assert reloaded.revision == template.revision + 1
@@ -190,12 +225,12 @@ async def test_idempotency_records_carry_a_date_for_mongodbs_ttl_monitor(
     mongo_client: AsyncMongoClient[dict[str, Any]], test_db_name: str
 ) -> None:
     """MongoDB's TTL index only expires documents whose indexed field is a date."""
-    store = MongoStore(mongo_client, test_db_name)
+    idempotency = MongoIdempotency(mongo_client[test_db_name])
     try:
-        await store.idempotency.begin("app:k", "fp", now=1_700_000_000, ttl_s=60, lease_s=30)
+        await idempotency.begin("app:k", "fp", now=1_700_000_000, ttl_s=60, lease_s=30)
         doc = await mongo_client[test_db_name]["idempotency"].find_one({"_id": "app:k"})
         assert doc is not None
-        expire_at = doc["expireAt"]
+        expire_at = doc["expire_at"]
         assert isinstance(expire_at, datetime)
         assert expire_at.replace(tzinfo=UTC).timestamp() == 1_700_000_060
     finally:

@@ -1,34 +1,46 @@
-"""Composition root of the api-gateway: settings, clients, broker, routes, lifespan."""
+"""Composition root of the api-gateway: Settings, Adapters, compose(), build()."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Self
+from typing import Protocol, Self
 
-import httpx
 from fastapi import FastAPI
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from clarion_shared import http, kafka, mongo
+from clarion_shared.http import ReadinessCheck
 from clarion_shared.ids import now
-from clarion_shared.logging import configure_logging, get_logger
+from clarion_shared.lifecycle import Resource, lifespan, on_start
+from clarion_shared.logging import configure_logging
 from clarion_shared.settings import DEV_ADMIN_TOKEN, ServiceSettings
+from clarion_shared.topics import Topics
 
-from . import domain
-from .adapters.kafka import KafkaCommands, SendReplies
-from .adapters.mongo import MongoStore
-from .adapters.peers import PEERS, Peer, Peers
-from .components import Components
-from .handlers import routers
-from .ports import Commands, Requester, Store
-from .services.apps import KeyResolver, ensure_dev_app
-from .services.sends import SendSettings
+from . import web
+from .apps import routes as app_routes
+from .apps.mongo import MongoApps
+from .apps.service import AppRepository, KeyResolver, ensure_dev_app
+from .channels import routes as channel_routes
+from .channels.kafka import KafkaChannelConfigs
+from .channels.mongo import MongoChannels
+from .channels.service import ChannelRepository, ConfigPublisher
+from .errors import ERRORS
+from .idempotency.mongo import MongoIdempotency
+from .idempotency.service import IdempotencyRepository
+from .kafka import BrokerConnection
+from .mongo import MongoConnection
+from .proxies import routes as proxy_routes
+from .proxies.peers import PEERS, Peer, Peers
+from .sends import routes as send_routes
+from .sends.domain import SendLimits
+from .sends.kafka import KafkaSends, SendReplies
+from .sends.service import Realtime, Requester, SendCommands
+from .templates import routes as template_routes
+from .templates.mongo import MongoTemplates
+from .templates.service import TemplateRepository
 
 SERVICE = "api-gateway"
-log = get_logger(__name__)
 
 DESCRIPTION = """\
 The public HTTP edge of Clarion, compatible with the CometChat Campaigns REST API.
@@ -43,6 +55,7 @@ request validation is 400 `ERR_VALIDATION`. POSTs that create or send accept
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CLARION_GATEWAY_", extra="ignore", frozen=True)
 
+    db_name: str = "clarion_gateway"
     port: int = 8080
     admin_token: str = Field(
         default=DEV_ADMIN_TOKEN,
@@ -93,109 +106,144 @@ class Settings(ServiceSettings):
             )
         return self
 
+    def peer_urls(self) -> dict[Peer, str]:
+        return {
+            "dispatcher": self.dispatcher_url,
+            "directory": self.directory_url,
+            "webhooks": self.webhooks_url,
+        }
+
+
+class Connection(Resource, Protocol):
+    """A connection several adapters share (the database's, the broker's)."""
+
+    async def ready(self) -> bool:
+        """The /readyz check: the other side answers."""
+        ...
+
 
 @dataclass(frozen=True)
-class Overrides:
-    """Replacements for the real adapters, for tests."""
+class Adapters:
+    """Everything the gateway talks to."""
 
-    store: Store | None = None
-    commands: Commands | None = None
-    requester: Requester | None = None
-    peer_transport: httpx.AsyncBaseTransport | None = None
+    database: Connection
+    apps: AppRepository
+    channels: ChannelRepository
+    templates: TemplateRepository
+    idempotency: IdempotencyRepository
+    broker: Connection
+    sends: SendCommands
+    configs: ConfigPublisher
+    replies: Requester
+    peers: Peers
 
-
-def build(settings: Settings, overrides: Overrides | None = None) -> FastAPI:
-    configure_logging(SERVICE, settings.log_level, settings.log_json)
-    overrides = overrides or Overrides()
-    store: Store = overrides.store or MongoStore(
-        mongo.make_client(settings.mongodb_url), settings.db_name
-    )
-    broker = kafka.make_broker(settings, f"{SERVICE}-{settings.instance_id}")
-    uses_broker = overrides.commands is None
-    commands: Commands = overrides.commands or KafkaCommands(broker)
-    requester: Requester = overrides.requester or SendReplies(
-        settings.kafka_bootstrap_servers, settings.reply_fetch_max_wait_ms
-    )
-    peer_urls: dict[Peer, str] = {
-        "dispatcher": settings.dispatcher_url,
-        "directory": settings.directory_url,
-        "webhooks": settings.webhooks_url,
-    }
-    peers = Peers(
-        httpx.AsyncClient(
-            transport=overrides.peer_transport,
-            timeout=httpx.Timeout(settings.peer_timeout_s, connect=3.0),
-            follow_redirects=False,
-        ),
-        peer_urls,
-    )
-    components = Components(
-        apps=store.apps,
-        channels=store.channels,
-        templates=store.templates,
-        idempotency=store.idempotency,
-        keys=KeyResolver(store.apps, ttl_s=settings.key_cache_ttl_s),
-        commands=commands,
-        requester=requester,
-        peers=peers,
-        admin_token=settings.admin_token,
-        send=SendSettings(
-            limits=domain.SendLimits(
-                realtime_max=settings.realtime_max_receivers,
-                batch_max=settings.batch_max_receivers,
-                chunk_size=settings.batch_chunk_size,
+    @classmethod
+    def connect(cls, settings: Settings) -> Adapters:
+        """The real adapters (nothing started yet)."""
+        client = mongo.make_client(settings.mongodb_url)
+        db = client[settings.db_name]
+        channels = MongoChannels(db)
+        broker = kafka.make_broker(settings, f"{SERVICE}-{settings.instance_id}")
+        topics = Topics(settings.topic_prefix)
+        return cls(
+            database=MongoConnection(client),
+            apps=MongoApps(db, channels.exists),
+            channels=channels,
+            templates=MongoTemplates(db),
+            idempotency=MongoIdempotency(db),
+            broker=BrokerConnection(broker),
+            sends=KafkaSends(broker, topics),
+            configs=KafkaChannelConfigs(broker, topics),
+            replies=SendReplies(
+                settings.kafka_bootstrap_servers, topics.replies, settings.reply_fetch_max_wait_ms
             ),
-            realtime_timeout_s=settings.realtime_timeout_s,
-        ),
-        idempotency_ttl_s=settings.idempotency_ttl_s,
-        idempotency_lease_s=settings.idempotency_lease_s,
-    )
+            peers=Peers.connect(settings.peer_urls(), settings.peer_timeout_s),
+        )
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await store.ensure_indexes()
-        if settings.environment == "dev":
-            await ensure_dev_app(store.apps, settings.dev_app_id, settings.dev_api_key, now())
-        if uses_broker:
-            await broker.start()
-        try:
+    def resources(self) -> list[Resource]:
+        """What the lifespan starts, in this order, and stops in reverse."""
+        return [
+            self.database,
+            self.peers,
+            self.apps,
+            self.channels,
+            self.templates,
+            self.idempotency,
+            self.broker,
             # Positions on the reply topic are fixed before the first request can come.
-            await requester.start()
-            log.info("gateway.started", db=settings.db_name, environment=settings.environment)
-            try:
-                yield
-            finally:
-                await requester.stop()
-        finally:
-            if uses_broker:
-                await broker.stop()
-            await peers.aclose()
-            await store.close()
-            log.info("gateway.stopped")
+            self.replies,
+        ]
 
-    app = http.create_app(SERVICE, "Clarion API", lifespan, description=DESCRIPTION)
-    for router in routers():
-        app.include_router(router)
-    app.state.components = components
-    app.state.broker = broker
+    def readiness(self) -> dict[str, ReadinessCheck]:
+        """The /readyz checks."""
 
-    async def no_broker() -> bool:
-        return True
+        async def replies_ready() -> bool:
+            return self.replies.ready
 
-    async def replies_ready() -> bool:
-        return requester.ready
-
-    app.state.readiness = {
-        "mongo": store.ping,
-        "kafka": kafka.readiness(broker) if uses_broker else no_broker,
-        "replies": replies_ready,
-        **{peer: _peer_check(peers, peer) for peer in PEERS},
-    }
-    return app
+        return {
+            "mongo": self.database.ready,
+            "kafka": self.broker.ready,
+            "replies": replies_ready,
+            **{peer: _peer_check(self.peers, peer) for peer in PEERS},
+        }
 
 
-def _peer_check(peers: Peers, peer: Peer) -> http.ReadinessCheck:
+def _peer_check(peers: Peers, peer: Peer) -> ReadinessCheck:
     async def check() -> bool:
         return await peers.ready(peer)
 
     return check
+
+
+def compose(settings: Settings, adapters: Adapters) -> FastAPI:
+    """Use cases wired to ``adapters``; routes, lifespan, readiness."""
+    configure_logging(SERVICE, settings.log_level, settings.log_json)
+    resources = adapters.resources()
+    if settings.environment == "dev":
+        # The app and key of ``make run``, written once the repositories are up.
+
+        async def dev_app() -> None:
+            await ensure_dev_app(adapters.apps, settings.dev_app_id, settings.dev_api_key, now())
+
+        resources.append(on_start(dev_app))
+    app = http.create_app(
+        SERVICE,
+        "Clarion API",
+        lifespan(SERVICE, resources),
+        errors=ERRORS,
+        readiness=adapters.readiness(),
+        description=DESCRIPTION,
+    )
+    auth = web.auth(
+        KeyResolver(adapters.apps, ttl_s=settings.key_cache_ttl_s), settings.admin_token
+    )
+    responder = web.Responder(
+        adapters.idempotency, ERRORS, settings.idempotency_ttl_s, settings.idempotency_lease_s
+    )
+    realtime = Realtime(
+        adapters.replies, Topics(settings.topic_prefix).replies, settings.realtime_timeout_s
+    )
+    limits = SendLimits(
+        realtime_max=settings.realtime_max_receivers,
+        batch_max=settings.batch_max_receivers,
+        chunk_size=settings.batch_chunk_size,
+    )
+    # The send route comes before the notification proxy: both live under
+    # /v3/campaigns/notifications.
+    for router in (
+        app_routes.router(auth, adapters.apps),
+        channel_routes.router(auth, responder, adapters.channels, adapters.apps, adapters.configs),
+        template_routes.router(auth, responder, adapters.templates),
+        send_routes.router(
+            auth, responder, adapters.templates, adapters.channels, adapters.sends, realtime, limits
+        ),
+        proxy_routes.notifications_router(auth, adapters.peers),
+        proxy_routes.feed_router(auth, adapters.peers),
+        proxy_routes.users_router(auth, adapters.peers),
+    ):
+        app.include_router(router)
+    return app
+
+
+def build(settings: Settings) -> FastAPI:
+    return compose(settings, Adapters.connect(settings))

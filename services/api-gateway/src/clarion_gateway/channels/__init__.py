@@ -1,0 +1,1 @@
+"""Channels: the provider instances templates send through."""

@@ -1,0 +1,100 @@
+"""Channel routes: ``/v3/campaigns/channels``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from clarion_shared.api import ERROR_RESPONSES, Data, Paged
+from clarion_shared.ids import now
+
+from ..idempotency.domain import StoredResponse
+from ..web import Auth, IdempotencyKey, PageParam, Responder, json_response
+from . import service
+from .models import ChannelAvailability, ChannelCreate, ChannelPublic, ChannelUpdate
+from .service import ChannelQuery, ChannelRepository, ChannelSlots, ConfigPublisher
+
+
+def router(  # long: one closure per route, all on the same dependencies
+    auth: Auth,
+    responder: Responder,
+    channels: ChannelRepository,
+    slots: ChannelSlots,
+    configs: ConfigPublisher,
+) -> APIRouter:
+    routes = APIRouter(
+        prefix="/v3/campaigns/channels",
+        tags=["Channels"],
+        dependencies=[Depends(auth.require_app)],
+        responses=ERROR_RESPONSES,
+    )
+
+    @routes.post(
+        "",
+        status_code=201,
+        response_model=Data[ChannelPublic],
+        summary="Create a channel (one push channel per app)",
+    )
+    async def create_channel(
+        body: ChannelCreate,
+        request: Request,
+        app_id: str = Depends(auth.require_app),
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        async def call() -> StoredResponse:
+            channel = await service.create_channel(
+                channels, slots, configs, app_id, body.to_new(), now()
+            )
+            return json_response(Data(data=ChannelPublic.of(channel)), 201)
+
+        return await responder.respond(request, app_id, idempotency_key, call)
+
+    @routes.get("", response_model=Paged[ChannelPublic], summary="List the app's channels")
+    async def list_channels(
+        page: PageParam,
+        search: Annotated[str | None, Query(description="In name or channelId")] = None,
+        sort: Literal["createdAt", "updatedAt", "channelType", "name"] = "createdAt",
+        order: Literal["asc", "desc"] = "asc",
+        app_id: str = Depends(auth.require_app),
+    ) -> Paged[ChannelPublic]:
+        query = ChannelQuery(search=search, sort=sort, order=order, page=page)
+        found = await service.list_channels(channels, app_id, query)
+        return Paged.of(
+            [ChannelPublic.of(c) for c in found.items],
+            found.total,
+            found.page.number,
+            found.page.per_page,
+        )
+
+    @routes.get(
+        "/availability",
+        response_model=Data[list[ChannelAvailability]],
+        summary="Which channel types the app can still create",
+    )
+    async def channel_availability(
+        app_id: str = Depends(auth.require_app),
+    ) -> Data[list[ChannelAvailability]]:
+        rows = await service.availability(channels, app_id)
+        return Data(data=[ChannelAvailability.of(row) for row in rows])
+
+    @routes.get("/{channel_id}", response_model=Data[ChannelPublic], summary="Get a channel")
+    async def get_channel(
+        channel_id: str, app_id: str = Depends(auth.require_app)
+    ) -> Data[ChannelPublic]:
+        return Data(data=ChannelPublic.of(await service.get_channel(channels, app_id, channel_id)))
+
+    @routes.put(
+        "/{channel_id}",
+        response_model=Data[ChannelPublic],
+        summary="Update a channel (name, enabled, metadata)",
+    )
+    async def update_channel(
+        channel_id: str, body: ChannelUpdate, app_id: str = Depends(auth.require_app)
+    ) -> Data[ChannelPublic]:
+        channel = await service.update_channel(
+            channels, configs, app_id, channel_id, body.to_changes(), now()
+        )
+        return Data(data=ChannelPublic.of(channel))
+
+    return routes

@@ -1,0 +1,1 @@
+"""``Idempotency-Key``: a request answered once, its response replayed (an edge concern)."""

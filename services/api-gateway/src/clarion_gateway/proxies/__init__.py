@@ -1,0 +1,1 @@
+"""Routes the gateway authenticates and passes on to the owning service."""

@@ -1,0 +1,1 @@
+"""Direct sends: ``POST /v3/campaigns/notifications/messages``."""

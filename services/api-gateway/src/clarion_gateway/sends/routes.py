@@ -1,0 +1,89 @@
+"""Direct send: ``POST /v3/campaigns/notifications/messages``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+
+from clarion_shared.api import ERROR_RESPONSES, Data, ErrorEnvelope
+from clarion_shared.errors import Forbidden
+from clarion_shared.ids import now
+
+from ..channels.service import ChannelRepository
+from ..idempotency.domain import StoredResponse
+from ..templates.service import TemplateRepository
+from ..web import Auth, IdempotencyKey, Responder, json_response
+from . import service
+from .domain import RealtimeOutcome, SendLimits
+from .models import BatchAccepted, MessageSend, RealtimeSent
+from .service import Realtime, SendCommands
+
+_SEND_ERRORS: dict[int | str, dict[str, object]] = {
+    403: {"model": ErrorEnvelope, "description": "ERR_FORBIDDEN: onbehalfof is not allowed"},
+    503: {"model": ErrorEnvelope, "description": "ERR_UNAVAILABLE: broker unreachable"},
+    504: {
+        "model": ErrorEnvelope,
+        "description": "ERR_TIMEOUT: no realtime result in time; the send may still "
+        "complete (details.notificationId)",
+    },
+}
+
+
+def router(
+    auth: Auth,
+    responder: Responder,
+    templates: TemplateRepository,
+    channels: ChannelRepository,
+    commands: SendCommands,
+    realtime: Realtime,
+    limits: SendLimits,
+) -> APIRouter:
+    routes = APIRouter(
+        prefix="/v3/campaigns/notifications",
+        tags=["Notifications"],
+        dependencies=[Depends(auth.require_app)],
+        responses=ERROR_RESPONSES,
+    )
+
+    @routes.post(
+        "/messages",
+        response_model=Data[RealtimeSent | BatchAccepted],
+        response_model_exclude_none=True,
+        summary="Send a template to 1-10 receivers (realtime) or 11-10,000 (batch)",
+        responses=_SEND_ERRORS,
+    )
+    async def send_message(
+        body: MessageSend,
+        request: Request,
+        app_id: str = Depends(auth.require_app),
+        onbehalfof: Annotated[str | None, Header(include_in_schema=False)] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        if onbehalfof is not None:
+            raise Forbidden(
+                "Sending is not allowed on behalf of a user.",
+                dev_message="Remove the onbehalfof header: sends are server-side only.",
+            )
+
+        async def call() -> StoredResponse:
+            outcome = await service.send_message(
+                body.to_request(app_id),
+                templates=templates,
+                channels=channels,
+                commands=commands,
+                realtime=realtime,
+                limits=limits,
+                now=now(),
+                idempotency_key=idempotency_key,
+            )
+            sent = (
+                RealtimeSent.of(outcome)
+                if isinstance(outcome, RealtimeOutcome)
+                else BatchAccepted.of(outcome)
+            )
+            return json_response(Data(data=sent), exclude_none=True)
+
+        return await responder.respond(request, app_id, idempotency_key, call)
+
+    return routes

@@ -1,1 +1,0 @@
-"""Use cases, one module per resource: async functions, dependencies passed in."""

@@ -1,0 +1,164 @@
+"""Template routes: ``/v3/campaigns/templates``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+
+from clarion_shared.api import ERROR_RESPONSES, Data, Paged
+from clarion_shared.ids import now
+
+from ..idempotency.domain import StoredResponse
+from ..paging import split_csv
+from ..web import Auth, IdempotencyKey, PageParam, Responder, json_response
+from . import service
+from .models import (
+    TemplateChannelContentUpdate,
+    TemplateCreate,
+    TemplatePublic,
+    TemplateSummary,
+    TemplateUpdate,
+    TemplateVersionCreate,
+    channel_inputs,
+    schema_inputs,
+)
+from .service import TemplateQuery, TemplateRepository
+
+
+def router(  # long: one closure per route, all on the same dependencies
+    auth: Auth, responder: Responder, templates: TemplateRepository
+) -> APIRouter:
+    routes = APIRouter(
+        prefix="/v3/campaigns/templates",
+        tags=["Templates"],
+        dependencies=[Depends(auth.require_app)],
+        responses=ERROR_RESPONSES,
+    )
+
+    @routes.post(
+        "",
+        status_code=201,
+        response_model=Data[TemplatePublic],
+        summary="Create a template (version 1, a draft unless status says otherwise)",
+    )
+    async def create_template(
+        body: TemplateCreate,
+        request: Request,
+        app_id: str = Depends(auth.require_app),
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        async def call() -> StoredResponse:
+            template = await service.create_template(templates, app_id, body.to_draft(), now())
+            return json_response(Data(data=TemplatePublic.of(template)), 201)
+
+        return await responder.respond(request, app_id, idempotency_key, call)
+
+    @routes.get("", response_model=Paged[TemplateSummary], summary="List templates")
+    async def list_templates(
+        page: PageParam,
+        status: Literal["draft", "approved", "archived"] | None = None,
+        search: Annotated[str | None, Query(description="In name or templateId")] = None,
+        tags: Annotated[str | None, Query(description="Comma-separated")] = None,
+        tag_match: Annotated[Literal["any", "all"], Query(alias="tagMatch")] = "any",
+        template_category: Annotated[str | None, Query(alias="templateCategory")] = None,
+        sort: Literal["updatedAt", "createdAt", "name"] = "updatedAt",
+        order: Literal["asc", "desc"] = "desc",
+        app_id: str = Depends(auth.require_app),
+    ) -> Paged[TemplateSummary]:
+        query = TemplateQuery(
+            status=status,
+            search=search,
+            tags=tuple(split_csv(tags)),
+            tag_match=tag_match,
+            template_category=template_category,
+            sort=sort,
+            order=order,
+            page=page,
+        )
+        found = await service.list_templates(templates, app_id, query)
+        return Paged.of(
+            [TemplateSummary.of(t) for t in found.items],
+            found.total,
+            found.page.number,
+            found.page.per_page,
+        )
+
+    @routes.get(
+        "/{template_id}",
+        response_model=Data[TemplatePublic],
+        summary="Get a template with its versions",
+    )
+    async def get_template(
+        template_id: str, app_id: str = Depends(auth.require_app)
+    ) -> Data[TemplatePublic]:
+        template = await service.get_template(templates, app_id, template_id)
+        return Data(data=TemplatePublic.of(template))
+
+    @routes.put(
+        "/{template_id}",
+        response_model=Data[TemplatePublic],
+        summary="Update a template; {status: approved} approves the newest version",
+    )
+    async def update_template(
+        template_id: str, body: TemplateUpdate, app_id: str = Depends(auth.require_app)
+    ) -> Data[TemplatePublic]:
+        template = await service.update_template(
+            templates, app_id, template_id, body.to_changes(), now()
+        )
+        return Data(data=TemplatePublic.of(template))
+
+    @routes.delete(
+        "/{template_id}", response_model=Data[TemplatePublic], summary="Archive a template"
+    )
+    async def archive_template(
+        template_id: str, app_id: str = Depends(auth.require_app)
+    ) -> Data[TemplatePublic]:
+        template = await service.archive_template(templates, app_id, template_id, now())
+        return Data(data=TemplatePublic.of(template))
+
+    @routes.post(
+        "/{template_id}/versions",
+        status_code=201,
+        response_model=Data[TemplatePublic],
+        summary="Create the next version (a draft copy of the newest, with any changes)",
+    )
+    async def create_version(
+        template_id: str,
+        request: Request,
+        body: Annotated[TemplateVersionCreate | None, Body()] = None,
+        app_id: str = Depends(auth.require_app),
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        changes = body or TemplateVersionCreate()
+
+        async def call() -> StoredResponse:
+            template = await service.add_version(
+                templates,
+                app_id,
+                template_id,
+                channel_inputs(changes.channels),
+                schema_inputs(changes.variable_schema),
+                now(),
+            )
+            return json_response(Data(data=TemplatePublic.of(template)), 201)
+
+        return await responder.respond(request, app_id, idempotency_key, call)
+
+    @routes.put(
+        "/{template_id}/channels/{channel_type}",
+        response_model=Data[TemplatePublic],
+        summary="Replace one channel's content (a new draft version if the newest is approved)",
+    )
+    async def put_channel_content(
+        template_id: str,
+        channel_type: str,
+        body: TemplateChannelContentUpdate,
+        app_id: str = Depends(auth.require_app),
+    ) -> Data[TemplatePublic]:
+        template = await service.put_channel_content(
+            templates, app_id, template_id, channel_type, body.content, body.channel_id, now()
+        )
+        return Data(data=TemplatePublic.of(template))
+
+    return routes

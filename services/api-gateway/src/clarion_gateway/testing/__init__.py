@@ -1,0 +1,46 @@
+"""Test support: in-memory fakes of every port (``fakes``) and the whole gateway HTTP
+app on them (``harness``)."""
+
+from .fakes import (
+    FakeConnection,
+    FakeRequester,
+    MemoryApps,
+    MemoryChannels,
+    MemoryIdempotency,
+    MemoryStore,
+    MemoryTemplates,
+    RecordingCommands,
+)
+from .harness import (
+    ADMIN,
+    AUTH,
+    DEV_APP,
+    DEV_KEY,
+    Harness,
+    all_sent,
+    fake_adapters,
+    gateway_harness,
+    make_settings,
+    peer_not_found,
+)
+
+__all__ = [
+    "ADMIN",
+    "AUTH",
+    "DEV_APP",
+    "DEV_KEY",
+    "FakeConnection",
+    "FakeRequester",
+    "Harness",
+    "MemoryApps",
+    "MemoryChannels",
+    "MemoryIdempotency",
+    "MemoryStore",
+    "MemoryTemplates",
+    "RecordingCommands",
+    "all_sent",
+    "fake_adapters",
+    "gateway_harness",
+    "make_settings",
+    "peer_not_found",
+]

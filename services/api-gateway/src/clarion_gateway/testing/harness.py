@@ -1,0 +1,138 @@
+"""The whole gateway HTTP app on in-memory fakes (``gateway_harness``).
+
+Used by this service's tests and by anyone who wants a gateway without infrastructure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from clarion_shared.contracts.replies import ReceiverResult, SendResult
+from clarion_shared.contracts.sends import SendNotification
+from clarion_shared.settings import DEV_ADMIN_TOKEN
+from clarion_shared.topics import Topics
+
+from ..app import Adapters, Settings, compose
+from ..proxies.peers import Peers
+from .fakes import FakeConnection, FakeRequester, MemoryStore, RecordingCommands
+
+DEV_KEY = "clarion-dev-key"
+DEV_APP = "clarion-dev"
+ADMIN = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
+AUTH = {"apikey": DEV_KEY}
+
+
+def all_sent(command: SendNotification) -> SendResult:
+    return SendResult(
+        request_id="-",
+        send_id=command.send_id,
+        receivers=[ReceiverResult(uid=uid, status="sent") for uid in command.receivers],
+    )
+
+
+def peer_not_found(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(404, json={"error": {"code": "ERR_NOT_FOUND"}})
+
+
+def make_settings(**values: Any) -> Settings:
+    values.setdefault("realtime_timeout_s", 0.2)
+    values.setdefault("environment", "dev")
+    return Settings(**values)
+
+
+def fake_adapters(
+    settings: Settings,
+    store: MemoryStore,
+    commands: RecordingCommands,
+    requester: FakeRequester,
+    peer_transport: httpx.AsyncBaseTransport | None = None,
+) -> Adapters:
+    """Every adapter a fake; the peers are the real client on ``peer_transport``."""
+    return Adapters(
+        database=FakeConnection(),
+        apps=store.apps,
+        channels=store.channels,
+        templates=store.templates,
+        idempotency=store.idempotency,
+        broker=FakeConnection(),
+        sends=commands,
+        configs=commands,
+        replies=requester,
+        peers=Peers.connect(settings.peer_urls(), settings.peer_timeout_s, peer_transport),
+    )
+
+
+@dataclass
+class Harness:
+    app: FastAPI
+    client: httpx.AsyncClient
+    store: MemoryStore
+    commands: RecordingCommands
+    topics: Topics = field(default_factory=Topics)
+    # What the fake dispatcher answers a realtime send with (None: no answer).
+    reply: Callable[[SendNotification], SendResult | None] = all_sent
+    # What the fake peers answer (every internal HTTP request lands here).
+    peer: Callable[[httpx.Request], httpx.Response] = peer_not_found
+    peer_requests: list[httpx.Request] = field(default_factory=list)
+
+    async def create_channel(self, **body: Any) -> dict[str, Any]:
+        body.setdefault("name", "In-app")
+        body.setdefault("type", "in_app")
+        body.setdefault("enabled", True)
+        response = await self.client.post("/v3/campaigns/channels", json=body, headers=AUTH)
+        assert response.status_code == 201, response.text
+        data: dict[str, Any] = response.json()["data"]
+        return data
+
+    async def create_template(self, approve: bool = True, **body: Any) -> dict[str, Any]:
+        body.setdefault("name", "Order update")
+        body.setdefault(
+            "channels",
+            [{"channelType": "in_app", "content": {"title": "Hi {{name}}", "body": "Order"}}],
+        )
+        body.setdefault("variableSchema", [{"key": "name", "type": "string"}])
+        response = await self.client.post("/v3/campaigns/templates", json=body, headers=AUTH)
+        assert response.status_code == 201, response.text
+        data: dict[str, Any] = response.json()["data"]
+        if approve:
+            response = await self.client.put(
+                f"/v3/campaigns/templates/{data['templateId']}",
+                json={"status": "approved"},
+                headers=AUTH,
+            )
+            assert response.status_code == 200, response.text
+            data = response.json()["data"]
+        return data
+
+
+@asynccontextmanager
+async def gateway_harness(settings: Settings | None = None) -> AsyncIterator[Harness]:
+    """The app built by ``compose`` on fakes, started, with a client on it."""
+    settings = settings or make_settings()
+    store = MemoryStore()
+    commands = RecordingCommands()
+    holder: list[Harness] = []
+
+    async def respond(command: SendNotification) -> SendResult | None:
+        return holder[0].reply(command)
+
+    def peer(request: httpx.Request) -> httpx.Response:
+        holder[0].peer_requests.append(request)
+        return holder[0].peer(request)
+
+    adapters = fake_adapters(
+        settings, store, commands, FakeRequester(commands, respond), httpx.MockTransport(peer)
+    )
+    app = compose(settings, adapters)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client,
+    ):
+        holder.append(Harness(app, client, store, commands, Topics(settings.topic_prefix)))
+        yield holder[0]
