@@ -34,6 +34,7 @@ async def wait_until(
         wait=wait_fixed(interval_s),
         retry=retry_if_result(lambda value: not value),
     )
+
     async def attempt() -> T | None:
         # tenacity awaits only coroutine functions; ``probe`` is often a lambda.
         return await probe()

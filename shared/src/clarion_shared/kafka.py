@@ -276,6 +276,7 @@ async def _run_with_policy(
         after=log_failure,
         reraise=True,
     )
+
     async def attempt() -> None:
         # tenacity awaits only coroutine functions; ``run`` may be a lambda.
         await run()
