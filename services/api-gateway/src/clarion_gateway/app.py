@@ -13,7 +13,6 @@ from clarion_shared import http, kafka, mongo
 from clarion_shared.http import ReadinessCheck
 from clarion_shared.ids import now
 from clarion_shared.lifecycle import Resource, lifespan, on_start
-from clarion_shared.logging import configure_logging
 from clarion_shared.settings import DEV_ADMIN_TOKEN, ServiceSettings
 from clarion_shared.topics import Topics
 
@@ -197,7 +196,6 @@ def _peer_check(peers: Peers, peer: Peer) -> ReadinessCheck:
 
 def compose(settings: Settings, adapters: Adapters) -> FastAPI:
     """Use cases wired to ``adapters``; routes, lifespan, readiness."""
-    configure_logging(SERVICE, settings.log_level, settings.log_json)
     resources = adapters.resources()
     if settings.environment == "dev":
         # The app and key of ``make run``, written once the repositories are up.

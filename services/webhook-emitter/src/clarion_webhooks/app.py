@@ -14,7 +14,6 @@ from pymongo import AsyncMongoClient
 from clarion_shared import kafka, mongo
 from clarion_shared.http import ReadinessCheck, create_app
 from clarion_shared.lifecycle import Hooks, Resource, lifespan, on_stop
-from clarion_shared.logging import configure_logging
 from clarion_shared.mongo import Document
 from clarion_shared.settings import ServiceSettings
 from clarion_shared.topics import Topics
@@ -71,7 +70,6 @@ class Adapters:
 
 def compose(settings: Settings, adapters: Adapters) -> FastAPI:
     """Use cases wired to ``adapters``; subscribers, lifespan, readiness."""
-    configure_logging(SERVICE, settings.log_level, settings.log_json)
     topics = Topics(settings.topic_prefix)
     groups = kafka.ConsumerGroups(adapters.broker, settings.group_id, settings.group_instance_id)
     consumers.register(groups, topics, adapters.endpoints)
