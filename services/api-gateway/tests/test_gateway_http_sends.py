@@ -13,7 +13,6 @@ from faststream.kafka.annotations import KafkaMessage
 
 from clarion_gateway.app import compose
 from clarion_gateway.channels.kafka import KafkaChannelConfigs
-from clarion_gateway.kafka import BrokerConnection
 from clarion_gateway.sends.kafka import KafkaSends
 from clarion_gateway.testing import (
     AUTH,
@@ -30,6 +29,7 @@ from clarion_shared.contracts.base import ErrorInfo
 from clarion_shared.contracts.config_channels import ChannelConfig
 from clarion_shared.contracts.replies import ReceiverResult, SendResult
 from clarion_shared.contracts.sends import SendNotification
+from clarion_shared.kafka import BrokerConnection
 from clarion_shared.topics import Topics
 
 SEND = "/v3/campaigns/notifications/messages"

@@ -352,13 +352,20 @@ async def consume_batch(
             await dead_letter(broker, topic, record.body, record.key, single, record.headers)
 
 
-def readiness(broker: KafkaBroker) -> Callable[[], Awaitable[bool]]:
-    """A ``/readyz`` check: the broker answers a cluster description."""
+class BrokerConnection:
+    """A broker as a resource: started and stopped once, pinged by /readyz."""
 
-    async def check() -> bool:
-        return await broker.ping(timeout=2.0)
+    def __init__(self, broker: KafkaBroker) -> None:
+        self.broker = broker
 
-    return check
+    async def start(self) -> None:
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+
+    async def ready(self) -> bool:
+        return await self.broker.ping(timeout=2.0)
 
 
 class TopicMissing(TimeoutError):

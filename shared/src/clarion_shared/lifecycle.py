@@ -1,9 +1,10 @@
 """What a service starts and stops, in order: the one lifespan every composition root uses.
 
-A composition root lists its :class:`Resource` s (database, broker, reply consumers,
-HTTP clients) in start order; :func:`lifespan` starts them in that order and stops
-them in reverse, whatever fails. A test substitutes adapters whose start and stop do
-nothing; production code has no branch for it.
+A composition root lists its :class:`Resource` s (database and broker connections,
+repositories that create their indexes, reply consumers, HTTP clients) in start order;
+:func:`lifespan` starts them in that order and stops them in reverse, whatever fails. A
+test substitutes adapters whose start and stop do nothing; production code has no
+branch for it.
 """
 
 from __future__ import annotations
@@ -28,9 +29,17 @@ class Resource(Protocol):
     async def stop(self) -> None: ...
 
 
+class Connection(Resource, Protocol):
+    """A connection several adapters share (the database's, the broker's)."""
+
+    async def ready(self) -> bool:
+        """The /readyz check: the other side answers."""
+        ...
+
+
 @dataclass(frozen=True)
 class Hooks:
-    """A resource made of two calls (``Hooks(broker.start, broker.stop)``)."""
+    """A resource made of two calls (``Hooks(on_start, on_stop)``)."""
 
     on_start: Callable[[], Awaitable[Any]]
     on_stop: Callable[[], Awaitable[Any]]
@@ -47,13 +56,8 @@ async def _nothing() -> None:
 
 
 def on_start(call: Callable[[], Awaitable[Any]]) -> Hooks:
-    """A resource that only starts (creating indexes, say)."""
+    """A resource that only starts (the dev app written once the repositories are up)."""
     return Hooks(call, _nothing)
-
-
-def on_stop(call: Callable[[], Awaitable[Any]]) -> Hooks:
-    """A resource that only stops (closing a client that connects lazily)."""
-    return Hooks(_nothing, call)
 
 
 def lifespan(service: str, resources: Sequence[Resource]) -> Lifespan:

@@ -7,7 +7,6 @@ talk to: on FerretDB a ``$in`` query reads the whole collection.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,13 +39,21 @@ async def server_info(db: AsyncDatabase[Document]) -> ServerInfo:
     return ServerInfo(version=str(info.get("version", "")), ferretdb=ferretdb)
 
 
-def readiness(client: AsyncMongoClient[Document]) -> Callable[[], Awaitable[bool]]:
-    """A ``/readyz`` check: the server answers ``ping``."""
+class MongoConnection:
+    """The process's one client as a resource: it connects on first use, is closed when
+    the service stops, and answers /readyz with a ``ping``."""
 
-    async def check() -> bool:
-        return await ping(client)
+    def __init__(self, client: AsyncMongoClient[Document]) -> None:
+        self.client = client
 
-    return check
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self.client.close()
+
+    async def ready(self) -> bool:
+        return await ping(self.client)
 
 
 async def ping(client: AsyncMongoClient[Document]) -> bool:

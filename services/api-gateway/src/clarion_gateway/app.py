@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Self
+from typing import Self
 
 from fastapi import FastAPI
 from pydantic import AliasChoices, Field, model_validator
@@ -12,7 +12,7 @@ from pydantic_settings import SettingsConfigDict
 from clarion_shared import http, kafka, mongo
 from clarion_shared.http import ReadinessCheck
 from clarion_shared.ids import now
-from clarion_shared.lifecycle import Resource, lifespan, on_start
+from clarion_shared.lifecycle import Connection, Resource, lifespan, on_start
 from clarion_shared.settings import DEV_ADMIN_TOKEN, ServiceSettings
 from clarion_shared.topics import Topics
 
@@ -27,8 +27,6 @@ from .channels.service import ChannelRepository, ConfigPublisher
 from .errors import ERRORS
 from .idempotency.mongo import MongoIdempotency
 from .idempotency.service import IdempotencyRepository
-from .kafka import BrokerConnection
-from .mongo import MongoConnection
 from .proxies import routes as proxy_routes
 from .proxies.peers import PEERS, Peer, Peers
 from .sends import routes as send_routes
@@ -113,14 +111,6 @@ class Settings(ServiceSettings):
         }
 
 
-class Connection(Resource, Protocol):
-    """A connection several adapters share (the database's, the broker's)."""
-
-    async def ready(self) -> bool:
-        """The /readyz check: the other side answers."""
-        ...
-
-
 @dataclass(frozen=True)
 class Adapters:
     """Everything the gateway talks to."""
@@ -145,12 +135,12 @@ class Adapters:
         broker = kafka.make_broker(settings, f"{SERVICE}-{settings.instance_id}")
         topics = Topics(settings.topic_prefix)
         return cls(
-            database=MongoConnection(client),
+            database=mongo.MongoConnection(client),
             apps=MongoApps(db, channels.exists),
             channels=channels,
             templates=MongoTemplates(db),
             idempotency=MongoIdempotency(db),
-            broker=BrokerConnection(broker),
+            broker=kafka.BrokerConnection(broker),
             sends=KafkaSends(broker, topics),
             configs=KafkaChannelConfigs(broker, topics),
             replies=SendReplies(

@@ -1,8 +1,9 @@
-"""What the gateway's Kafka publishers share: one broker connection and their error.
+"""What the gateway's Kafka publishers share: their error.
 
-The publishers of sends and of channel configurations publish on one broker, started
-and stopped once. A broker that does not take a record is :class:`PublishFailed`, the
-publishers' own error: use cases catch that, never aiokafka's errors.
+The publishers of sends and of channel configurations publish on one broker
+(``clarion_shared.kafka.BrokerConnection``, started and stopped once). A broker that
+does not take a record is :class:`PublishFailed`, the publishers' own error: use cases
+catch that, never aiokafka's errors.
 """
 
 from __future__ import annotations
@@ -11,9 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from aiokafka.errors import KafkaError
-from faststream.kafka import KafkaBroker
-
-from clarion_shared import kafka
 
 
 class PublishFailed(Exception):
@@ -27,20 +25,3 @@ def publishing() -> Iterator[None]:
         yield
     except (KafkaError, TimeoutError) as exc:
         raise PublishFailed(repr(exc)) from exc
-
-
-class BrokerConnection:
-    """The broker the publishers share: started and stopped once, pinged by /readyz."""
-
-    def __init__(self, broker: KafkaBroker) -> None:
-        self.broker = broker
-        self._ready = kafka.readiness(broker)
-
-    async def start(self) -> None:
-        await self.broker.start()
-
-    async def stop(self) -> None:
-        await self.broker.stop()
-
-    async def ready(self) -> bool:
-        return await self._ready()

@@ -8,12 +8,10 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
-from pymongo import AsyncMongoClient
 
 from clarion_shared import http, kafka, mongo
 from clarion_shared.http import ReadinessCheck
-from clarion_shared.lifecycle import Hooks, Resource, lifespan, on_stop
-from clarion_shared.mongo import Document
+from clarion_shared.lifecycle import Resource, lifespan
 from clarion_shared.settings import ServiceSettings
 from clarion_shared.topics import Topics
 
@@ -62,7 +60,7 @@ class Settings(ServiceSettings):
 class Adapters:
     """Everything the dispatcher talks to."""
 
-    mongo_client: AsyncMongoClient[Document]
+    database: mongo.MongoConnection
     notifications: NotificationRepository
     feed: FeedRepository
     directory: UserDirectory
@@ -83,7 +81,7 @@ class Adapters:
             fetch_max_wait_ms=settings.reply_fetch_max_wait_ms,
         )
         return cls(
-            mongo_client=client,
+            database=mongo.MongoConnection(client),
             notifications=MongoNotifications(db),
             feed=MongoFeed(db),
             directory=directory,
@@ -94,20 +92,20 @@ class Adapters:
     def resources(self) -> list[Resource]:
         """What the lifespan starts, in this order, and stops in reverse."""
         return [
-            on_stop(self.mongo_client.close),
+            self.database,
             self.notifications,
             self.feed,
             # The reply consumer before the broker: a chunk consumed as soon as the
             # broker starts may already ask the directory.
             self.directory,
-            Hooks(self.broker.start, self.broker.stop),
+            kafka.BrokerConnection(self.broker),
         ]
 
     def readiness(self) -> dict[str, ReadinessCheck]:
         """The /readyz checks of the adapters (``compose`` adds the consumer groups')."""
         return {
-            "mongo": mongo.readiness(self.mongo_client),
-            "kafka": kafka.readiness(self.broker),
+            "mongo": self.database.ready,
+            "kafka": kafka.BrokerConnection(self.broker).ready,
             "directory_replies": self.directory.ready,
         }
 

@@ -10,12 +10,10 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
-from pymongo import AsyncMongoClient
 
 from clarion_shared import kafka, mongo
 from clarion_shared.http import ReadinessCheck, create_app
-from clarion_shared.lifecycle import Hooks, Resource, lifespan, on_stop
-from clarion_shared.mongo import Document
+from clarion_shared.lifecycle import Resource, lifespan
 from clarion_shared.settings import ServiceSettings
 from clarion_shared.topics import Topics
 
@@ -56,7 +54,7 @@ class Adapters:
 
     users: UserRepository
     broker: KafkaBroker
-    mongo: AsyncMongoClient[Document]
+    database: mongo.MongoConnection
 
     @classmethod
     def connect(cls, settings: Settings) -> Adapters:
@@ -65,15 +63,19 @@ class Adapters:
         users = MongoUserRepository(
             client[settings.db_name], settings.lookup_strategy, settings.lookup_concurrency
         )
-        return cls(users=users, broker=kafka.make_broker(settings, SERVICE), mongo=client)
+        return cls(
+            users=users,
+            broker=kafka.make_broker(settings, SERVICE),
+            database=mongo.MongoConnection(client),
+        )
 
     def resources(self) -> list[Resource]:
         """What the lifespan starts, in this order, and stops in reverse."""
-        return [on_stop(self.mongo.close), self.users, Hooks(self.broker.start, self.broker.stop)]
+        return [self.database, self.users, kafka.BrokerConnection(self.broker)]
 
     def readiness(self) -> dict[str, ReadinessCheck]:
         """The /readyz checks of the adapters (``compose`` adds the consumer groups')."""
-        return {"kafka": kafka.readiness(self.broker), "mongo": mongo.readiness(self.mongo)}
+        return {"kafka": kafka.BrokerConnection(self.broker).ready, "mongo": self.database.ready}
 
 
 def compose(settings: Settings, adapters: Adapters) -> FastAPI:
