@@ -73,6 +73,12 @@ def admin_token() -> str:
     return ADMIN_TOKEN
 
 
+@pytest.fixture(scope="session")
+def dispatcher_url(stack: Stack) -> str:
+    """The dispatcher's own port: its /metrics (open) show what it holds."""
+    return f"http://127.0.0.1:{E2E_PORTS['dispatcher']}"
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -62,12 +63,16 @@ def stack_env(
     admin_token: str,
     log_level: str = "INFO",
     topic_prefix: str = "",
+    internal_token: str | None = None,
 ) -> dict[str, str]:
     """The environment of a stack of its own: ports, databases and peers' URLs.
 
     ``ports`` maps each service name (``api-gateway``, ...) to its port; tests and the
     benchmark use ports apart from ``make run``'s. ``topic_prefix`` gives the stack
-    topics of its own (``CLARION_TOPIC_PREFIX``): see ``Stack``.
+    topics of its own (``CLARION_TOPIC_PREFIX``): see ``Stack``. ``internal_token`` is
+    the secret of the services' internal APIs, one value for all four
+    (``CLARION_INTERNAL_TOKEN``); by default a new random one per stack, so nothing but
+    its own gateway can call its services.
     """
     env = dict(os.environ)
     env.update(
@@ -81,6 +86,7 @@ def stack_env(
             "CLARION_GATEWAY_DISPATCHER_URL": f"http://127.0.0.1:{ports['dispatcher']}",
             "CLARION_GATEWAY_WEBHOOKS_URL": f"http://127.0.0.1:{ports['webhook-emitter']}",
             "CLARION_TOPIC_PREFIX": topic_prefix,
+            "CLARION_INTERNAL_TOKEN": internal_token or secrets.token_urlsafe(32),
         }
     )
     for service, prefix in SERVICE_PREFIXES.items():

@@ -27,6 +27,7 @@ from clarion_shared import kafka
 from clarion_shared.contracts.replies import SendResult
 from clarion_shared.contracts.sends import ReplyTo
 from clarion_shared.contracts.status import status_event_adapter
+from clarion_shared.http import internal_headers
 from clarion_shared.topics import Topics
 
 APP = "app1"
@@ -136,7 +137,11 @@ async def api() -> AsyncIterator[tuple[httpx.AsyncClient, InMemoryFeed, Recordin
     # ASGITransport runs no lifespan: nothing is started.
     app = compose(SETTINGS, with_fakes(directory, notifications, feed, publisher))
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://dispatcher") as client:
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://dispatcher",
+        headers=internal_headers(SETTINGS.internal_token),
+    ) as client:
         yield client, feed, publisher
 
 

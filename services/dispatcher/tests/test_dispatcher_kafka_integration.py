@@ -38,6 +38,7 @@ from clarion_shared.contracts.directory_lookups import LookupUsers
 from clarion_shared.contracts.replies import SendResult
 from clarion_shared.contracts.sends import ReplyTo
 from clarion_shared.contracts.status import ChunkDispatched, status_event_adapter
+from clarion_shared.http import internal_headers
 from clarion_shared.settings import InfraSettings
 from clarion_shared.topics import Topics
 
@@ -185,10 +186,14 @@ async def harness(
             directory_app.router.lifespan_context(directory_app),
             app.router.lifespan_context(app),
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=directory_app), base_url="http://u"
+                transport=httpx.ASGITransport(app=directory_app),
+                base_url="http://u",
+                headers=internal_headers(directory_settings.internal_token),
             ) as directory,
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://d"
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://d",
+                headers=internal_headers(settings.internal_token),
             ) as client,
         ):
             yield Harness(

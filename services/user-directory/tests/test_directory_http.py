@@ -20,6 +20,10 @@ from pymongo import AsyncMongoClient
 from clarion_devtools.helpers import random_ref
 from clarion_directory.app import Adapters, Settings, build, compose
 from clarion_directory.testing import InMemoryUserRepository
+from clarion_shared.http import internal_headers
+
+# What the gateway sends: the services' shared secret (the default, in these tests).
+INTERNAL = internal_headers(Settings().internal_token)
 
 
 @pytest.fixture
@@ -54,7 +58,7 @@ async def client(service: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """A client scoped to a fresh app id: ``/users`` is the app's users collection."""
     base = f"http://directory/internal/apps/{random_ref('app')}"
     transport = httpx.ASGITransport(app=service)
-    async with httpx.AsyncClient(transport=transport, base_url=base) as http:
+    async with httpx.AsyncClient(transport=transport, base_url=base, headers=INTERNAL) as http:
         yield http
 
 
@@ -181,7 +185,9 @@ async def test_apps_do_not_see_each_others_users(
     data(await client.post("/users", json={"uid": "dave", "name": "Dave"}))
     transport = httpx.ASGITransport(app=service)
     other_base = f"http://directory/internal/apps/{random_ref('app')}"
-    async with httpx.AsyncClient(transport=transport, base_url=other_base) as other:
+    async with httpx.AsyncClient(
+        transport=transport, base_url=other_base, headers=INTERNAL
+    ) as other:
         error(await other.get("/users/dave"), 404, "ERR_USER_NOT_FOUND")
         assert data(await other.get("/users")) == []
 

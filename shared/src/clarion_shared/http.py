@@ -1,12 +1,15 @@
 """HTTP plumbing every service shares: app factory, health, metrics, correlation ids.
 
 ``GET /healthz`` answers while the process runs. ``GET /readyz`` answers 200 only when
-every readiness check the service registered passes (Kafka, database, peers).
+every readiness check the service registered passes (Kafka, database, peers). Both and
+``GET /metrics`` are open; every path under ``/internal`` needs the services' shared
+secret (``InternalTokenMiddleware``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -16,13 +19,19 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import ErrorMapper, install_error_handlers
+from .errors import ErrorMapper, envelope, install_error_handlers, internal_error
 from .ids import new_id
-from .logging import get_correlation_id, set_correlation_id
+from .logging import get_correlation_id, get_logger, set_correlation_id
+from .strict_input import install_strict_input
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 CORRELATION_HTTP_HEADER = "x-correlation-id"
+INTERNAL_TOKEN_HEADER = "x-clarion-internal-token"
+INTERNAL_PREFIX = "/internal"
+
+log = get_logger(__name__)
 
 REQUESTS = Counter("clarion_http_requests_total", "HTTP requests", ["service", "method", "status"])
 LATENCY = Histogram("clarion_http_request_seconds", "HTTP request latency", ["service"])
@@ -41,12 +50,66 @@ class CorrelationIdMiddleware(BaseHTTPMiddleware):
         started = time.perf_counter()
         try:
             response = await call_next(request)
+        except Exception as exc:
+            # Answered here, not by Starlette's outermost handler: that one re-raises to
+            # the server after answering, and uvicorn then drops the keep-alive
+            # connection, so the caller's next request on it (another client's, through
+            # the gateway's pool) is reset (issue 6).
+            log.exception("http.unhandled_error", error=repr(exc))
+            response = internal_error().response()
         finally:
             set_correlation_id(None)
         LATENCY.labels(self.service).observe(time.perf_counter() - started)
         REQUESTS.labels(self.service, request.method, str(response.status_code)).inc()
         response.headers[CORRELATION_HTTP_HEADER] = cid
         return response
+
+
+class InternalTokenMiddleware:
+    """Every request under ``/internal`` carries the services' shared secret in
+    ``X-Clarion-Internal-Token``, compared in constant time; else 401 ``ERR_UNAUTHORIZED``.
+
+    The internal APIs trust the gateway's authentication of the client, so nothing but
+    the gateway may call them. Other paths (health, readiness, metrics) pass.
+    """
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        if not token:
+            raise ValueError("the internal token must not be empty")
+        self.app = app
+        self._token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan" or not _is_internal(scope["path"]) or self._accepts(scope):
+            await self.app(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+        else:
+            await _unauthorized(scope, receive, send)
+
+    def _accepts(self, scope: Scope) -> bool:
+        name = INTERNAL_TOKEN_HEADER.encode()
+        given = next((v for k, v in scope["headers"] if k.lower() == name), b"")
+        return hmac.compare_digest(given, self._token)
+
+
+def _is_internal(path: str) -> bool:
+    return path == INTERNAL_PREFIX or path.startswith(f"{INTERNAL_PREFIX}/")
+
+
+async def _unauthorized(scope: Scope, receive: Receive, send: Send) -> None:
+    body = envelope(
+        "ERR_UNAUTHORIZED",
+        "Authentication is required.",
+        f"Internal APIs need the services' shared secret in {INTERNAL_TOKEN_HEADER} "
+        "(CLARION_INTERNAL_TOKEN).",
+    )
+    await JSONResponse(body, status_code=401)(scope, receive, send)
+
+
+def internal_headers(token: str) -> dict[str, str]:
+    """The headers a caller of another service's ``/internal`` API sends."""
+    return {INTERNAL_TOKEN_HEADER: token}
 
 
 def create_app(
@@ -56,11 +119,17 @@ def create_app(
     *,
     errors: ErrorMapper,
     readiness: Mapping[str, ReadinessCheck],
+    internal_token: str,
     description: str = "",
     docs: bool = True,
 ) -> FastAPI:
     """A service's FastAPI app: envelopes for ``errors``, ``/healthz``, ``/readyz`` over
-    ``readiness`` (200 when every check passes), ``/metrics``."""
+    ``readiness`` (200 when every check passes), ``/metrics``, and ``/internal/...``
+    behind ``internal_token`` (the service's ``settings.internal_token``).
+
+    No slash redirects: a redirect's ``Location`` names this process's own address,
+    which the gateway must never pass to a client; ``/users/`` is simply not found.
+    """
     app = FastAPI(
         title=title,
         description=description,
@@ -69,8 +138,12 @@ def create_app(
         docs_url="/docs" if docs else None,
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
+        redirect_slashes=False,
     )
     app.state.readiness = dict(readiness)
+    install_strict_input(app)  # inside the correlation id: its answers carry one
+    # Outside the strict input: a caller without the token gets no body parsed.
+    app.add_middleware(InternalTokenMiddleware, token=internal_token)
     app.add_middleware(CorrelationIdMiddleware, service=service)
     install_error_handlers(app, errors)
 

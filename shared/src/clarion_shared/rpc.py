@@ -10,15 +10,12 @@ id. Replies for other instances are ignored. The caller publishes the request it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from .ids import new_id
-from .kafka import topic_partitions
 from .logging import get_logger
+from .tail import TopicTail
 
 log = get_logger(__name__)
 
@@ -37,46 +34,20 @@ class KafkaRequester(Generic[R]):
         self.reply_topic = reply_topic
         self._parse = parse
         self._request_id_of = request_id_of
-        self._bootstrap_servers = bootstrap_servers
-        self._fetch_max_wait_ms = fetch_max_wait_ms
-        self._consumer: AIOKafkaConsumer | None = None  # made in start(): needs the loop
         self._pending: dict[str, asyncio.Future[R]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self.ready = False
+        self._tail = TopicTail(bootstrap_servers, reply_topic, self._resolve, fetch_max_wait_ms)
+
+    @property
+    def ready(self) -> bool:
+        return self._tail.ready
 
     async def start(self, timeout_s: float = 30.0) -> None:
-        """Assign every partition of the reply topic and fix positions at its end.
-
-        Positions are fixed before ``start`` returns, so a reply published after it
-        cannot be missed.
-        """
-        partitions = await topic_partitions(self._bootstrap_servers, self.reply_topic, timeout_s)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="latest",
-            fetch_max_wait_ms=self._fetch_max_wait_ms,
-        )
-        await consumer.start()
-        tps = [TopicPartition(self.reply_topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_end(*tps)
-        for tp in tps:
-            await consumer.position(tp)
-        self._consumer = consumer
-        self._task = asyncio.create_task(self._run(), name=f"replies:{self.reply_topic}")
-        self.ready = True
+        """Read the reply topic from its end: a reply published after ``start`` returns
+        cannot be missed."""
+        await self._tail.start(timeout_s)
 
     async def stop(self) -> None:
-        self.ready = False
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
+        await self._tail.stop()
         for fut in self._pending.values():
             if not fut.done():
                 fut.cancel()
@@ -95,25 +66,7 @@ class KafkaRequester(Generic[R]):
         finally:
             self._pending.pop(request_id, None)
 
-    async def _run(self) -> None:
-        consumer = self._consumer
-        assert consumer is not None
-        while True:
-            try:
-                batches = await consumer.getmany(timeout_ms=1000)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("rpc.fetch_failed", topic=self.reply_topic, error=repr(exc))
-                await asyncio.sleep(0.5)
-                continue
-            for records in batches.values():
-                for record in records:
-                    self._resolve(record.value)
-
-    def _resolve(self, value: bytes | None) -> None:
-        if not value:
-            return
+    def _resolve(self, value: bytes) -> None:
         try:
             reply = self._parse(value)
         except Exception as exc:

@@ -3,7 +3,8 @@
 Each service subclasses :class:`ServiceSettings` with its own ``env_prefix``
 (``CLARION_GATEWAY_``, ``CLARION_DISPATCHER_``, ...). The infrastructure addresses are
 the same for every process, so they are read from un-prefixed names
-(``KAFKA_BOOTSTRAP_SERVERS``, ``MONGODB_URL``) and may be overridden per service.
+(``KAFKA_BOOTSTRAP_SERVERS``, ``MONGODB_URL``) and may be overridden per service; so
+is the secret the services' internal HTTP APIs share (``CLARION_INTERNAL_TOKEN``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_ADMIN_TOKEN = "clarion-dev-admin-token"
+# Public, like the dev admin token: refused when CLARION_ENV=production.
+DEV_INTERNAL_TOKEN = "clarion-dev-internal-token"
 
 
 def _shared(name: str, prefix: str = "") -> AliasChoices:
@@ -67,7 +70,31 @@ class InfraSettings(BaseSettings):
     )
 
 
-class ServiceSettings(InfraSettings):
+class InternalAuthSettings(InfraSettings):
+    """The credential of the services' internal HTTP APIs (``/internal/...``).
+
+    Every service reads it under the one name ``CLARION_INTERNAL_TOKEN``, whatever its
+    prefix: the gateway sends it, the owners check it (``clarion_shared.http``).
+    """
+
+    internal_token: str = Field(
+        default=DEV_INTERNAL_TOKEN,
+        min_length=1,
+        validation_alias=AliasChoices("CLARION_INTERNAL_TOKEN", "internal_token"),
+        description="Shared secret of the /internal routes of every service (header "
+        "X-Clarion-Internal-Token); the default is refused in production.",
+    )
+
+    @model_validator(mode="after")
+    def _refuse_dev_internal_token(self) -> Self:
+        if self.environment == "production" and self.internal_token == DEV_INTERNAL_TOKEN:
+            raise ValueError(
+                "CLARION_INTERNAL_TOKEN must be set in production (the default is public)"
+            )
+        return self
+
+
+class ServiceSettings(InternalAuthSettings):
     """Base of each service's settings: database name, HTTP bind address.
 
     Each service keeps its collections in a database of its own (``db_name``, default

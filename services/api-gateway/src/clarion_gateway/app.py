@@ -146,7 +146,11 @@ class Adapters:
             replies=SendReplies(
                 settings.kafka_bootstrap_servers, topics.replies, settings.reply_fetch_max_wait_ms
             ),
-            peers=Peers.connect(settings.peer_urls(), settings.peer_timeout_s),
+            peers=Peers.connect(
+                settings.peer_urls(),
+                settings.peer_timeout_s,
+                internal_token=settings.internal_token,
+            ),
         )
 
     def resources(self) -> list[Resource]:
@@ -201,6 +205,7 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
         errors=ERRORS,
         readiness=adapters.readiness(),
         description=DESCRIPTION,
+        internal_token=settings.internal_token,
     )
     auth = web.auth(
         KeyResolver(adapters.apps, ttl_s=settings.key_cache_ttl_s), settings.admin_token

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from clarion_shared.errors import ErrorMapper
 from clarion_shared.ids import now
+from clarion_shared.strict_input import MAX_PAGE
 
 from .apps.service import KeyResolver, authenticate, check_admin
 from .idempotency.domain import StoredResponse, fingerprint
@@ -53,7 +54,7 @@ def auth(keys: KeyResolver, admin_token: str) -> Auth:
 
 
 def page_of(
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     per_page: Annotated[int | None, Query(alias="perPage", ge=1, le=100)] = None,
     limit: Annotated[int | None, Query(ge=1, le=100, description="Same as perPage.")] = None,
 ) -> Page:

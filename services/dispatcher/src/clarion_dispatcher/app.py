@@ -20,6 +20,7 @@ from .fanout import consumers
 from .fanout.kafka import KafkaDirectoryClient
 from .fanout.service import UserDirectory
 from .feed import routes as feed_routes
+from .feed.live import FeedHub, status_tail
 from .feed.mongo import MongoFeed
 from .feed.service import FeedRepository
 from .notifications import routes as notification_routes
@@ -54,6 +55,11 @@ class Settings(ServiceSettings):
         ge=0,
         description="fetch_max_wait_ms of the directory reply consumer (latency).",
     )
+    feed_stream_heartbeat_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="A live feed stream sends a comment this often, so that proxies keep it.",
+    )
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,9 @@ class Adapters:
     directory: UserDirectory
     broker: KafkaBroker
     publisher: Publisher
+    feed_hub: FeedHub
+    # Reads the status topic from its end and feeds ``feed_hub`` (``feed.live``).
+    feed_tail: Resource
 
     @classmethod
     def connect(cls, settings: Settings) -> Adapters:
@@ -73,13 +82,15 @@ class Adapters:
         client = mongo.make_client(settings.mongodb_url)
         db = client[settings.db_name]
         broker = kafka.make_broker(settings, SERVICE)
+        topics = Topics(settings.topic_prefix)
         directory = KafkaDirectoryClient(
             broker,
-            Topics(settings.topic_prefix),
+            topics,
             bootstrap_servers=settings.kafka_bootstrap_servers,
             timeout_s=settings.directory_timeout_s,
             fetch_max_wait_ms=settings.reply_fetch_max_wait_ms,
         )
+        hub = FeedHub()
         return cls(
             database=mongo.MongoConnection(client),
             notifications=MongoNotifications(db),
@@ -87,6 +98,13 @@ class Adapters:
             directory=directory,
             broker=broker,
             publisher=BrokerPublisher(broker),
+            feed_hub=hub,
+            feed_tail=status_tail(
+                settings.kafka_bootstrap_servers,
+                topics.status,
+                hub,
+                settings.reply_fetch_max_wait_ms,
+            ),
         )
 
     def resources(self) -> list[Resource]:
@@ -99,6 +117,7 @@ class Adapters:
             # broker starts may already ask the directory.
             self.directory,
             kafka.BrokerConnection(self.broker),
+            self.feed_tail,
         ]
 
     def readiness(self) -> dict[str, ReadinessCheck]:
@@ -129,9 +148,18 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
         lifespan(SERVICE, adapters.resources()),
         errors=ERRORS,
         readiness={**adapters.readiness(), "kafka_groups": groups.joined},
+        internal_token=settings.internal_token,
         description="Fan-out of send commands; the in-app feed and notification states.",
     )
-    app.include_router(feed_routes.router(adapters.feed, adapters.publisher, topics))
+    app.include_router(
+        feed_routes.router(
+            adapters.feed,
+            adapters.publisher,
+            topics,
+            adapters.feed_hub,
+            settings.feed_stream_heartbeat_s,
+        )
+    )
     app.include_router(notification_routes.router(adapters.notifications))
     return app
 

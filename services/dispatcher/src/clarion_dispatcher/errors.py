@@ -18,7 +18,7 @@ ERRORS = ErrorMapper(
 )
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: ERROR_RESPONSES[status] for status in (400, 404)
+    status: ERROR_RESPONSES[status] for status in (400, 401, 404)
 }
-"""The error answers the routes document: internal routes authenticate nobody (the
-gateway does): 400 (validation) and 404 are the errors they document."""
+"""The error answers the routes document: 400 (validation), 401 (a caller without the
+services' shared secret: clients are authenticated by the gateway) and 404."""

@@ -89,6 +89,7 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
         lifespan(SERVICE, adapters.resources()),
         errors=ERRORS,
         readiness={**adapters.readiness(), "kafka_groups": groups.joined},
+        internal_token=settings.internal_token,
         description="Users and presence; the gateway forwards /v3/users here.",
     )
     app.include_router(routes.router(adapters.users))

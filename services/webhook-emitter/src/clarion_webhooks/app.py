@@ -77,6 +77,7 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
         lifespan(SERVICE, adapters.resources()),
         errors=ERRORS,
         readiness={**adapters.readiness(), "kafka_groups": groups.joined},
+        internal_token=settings.internal_token,
     )
 
 

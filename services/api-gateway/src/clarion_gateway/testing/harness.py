@@ -64,7 +64,12 @@ def fake_adapters(
         sends=commands,
         configs=commands,
         replies=requester,
-        peers=Peers.connect(settings.peer_urls(), settings.peer_timeout_s, peer_transport),
+        peers=Peers.connect(
+            settings.peer_urls(),
+            settings.peer_timeout_s,
+            peer_transport,
+            internal_token=settings.internal_token,
+        ),
     )
 
 

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncGenerator
+
 from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 
 from clarion_shared.api import DEFAULT_PER_PAGE, MAX_PER_PAGE, Data, Deleted, Paged
+from clarion_shared.strict_input import MAX_PAGE
 from clarion_shared.topics import Topics
 
 from ..errors import RESPONSES
 from ..publisher import Publisher
 from . import service
+from .domain import feed_owner
+from .live import FeedHub
 from .models import FeedItemPublic, ReadState, UnreadCountPublic
 from .service import FeedRepository
 
 
-def router(feed: FeedRepository, publisher: Publisher, topics: Topics) -> APIRouter:
-    """The feed routes; transitions publish their status events on ``topics.status``."""
+def router(  # long: one closure per route, all on the same dependencies
+    feed: FeedRepository,
+    publisher: Publisher,
+    topics: Topics,
+    hub: FeedHub,
+    heartbeat_s: float = 15.0,
+) -> APIRouter:
+    """The feed routes; transitions publish their status events on ``topics.status``,
+    and ``/stream`` pushes the user's new items from ``hub``."""
     status_topic = topics.status
     routes = APIRouter(
         prefix="/internal/apps/{app_id}/feed/{uid}",
@@ -28,7 +43,7 @@ def router(feed: FeedRepository, publisher: Publisher, topics: Topics) -> APIRou
         app_id: str,
         uid: str,
         read_state: ReadState | None = Query(None, alias="readState"),
-        page: int = Query(1, ge=1),
+        page: int = Query(1, ge=1, le=MAX_PAGE),
         per_page: int = Query(DEFAULT_PER_PAGE, ge=1, le=MAX_PER_PAGE, alias="perPage"),
     ) -> Paged[FeedItemPublic]:
         items, total = await service.list_feed(app_id, uid, read_state, page, per_page, feed=feed)
@@ -38,6 +53,24 @@ def router(feed: FeedRepository, publisher: Publisher, topics: Topics) -> APIRou
     async def count_unread(app_id: str, uid: str) -> Data[UnreadCountPublic]:
         count = await service.unread_count(app_id, uid, feed=feed)
         return Data(data=UnreadCountPublic(count=count))
+
+    # Before "/{item_id}": a path parameter would take "stream" for an item id.
+    @routes.get(
+        "/stream",
+        summary="Server-sent events: the user's new feed items",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    async def stream(app_id: str, uid: str) -> StreamingResponse:
+        return StreamingResponse(
+            live_events(hub, feed_owner(app_id, uid), heartbeat_s),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+
+    @routes.get("/{item_id}", summary="A feed item")
+    async def get_item(app_id: str, uid: str, item_id: str) -> Data[FeedItemPublic]:
+        return Data(data=await service.get_feed_item(app_id, uid, item_id, feed=feed))
 
     @routes.post("/{item_id}/read", summary="Mark a feed item read (idempotent)")
     async def read(app_id: str, uid: str, item_id: str) -> Data[FeedItemPublic]:
@@ -59,3 +92,19 @@ def router(feed: FeedRepository, publisher: Publisher, topics: Topics) -> APIRou
         return Data(data=Deleted())
 
     return routes
+
+
+async def live_events(hub: FeedHub, owner: str, heartbeat_s: float) -> AsyncGenerator[str, None]:
+    """The stream of one client: a comment at once (the subscription is live from
+    then on), one ``feed_item`` event per new item, a comment every ``heartbeat_s`` so
+    that proxies keep the connection. The subscription ends with the client."""
+    with hub.subscribe(owner) as queue:
+        yield ": connected\n\n"
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), heartbeat_s)
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+                continue
+            data = json.dumps(item, separators=(",", ":"), ensure_ascii=False)
+            yield f"event: feed_item\nid: {item.get('id', '')}\ndata: {data}\n\n"

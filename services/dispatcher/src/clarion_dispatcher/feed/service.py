@@ -115,6 +115,15 @@ async def mark_delivered(
     return domain.public_feed_item(item)
 
 
+async def get_feed_item(
+    app_id: str, uid: str, item_id: str, *, feed: FeedRepository
+) -> FeedItemPublic:
+    item = await feed.get(domain.feed_owner(app_id, uid), item_id)
+    if item is None:
+        raise FeedItemNotFound()
+    return domain.public_feed_item(item)
+
+
 async def delete_feed_item(app_id: str, uid: str, item_id: str, *, feed: FeedRepository) -> None:
     if not await feed.delete(domain.feed_owner(app_id, uid), item_id):
         raise FeedItemNotFound()

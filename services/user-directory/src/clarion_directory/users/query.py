@@ -10,6 +10,8 @@ from __future__ import annotations
 from pydantic import ConfigDict, Field, field_validator
 
 from clarion_shared.api import ApiModel
+from clarion_shared.strict_input import MAX_PAGE
+from clarion_shared.strict_json import MAX_SAFE_INTEGER
 
 from .domain import DEFAULT_PER_PAGE, MAX_PER_PAGE, SearchField, Status, User
 
@@ -40,10 +42,10 @@ class UserQuery(ApiModel):
     role: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     status: Status | None = None
-    created_after: int | None = Field(default=None, ge=0)
-    created_before: int | None = Field(default=None, ge=0)
+    created_after: int | None = Field(default=None, ge=0, le=MAX_SAFE_INTEGER)
+    created_before: int | None = Field(default=None, ge=0, le=MAX_SAFE_INTEGER)
     tags: tuple[str, ...] = ()
-    page: int = Field(default=1, ge=1, le=1_000_000)
+    page: int = Field(default=1, ge=1, le=MAX_PAGE)
     per_page: int = Field(default=DEFAULT_PER_PAGE, ge=1, le=MAX_PER_PAGE)
 
     @field_validator("role", "roles", "tags", mode="before")

@@ -1,0 +1,85 @@
+"""Reading a topic from its end, in every instance: no consumer group, every partition.
+
+Some records matter to every instance of a service, not to one member of a group: the
+replies to the requests this instance made (``rpc.KafkaRequester``), the new feed items
+of the users whose live streams this instance holds. A :class:`TopicTail` assigns every
+partition of its topic, fixes its positions at the end before ``start`` returns (so
+nothing published after that is missed), and hands each record's value to ``on_record``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from .kafka import topic_partitions
+from .logging import get_logger
+
+log = get_logger(__name__)
+
+
+class TopicTail:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        on_record: Callable[[bytes], None],
+        fetch_max_wait_ms: int = 5,
+    ) -> None:
+        self.topic = topic
+        self._bootstrap_servers = bootstrap_servers
+        self._on_record = on_record
+        self._fetch_max_wait_ms = fetch_max_wait_ms
+        self._consumer: AIOKafkaConsumer | None = None  # made in start(): needs the loop
+        self._task: asyncio.Task[None] | None = None
+        self.ready = False
+
+    async def start(self, timeout_s: float = 30.0) -> None:
+        """Assign every partition and fix the positions at the end."""
+        partitions = await topic_partitions(self._bootstrap_servers, self.topic, timeout_s)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
+        )
+        await consumer.start()
+        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run(), name=f"tail:{self.topic}")
+        self.ready = True
+
+    async def stop(self) -> None:
+        self.ready = False
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def _run(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        while True:
+            try:
+                batches = await consumer.getmany(timeout_ms=1000)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("tail.fetch_failed", topic=self.topic, error=repr(exc))
+                await asyncio.sleep(0.5)
+                continue
+            for records in batches.values():
+                for record in records:
+                    if record.value:
+                        self._on_record(record.value)
