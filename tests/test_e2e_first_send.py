@@ -141,11 +141,11 @@ async def test_realtime_send_reaches_each_users_feed(
         assert item["content"] == {"title": f"Hi {name}", "body": f"Order {order} shipped"}
         assert feed.json()["meta"]["pagination"]["total"] == 1
 
-    # Another app sees none of it.
+    # Another app sees none of it: the uid is not one of its users (issue 6: 404, where
+    # it used to be an empty page).
     other = await create_app(client, admin_token)
     feed = await client.get(
         "/v3/campaigns/notification-feed",
         headers={"apikey": other["apiKey"], "onbehalfof": uids[0]},
     )
-    assert feed.status_code == 200, feed.text
-    assert feed.json()["data"] == []
+    assert_error(feed, 404, "ERR_USER_NOT_FOUND")

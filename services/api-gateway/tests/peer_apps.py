@@ -1,5 +1,6 @@
 """Peers of the gateway for ``test_gateway_peers``, each served by uvicorn in a process
-of its own, as the real services are: ``python peer_apps.py <directory|dropping> <port>``.
+of its own, as the real services are:
+``python peer_apps.py <directory|directory-on-mongo|dispatcher|dropping> <port>``.
 
 A process of its own matters: a peer in the test's process (or a thread of it) closes
 its connections before the gateway's client gets to send on them again, which hides
@@ -12,9 +13,10 @@ import sys
 from collections import Counter
 from dataclasses import replace
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 
-from clarion_directory.app import Adapters, Settings, compose
+from clarion_directory.app import Adapters, Settings, build, compose
 from clarion_directory.testing import InMemoryUserRepository
 from clarion_directory.users.domain import User
 from clarion_shared.errors import ErrorMapper, install_error_handlers
@@ -34,6 +36,30 @@ def directory() -> FastAPI:
     """The user-directory's own app on a fake repository (nothing to start)."""
     settings = Settings()
     return compose(settings, replace(Adapters.connect(settings), users=FailingUsers()))
+
+
+def directory_on_mongo() -> FastAPI:
+    """The user-directory as it runs, on the database and broker its environment names
+    (``MONGODB_URL``, ``KAFKA_BOOTSTRAP_SERVERS``, ``CLARION_DIRECTORY_*``)."""
+    return build(Settings())
+
+
+def dispatcher() -> FastAPI:
+    """A dispatcher whose feed routes all answer 200 (the stream: one event, then ends)."""
+    app = FastAPI()
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.api_route("/internal/apps/{app_id}/feed/{rest:path}", methods=["GET", "POST", "DELETE"])
+    async def feed(app_id: str, rest: str) -> Response:
+        if rest.endswith("/stream"):
+            events = iter([b"event: feed_item\ndata: {}\n\n"])
+            return StreamingResponse(events, media_type="text/event-stream")
+        return JSONResponse({"data": {"feed": rest}})
+
+    return app
 
 
 def dropping() -> FastAPI:
@@ -66,4 +92,10 @@ def dropping() -> FastAPI:
 
 if __name__ == "__main__":
     kind, port = sys.argv[1], int(sys.argv[2])
-    serve({"directory": directory, "dropping": dropping}[kind](), "127.0.0.1", port)
+    kinds = {
+        "directory": directory,
+        "directory-on-mongo": directory_on_mongo,
+        "dispatcher": dispatcher,
+        "dropping": dropping,
+    }
+    serve(kinds[kind](), "127.0.0.1", port)

@@ -76,7 +76,14 @@ async def test_feed_routes_go_to_the_users_feed(harness: Harness) -> None:
         response = await harness.client.request(method, path, headers=headers)
         assert response.status_code == 201, (method, path)
     base = f"/internal/apps/{DEV_APP}/feed/u1"
-    assert [(r.method, r.url.path, r.url.query) for r in harness.peer_requests] == [
+    # Each feed request is preceded by the directory's check that u1 exists (issue 6).
+    assert [r.url.port for r in harness.peer_requests] == [8083, 8081] * 6
+    checks = [r for r in harness.peer_requests if r.url.port == 8083]
+    forwarded = [r for r in harness.peer_requests if r.url.port != 8083]
+    assert [(r.method, r.url.path) for r in checks] == [
+        ("GET", f"/internal/apps/{DEV_APP}/uids/u1")
+    ] * 6
+    assert [(r.method, r.url.path, r.url.query) for r in forwarded] == [
         ("GET", base, b"readState=unread&page=2"),
         ("GET", f"{base}/unread-count", b""),
         ("POST", f"{base}/fi_1/read", b""),
@@ -84,7 +91,7 @@ async def test_feed_routes_go_to_the_users_feed(harness: Harness) -> None:
         ("DELETE", f"{base}/fi_1", b""),
         ("POST", f"{base}/fi_1/engagement", b""),
     ]
-    assert all(str(r.url).startswith("http://127.0.0.1:8081/") for r in harness.peer_requests)
+    assert all(str(r.url).startswith("http://127.0.0.1:8081/") for r in forwarded)
 
 
 async def test_feed_stream_is_streamed(harness: Harness) -> None:

@@ -3,27 +3,31 @@ passes back, and how it keeps one client's failure away from the others.
 
 The first tests use the harness's mock peers. The others run real peers under uvicorn
 on 127.0.0.1, each in a process of its own (``peer_apps.py``): the user-directory
-itself, and a peer that drops its connection after every error.
+itself (on a fake repository, or as it runs on the real database and broker), a
+dispatcher's feed routes, and a peer that drops its connection after every error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
+from pymongo import AsyncMongoClient
 
+from clarion_devtools.helpers import random_ref
 from clarion_gateway.app import compose
 from clarion_gateway.proxies.peers import Forward, Peers, PeerUnavailable
 from clarion_gateway.testing import (
@@ -39,7 +43,7 @@ from clarion_gateway.testing import (
 from clarion_shared.contracts.replies import SendResult
 from clarion_shared.contracts.sends import SendNotification
 from clarion_shared.http import INTERNAL_TOKEN_HEADER
-from clarion_shared.settings import DEV_INTERNAL_TOKEN
+from clarion_shared.settings import DEV_INTERNAL_TOKEN, InfraSettings
 
 # ------------------------------------------------------------------ mock peers
 
@@ -150,8 +154,9 @@ PEER_APPS = Path(__file__).with_name("peer_apps.py")
 class Served:
     """A peer of ``peer_apps.py`` under uvicorn on 127.0.0.1, in a process of its own."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, env: Mapping[str, str] | None = None) -> None:
         self.kind = kind
+        self._env = dict(env) if env is not None else None
         probe = socket.socket()
         probe.bind(("127.0.0.1", 0))
         self.port: int = probe.getsockname()[1]
@@ -167,6 +172,7 @@ class Served:
             [sys.executable, str(PEER_APPS), self.kind, str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env=self._env,
         )
         deadline = time.monotonic() + 30
         while True:
@@ -186,8 +192,8 @@ class Served:
 
 
 @contextmanager
-def served(kind: str) -> Iterator[Served]:
-    server = Served(kind)
+def served(kind: str, env: Mapping[str, str] | None = None) -> Iterator[Served]:
+    server = Served(kind, env)
     server.start()
     try:
         yield server
@@ -196,9 +202,10 @@ def served(kind: str) -> Iterator[Served]:
 
 
 @asynccontextmanager
-async def gateway(directory_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The gateway on fakes, with its real peer client to ``directory_url``."""
-    settings = make_settings(directory_url=directory_url)
+async def gateway(directory_url: str, **urls: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway on fakes, with its real peer client to ``directory_url`` (and the
+    other peers' ``urls``: ``dispatcher_url=...``)."""
+    settings = make_settings(directory_url=directory_url, **urls)
     commands = RecordingCommands()
 
     async def respond(command: SendNotification) -> SendResult | None:
@@ -321,3 +328,58 @@ async def test_a_crashed_and_restarted_peer_is_reached_again() -> None:
     finally:
         await peers.stop()
         server.stop()
+
+
+FEED = "/v3/campaigns/notification-feed"
+FEED_ROUTES = [  # list, unread count, one item, read, delivered, delete, stream
+    *[("GET", f"{FEED}{rest}") for rest in ("", "/unread-count", "/fi_1", "/stream")],
+    *[("POST", f"{FEED}/fi_1/{mark}") for mark in ("read", "delivered")],
+    ("DELETE", f"{FEED}/fi_1"),
+]
+
+
+@pytest.mark.integration
+async def test_onbehalfof_must_name_a_user_of_the_real_directory(
+    infra_settings: InfraSettings, mongo_client: AsyncMongoClient[dict[str, object]]
+) -> None:
+    """Issue 6, item 8, against the user-directory on FerretDB and Kafka: an unknown uid
+    is 404 ERR_USER_NOT_FOUND on every feed route, a known one reaches the dispatcher,
+    a deleted one is unknown again, and a directory that is down is 503."""
+    db_name = random_ref("db_dir").replace("-", "_")
+    env = {
+        **os.environ,
+        "MONGODB_URL": infra_settings.mongodb_url,
+        "KAFKA_BOOTSTRAP_SERVERS": infra_settings.kafka_bootstrap_servers,
+        "CLARION_TOPIC_PREFIX": infra_settings.topic_prefix,
+        "CLARION_DIRECTORY_DB_NAME": db_name,
+        "CLARION_DIRECTORY_GROUP_ID": random_ref("user-directory-test"),
+        "CLARION_DIRECTORY_AUTO_OFFSET_RESET": "latest",
+    }
+    known, ghost = random_ref("known"), random_ref("ghost")
+    answers: Counter[tuple[str, str, str, int, str]] = Counter()
+
+    async def ask_all(who: str, label: str) -> None:
+        for method, path in FEED_ROUTES:
+            answer = await client.request(method, path, headers={**AUTH, "onbehalfof": who})
+            code = answer.json()["error"]["code"] if answer.status_code >= 400 else ""
+            answers[label, method, path, answer.status_code, code] += 1
+
+    try:
+        with served("directory-on-mongo", env) as users, served("dispatcher") as feeds:
+            async with gateway(users.url, dispatcher_url=feeds.url) as client:
+                body = {"uid": known, "name": "Known"}
+                assert (await client.post("/v3/users", json=body, headers=AUTH)).status_code == 200
+                await ask_all(ghost, "unknown")
+                await ask_all(known, "known")
+                assert (await client.delete(f"/v3/users/{known}", headers=AUTH)).status_code == 200
+                await ask_all(known, "deleted")
+                users.stop()
+                await ask_all(known, "directory down")
+    finally:
+        await mongo_client.drop_database(db_name)
+    assert answers == {
+        **{("unknown", *r, 404, "ERR_USER_NOT_FOUND"): 1 for r in FEED_ROUTES},
+        **{("known", *r, 200, ""): 1 for r in FEED_ROUTES},
+        **{("deleted", *r, 404, "ERR_USER_NOT_FOUND"): 1 for r in FEED_ROUTES},
+        **{("directory down", *r, 503, "ERR_UNAVAILABLE"): 1 for r in FEED_ROUTES},
+    }

@@ -34,6 +34,7 @@ from .sends.domain import SendLimits
 from .sends.kafka import KafkaSends, SendReplies
 from .sends.service import Realtime, Requester, SendCommands
 from .templates import routes as template_routes
+from .templates.domain import TemplateLimits
 from .templates.mongo import MongoTemplates
 from .templates.service import TemplateRepository
 
@@ -47,6 +48,11 @@ Errors use the envelope `{"error": {"code", "message", "devMessage", "details", 
 request validation is 400 `ERR_VALIDATION`. POSTs that create or send accept
 `Idempotency-Key`.
 """
+
+
+# Bytes a send command takes besides its template, receivers and variables (ids,
+# channel ids, tag, counters), with room to spare.
+_RECORD_OVERHEAD = 16 * 1024
 
 
 class Settings(ServiceSettings):
@@ -85,6 +91,28 @@ class Settings(ServiceSettings):
     batch_chunk_size: int = Field(
         default=500, ge=1, le=5_000, description="Receivers per batch command record."
     )
+    batch_chunk_max_bytes: int = Field(
+        default=512 * 1024,
+        ge=64 * 1024,
+        le=900_000,
+        description="Bytes of a batch command record at most (the broker's default "
+        "message.max.bytes is 1 MB): a chunk is cut earlier when its receivers' variables "
+        "weigh more.",
+    )
+    variable_max_bytes: int = Field(
+        default=8 * 1024, ge=1, description="One variable value of a send, as JSON."
+    )
+    receiver_variables_max_bytes: int = Field(
+        default=32 * 1024, ge=1, description="All the variables of one receiver, as JSON."
+    )
+    template_channel_max_bytes: int = Field(
+        default=64 * 1024, ge=1, description="One channel's content of a template, as JSON."
+    )
+    template_max_bytes: int = Field(
+        default=128 * 1024,
+        ge=1,
+        description="A template version's content (all channels) and variable schema, as JSON.",
+    )
     key_cache_ttl_s: float = Field(default=30.0, ge=0)
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=1)
     idempotency_lease_s: int = Field(
@@ -100,6 +128,17 @@ class Settings(ServiceSettings):
         if self.environment == "production" and self.admin_token == DEV_ADMIN_TOKEN:
             raise ValueError(
                 "CLARION_GATEWAY_ADMIN_TOKEN must be set in production (the default is public)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_receiver_fits_a_chunk(self) -> Self:
+        # Every batch record holds the template and at least one receiver.
+        needed = self.template_max_bytes + self.receiver_variables_max_bytes + _RECORD_OVERHEAD
+        if needed > self.batch_chunk_max_bytes:
+            raise ValueError(
+                f"CLARION_GATEWAY_BATCH_CHUNK_MAX_BYTES must hold a template and one receiver's "
+                f"variables: at least {needed} with the template and variable limits set"
             )
         return self
 
@@ -220,13 +259,20 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
         realtime_max=settings.realtime_max_receivers,
         batch_max=settings.batch_max_receivers,
         chunk_size=settings.batch_chunk_size,
+        chunk_max_bytes=settings.batch_chunk_max_bytes,
+        variable_max_bytes=settings.variable_max_bytes,
+        receiver_variables_max_bytes=settings.receiver_variables_max_bytes,
+    )
+    template_limits = TemplateLimits(
+        channel_content_max_bytes=settings.template_channel_max_bytes,
+        template_max_bytes=settings.template_max_bytes,
     )
     # The send route comes before the notification proxy: both live under
     # /v3/campaigns/notifications.
     for router in (
         app_routes.router(auth, adapters.apps),
         channel_routes.router(auth, responder, adapters.channels, adapters.apps, adapters.configs),
-        template_routes.router(auth, responder, adapters.templates),
+        template_routes.router(auth, responder, adapters.templates, template_limits),
         send_routes.router(
             auth, responder, adapters.templates, adapters.channels, adapters.sends, realtime, limits
         ),

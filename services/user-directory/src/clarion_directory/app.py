@@ -19,6 +19,7 @@ from clarion_shared.topics import Topics
 
 from .errors import ERRORS
 from .users import consumers, routes
+from .users.domain import MetadataLimits
 from .users.mongo import LookupStrategy, MongoUserRepository
 from .users.service import UserRepository
 
@@ -46,6 +47,15 @@ class Settings(ServiceSettings):
     lookup_concurrency: int = Field(
         default=32, ge=1, le=256, description="Concurrent _id reads per lookup with 'each'."
     )
+    metadata_max_bytes: int = Field(
+        default=32 * 1024, ge=1, description="A user's metadata as compact JSON, in bytes."
+    )
+    metadata_max_keys: int = Field(
+        default=512, ge=1, description="Keys of a user's metadata, in objects at any depth."
+    )
+
+    def metadata_limits(self) -> MetadataLimits:
+        return MetadataLimits(max_bytes=self.metadata_max_bytes, max_keys=self.metadata_max_keys)
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,8 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
     """Use cases wired to ``adapters``; routes, subscribers, lifespan, readiness."""
     topics = Topics(settings.topic_prefix)
     groups = kafka.ConsumerGroups(adapters.broker, settings.group_id, settings.group_instance_id)
-    consumers.register(groups, topics, adapters.users, settings.auto_offset_reset)
+    limits = settings.metadata_limits()
+    consumers.register(groups, topics, adapters.users, settings.auto_offset_reset, limits)
     app = create_app(
         SERVICE,
         "Clarion user directory",
@@ -92,7 +103,7 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
         internal_token=settings.internal_token,
         description="Users and presence; the gateway forwards /v3/users here.",
     )
-    app.include_router(routes.router(adapters.users))
+    app.include_router(routes.router(adapters.users, limits))
     return app
 
 

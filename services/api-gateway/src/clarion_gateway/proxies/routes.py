@@ -2,7 +2,10 @@
 
 - ``/v3/users...`` → user-directory ``/internal/apps/{app}/users...``
 - ``/v3/campaigns/notification-feed...`` (``onbehalfof: uid``) → dispatcher
-  ``/internal/apps/{app}/feed/{uid}...``
+  ``/internal/apps/{app}/feed/{uid}...``, once the user-directory has said the user
+  exists (``/internal/apps/{app}/uids/{uid}``: one ``_id`` read); a uid the app does
+  not have is the directory's 404 ``ERR_USER_NOT_FOUND`` on every feed route, and the
+  dispatcher never sees the request
 - ``GET /v3/campaigns/notifications/{id}`` → dispatcher ``/internal/apps/{app}/notifications/{id}``
 
 Method, query string and body go as they came; status and body come back as they are.
@@ -36,6 +39,15 @@ _JSON_BODY: dict[str, Any] = {
 _PEER_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
     503: {"model": ErrorEnvelope, "description": "ERR_UNAVAILABLE: the owning service is down"},
+}
+
+_FEED_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_PEER_ERRORS,
+    404: {
+        "model": ErrorEnvelope,
+        "description": "ERR_USER_NOT_FOUND: no user onbehalfof in the app; "
+        "ERR_NOT_FOUND: no such feed item",
+    },
 }
 
 OnBehalfOf = Annotated[str | None, Header(description="The uid whose feed this is (required).")]
@@ -123,12 +135,23 @@ def users_router(auth: Auth, peers: Peers) -> APIRouter:
     return routes
 
 
+async def unknown_user(peers: Peers, app_id: str, uid: str) -> Response | None:
+    """None when ``uid`` is a user of the app; else the directory's answer to pass on
+    (404 ``ERR_USER_NOT_FOUND``, or whatever error it had). A directory that cannot be
+    reached raises ``PeerUnavailable`` (503 or 504), as a forwarded request would."""
+    check = Forward("GET", f"{_app(app_id)}/uids/{quote(uid, safe='')}", "", b"", ())
+    answer = await peers.forward("directory", check)
+    if 200 <= answer.status < 300:
+        return None
+    return Response(answer.body, status_code=answer.status, headers=dict(answer.headers))
+
+
 def feed_router(auth: Auth, peers: Peers) -> APIRouter:  # long: one closure per feed route
     routes = APIRouter(
         prefix=FEED_PREFIX,
         tags=["Notification Feed"],
         dependencies=[Depends(auth.require_app)],
-        responses=_PEER_ERRORS,
+        responses=_FEED_ERRORS,
     )
     app_of_key = Depends(auth.require_app)
 
@@ -136,6 +159,9 @@ def feed_router(auth: Auth, peers: Peers) -> APIRouter:  # long: one closure per
         request: Request, app_id: str, onbehalfof: str | None, stream: bool = False
     ) -> Response:
         uid = feed_owner(onbehalfof)
+        refused = await unknown_user(peers, app_id, uid)
+        if refused is not None:
+            return refused
         path = f"{_app(app_id)}/feed/{quote(uid, safe='')}{_rest_of_path(request, FEED_PREFIX)}"
         return await forward(request, peers, "dispatcher", path, stream=stream)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from pydantic import JsonValue
+from pydantic_core import to_json
 
 from clarion_shared.contracts.replies import SendResult
 from clarion_shared.contracts.sends import ChannelType
@@ -31,6 +32,13 @@ class SendLimits:
     realtime_max: int = 10
     batch_max: int = 10_000
     chunk_size: int = 500
+    # A batch command record stays under this many bytes (serialized), well under the
+    # broker's default 1 MB ``message.max.bytes``; one receiver alone may not, see
+    # ``chunk_receivers``.
+    chunk_max_bytes: int = 512 * 1024
+    # One variable value, and all of one receiver's variables, serialized as JSON.
+    variable_max_bytes: int = 8 * 1024
+    receiver_variables_max_bytes: int = 32 * 1024
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,83 @@ def normalize_receivers(raw: Sequence[str], limits: SendLimits) -> tuple[str, ..
 
 def send_mode(receivers: int, limits: SendLimits) -> SendModeName:
     return "realtime" if receivers <= limits.realtime_max else "batch"
+
+
+def json_size(value: object) -> int:
+    """Bytes of ``value`` as compact JSON, as the records and documents hold it."""
+    return len(to_json(value))
+
+
+_MAX_REPORTED = 100
+
+
+def variable_problems(
+    values: dict[str, JsonValue], where: str, limits: SendLimits
+) -> list[dict[str, str]]:
+    """The values of ``values`` over ``variable_max_bytes``, and the whole mapping over
+    ``receiver_variables_max_bytes``, named by field (``where`` is the mapping's path)."""
+    problems = [
+        {
+            "field": f"{where}.{key}",
+            "message": f"value of {size} bytes is over the limit of "
+            f"{limits.variable_max_bytes} bytes",
+        }
+        for key, value in values.items()
+        if (size := json_size(value)) > limits.variable_max_bytes
+    ]
+    total = json_size(values)
+    if total > limits.receiver_variables_max_bytes:
+        problems.append(
+            {
+                "field": where,
+                "message": f"variables of {total} bytes are over the limit of "
+                f"{limits.receiver_variables_max_bytes} bytes",
+            }
+        )
+    return problems
+
+
+def check_variables(variables: Variables, limits: SendLimits) -> None:
+    """Every receiver's variables within the limits (``Invalid`` naming each field)."""
+    problems = [
+        problem
+        for uid, values in variables.items()
+        for problem in variable_problems(values, f"variables.{uid}", limits)
+    ]
+    if problems:
+        first = problems[0]
+        raise Invalid(
+            "Some variables are too large.",
+            dev_message=f"{first['message']} ({first['field']})",
+            details=problems[:_MAX_REPORTED],
+        )
+
+
+def chunk_receivers(
+    receivers: Sequence[str], variables: Variables, max_count: int, max_bytes: int
+) -> list[tuple[str, ...]]:
+    """Receivers cut into chunks of at most ``max_count`` whose receivers and variables
+    take at most ``max_bytes`` once serialized (a receiver whose own share is larger
+    than ``max_bytes`` travels alone: one receiver is never split)."""
+    if max_count < 1:
+        raise ValueError("chunk size must be positive")
+    chunks: list[tuple[str, ...]] = []
+    current: list[str] = []
+    used = 0
+    for uid in receivers:
+        # The uid in ``receivers`` and, with its variables, as a key of ``variables``;
+        # a comma or colon each.
+        cost = json_size(uid) + 1
+        if uid in variables:
+            cost += json_size(uid) + json_size(variables[uid]) + 2
+        if current and (len(current) == max_count or used + cost > max_bytes):
+            chunks.append(tuple(current))
+            current, used = [], 0
+        current.append(uid)
+        used += cost
+    if current:
+        chunks.append(tuple(current))
+    return chunks
 
 
 def chunked(items: Sequence[T], size: int) -> list[Sequence[T]]:

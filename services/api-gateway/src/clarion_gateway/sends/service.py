@@ -38,7 +38,8 @@ from .domain import (
     UnknownTemplate,
     Variables,
     channel_problem,
-    chunked,
+    check_variables,
+    chunk_receivers,
     normalize_receivers,
     pick_channel,
     send_mode,
@@ -118,10 +119,12 @@ async def send_message(
     dispatcher's derived record ids make the repeat a no-op.
     """
     receivers = normalize_receivers(request.receivers, limits)
+    variables = variables_for(receivers, request.variables)
+    check_variables(variables, limits)
     send = _Send(
         app_id=request.app_id,
         receivers=receivers,
-        variables=variables_for(receivers, request.variables),
+        variables=variables,
         snapshot=await _snapshot(templates, channels, request),
         tag=request.tag,
     )
@@ -129,7 +132,7 @@ async def send_message(
         notification_id = _send_id("ntf_", request.app_id, idempotency_key)
         return await _realtime(send, notification_id, commands, realtime, now)
     batch_id = _send_id("bat_", request.app_id, idempotency_key)
-    return await _batch(send, batch_id, commands, limits.chunk_size, now)
+    return await _batch(send, batch_id, commands, limits, now)
 
 
 def _send_id(prefix: str, app_id: str, idempotency_key: str | None) -> str:
@@ -138,12 +141,18 @@ def _send_id(prefix: str, app_id: str, idempotency_key: str | None) -> str:
     return prefix + derive_id(app_id, "send", idempotency_key)
 
 
-async def _batch(
-    send: _Send, batch_id: str, commands: SendCommands, chunk_size: int, now: int
-) -> BatchAccepted:
-    parts = chunked(send.receivers, chunk_size)
-    chunks = [
-        SendNotification(
+# Bytes a command's chunk numbers may add to the empty command it is measured on.
+_CHUNK_NUMBERS_SLACK = 32
+
+
+def _batch_chunks(
+    send: _Send, batch_id: str, limits: SendLimits, now: int
+) -> list[SendNotification]:
+    """The batch's command records: at most ``chunk_size`` receivers each, and at most
+    ``chunk_max_bytes`` serialized (the template travels in every record)."""
+
+    def command(part: Sequence[str], index: int, count: int) -> SendNotification:
+        return SendNotification(
             app_id=send.app_id,
             send_id=batch_id,
             mode="batch",
@@ -152,12 +161,22 @@ async def _batch(
             variables={uid: send.variables[uid] for uid in part if uid in send.variables},
             tag=send.tag,
             chunk=index,
-            chunks=len(parts),
+            chunks=count,
             total=len(send.receivers),
             created_at=now,
         )
-        for index, part in enumerate(parts)
-    ]
+
+    empty = len(command((), 0, 1).to_bytes()) + _CHUNK_NUMBERS_SLACK
+    parts = chunk_receivers(
+        send.receivers, send.variables, limits.chunk_size, limits.chunk_max_bytes - empty
+    )
+    return [command(part, index, len(parts)) for index, part in enumerate(parts)]
+
+
+async def _batch(
+    send: _Send, batch_id: str, commands: SendCommands, limits: SendLimits, now: int
+) -> BatchAccepted:
+    chunks = _batch_chunks(send, batch_id, limits, now)
     try:
         await commands.send_chunks(chunks)
     except PublishFailed as exc:
@@ -170,7 +189,7 @@ async def _batch(
         app_id=send.app_id,
         batch_id=batch_id,
         total=len(send.receivers),
-        chunks=len(parts),
+        chunks=len(chunks),
         template_id=send.snapshot.template_id,
     )
     return BatchAccepted(batch_id=batch_id, total=len(send.receivers), channels=send.channel_types)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import JsonValue
+from pydantic_core import to_json
 
 from clarion_shared.contracts.base import JsonObject
 from clarion_shared.contracts.sends import ChannelType
@@ -287,6 +288,63 @@ def check_tokens(channels: Iterable[TemplateChannel], schema: Iterable[VariableD
             f"Unknown variables in the content: {', '.join(keys)}.",
             details={"unknownVariables": keys},
             dev_message=f"Add {', '.join(keys)} to variableSchema or remove the tokens.",
+        )
+
+
+@dataclass(frozen=True)
+class TemplateLimits:
+    """Sizes of a template's content, serialized as compact JSON: each channel's
+    ``content``, and the whole version (every channel's content and the variable
+    schema), which travels in every send command record."""
+
+    channel_content_max_bytes: int = 64 * 1024
+    template_max_bytes: int = 128 * 1024
+
+
+def template_size(channels: Iterable[TemplateChannel], schema: Iterable[VariableDef]) -> int:
+    return len(to_json([c.content for c in channels])) + len(
+        to_json([[v.key, v.type, v.name, v.required, v.default_value] for v in schema])
+    )
+
+
+def check_size(
+    channels: Sequence[TemplateChannel],
+    schema: Sequence[VariableDef],
+    limits: TemplateLimits,
+    fields: Sequence[str] | None = None,
+    whole: str = "channels",
+) -> None:
+    """``Invalid`` naming each channel content over ``channel_content_max_bytes``
+    (``fields[index]``, default ``channels.<index>.content``), and ``whole`` when the
+    template is over ``template_max_bytes``."""
+    names = fields or [f"channels.{index}.content" for index in range(len(channels))]
+    problems: list[dict[str, str]] = []
+    for name, channel in zip(names, channels, strict=True):
+        size = len(to_json(channel.content))
+        if size > limits.channel_content_max_bytes:
+            problems.append(
+                {
+                    "field": name,
+                    "channelType": channel.channel_type,
+                    "message": f"content of {size} bytes is over the limit of "
+                    f"{limits.channel_content_max_bytes} bytes",
+                }
+            )
+    total = template_size(channels, schema)
+    if total > limits.template_max_bytes:
+        problems.append(
+            {
+                "field": whole,
+                "message": f"the template's content and variable schema take {total} bytes, "
+                f"over the limit of {limits.template_max_bytes} bytes",
+            }
+        )
+    if problems:
+        first = problems[0]
+        raise Invalid(
+            "The template is too large.",
+            dev_message=f"{first['message']} ({first['field']})",
+            details=problems,
         )
 
 

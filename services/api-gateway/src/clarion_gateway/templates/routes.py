@@ -13,6 +13,7 @@ from ..idempotency.domain import StoredResponse
 from ..paging import split_csv
 from ..web import Auth, IdempotencyKey, PageParam, Responder, json_response
 from . import service
+from .domain import TemplateLimits
 from .models import (
     TemplateChannelContentUpdate,
     TemplateCreate,
@@ -27,7 +28,10 @@ from .service import TemplateQuery, TemplateRepository
 
 
 def router(  # long: one closure per route, all on the same dependencies
-    auth: Auth, responder: Responder, templates: TemplateRepository
+    auth: Auth,
+    responder: Responder,
+    templates: TemplateRepository,
+    limits: TemplateLimits,
 ) -> APIRouter:
     routes = APIRouter(
         prefix="/v3/campaigns/templates",
@@ -49,7 +53,9 @@ def router(  # long: one closure per route, all on the same dependencies
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
         async def call() -> StoredResponse:
-            template = await service.create_template(templates, app_id, body.to_draft(), now())
+            template = await service.create_template(
+                templates, app_id, body.to_draft(), now(), limits
+            )
             return json_response(Data(data=TemplatePublic.of(template)), 201)
 
         return await responder.respond(request, app_id, idempotency_key, call)
@@ -104,7 +110,7 @@ def router(  # long: one closure per route, all on the same dependencies
         template_id: str, body: TemplateUpdate, app_id: str = Depends(auth.require_app)
     ) -> Data[TemplatePublic]:
         template = await service.update_template(
-            templates, app_id, template_id, body.to_changes(), now()
+            templates, app_id, template_id, body.to_changes(), now(), limits
         )
         return Data(data=TemplatePublic.of(template))
 
@@ -140,6 +146,7 @@ def router(  # long: one closure per route, all on the same dependencies
                 channel_inputs(changes.channels),
                 schema_inputs(changes.variable_schema),
                 now(),
+                limits,
             )
             return json_response(Data(data=TemplatePublic.of(template)), 201)
 
@@ -157,7 +164,14 @@ def router(  # long: one closure per route, all on the same dependencies
         app_id: str = Depends(auth.require_app),
     ) -> Data[TemplatePublic]:
         template = await service.put_channel_content(
-            templates, app_id, template_id, channel_type, body.content, body.channel_id, now()
+            templates,
+            app_id,
+            template_id,
+            channel_type,
+            body.content,
+            body.channel_id,
+            now(),
+            limits,
         )
         return Data(data=TemplatePublic.of(template))
 

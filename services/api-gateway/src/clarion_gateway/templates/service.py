@@ -30,10 +30,12 @@ from .domain import (
     TemplateChannel,
     TemplateDraft,
     TemplateIdTaken,
+    TemplateLimits,
     TemplateNotFound,
     VariableDef,
     VariableInput,
     check_content,
+    check_size,
     validate_channels,
     validate_schema,
 )
@@ -81,8 +83,27 @@ def _channels(
     return validate_channels(items, name, alternative_text) if items is not None else None
 
 
+def _check_edit(
+    template: Template,
+    channels: tuple[TemplateChannel, ...] | None,
+    schema: tuple[VariableDef, ...] | None,
+    limits: TemplateLimits,
+) -> None:
+    """The newest version as an edit would leave it, within ``limits``."""
+    newest = template.newest
+    check_size(
+        channels if channels is not None else newest.channels,
+        schema if schema is not None else newest.variable_schema,
+        limits,
+    )
+
+
 async def create_template(
-    templates: TemplateRepository, app_id: str, draft: TemplateDraft, now: int
+    templates: TemplateRepository,
+    app_id: str,
+    draft: TemplateDraft,
+    now: int,
+    limits: TemplateLimits = TemplateLimits(),
 ) -> Template:
     template_id = (
         check_slug(draft.template_id, "templateId")
@@ -91,6 +112,7 @@ async def create_template(
     )
     schema = validate_schema(draft.variable_schema)
     channels = validate_channels(draft.channels, draft.name, draft.alternative_text)
+    check_size(channels, schema, limits)
     status = draft.status or "draft"
     version = versions.new_version(
         1, channels, schema, now, status="approved" if status == "approved" else "draft"
@@ -191,6 +213,7 @@ async def update_template(
     template_id: str,
     changes: TemplateChanges,
     now: int,
+    limits: TemplateLimits = TemplateLimits(),
 ) -> Template:
     schema = _schema(changes.variable_schema)
 
@@ -213,6 +236,7 @@ async def update_template(
         )
         channels = _channels(changes.channels, name, alternative_text)
         if versions.changes_content(t.newest, channels, schema):
+            _check_edit(t, channels, schema, limits)
             updated = versions.edit_content(updated, now, channels, schema)
         if changes.status is not None:
             updated = versions.set_status(updated, changes.status, now)
@@ -245,12 +269,15 @@ async def add_version(
     channels: Sequence[ChannelInput] | None,
     variable_schema: Sequence[VariableInput] | None,
     now: int,
+    limits: TemplateLimits = TemplateLimits(),
 ) -> Template:
     """The next version: a draft copy of the newest, with the given changes."""
     schema = _schema(variable_schema)
 
     def change(t: Template) -> Template:
-        return versions.add_version(t, now, _channels(channels, t.name, t.alternative_text), schema)
+        new_channels = _channels(channels, t.name, t.alternative_text)
+        _check_edit(t, new_channels, schema, limits)
+        return versions.add_version(t, now, new_channels, schema)
 
     template = await _change(templates, app_id, template_id, change)
     log.info(
@@ -270,6 +297,7 @@ async def put_channel_content(
     content: JsonObject,
     channel_id: str | None,
     now: int,
+    limits: TemplateLimits = TemplateLimits(),
 ) -> Template:
     kind = channel_type_of(channel_type)
     if channel_id is not None:
@@ -280,6 +308,11 @@ async def put_channel_content(
         channels = versions.with_channel_content(t.newest.channels, update)
         if not versions.changes_content(t.newest, channels, None):
             return t
+        fields = [
+            "content" if c.channel_type == kind else f"channels.{i}.content"
+            for i, c in enumerate(channels)
+        ]
+        check_size(channels, t.newest.variable_schema, limits, fields, whole="content")
         return versions.edit_content(t, now, channels=channels)
 
     template = await _change(templates, app_id, template_id, change)

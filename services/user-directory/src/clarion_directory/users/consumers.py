@@ -22,6 +22,7 @@ from clarion_shared.contracts.users_events import (
 from clarion_shared.topics import Topics
 
 from . import service
+from .domain import MetadataLimits
 from .service import UserRepository
 
 lookup_adapter: TypeAdapter[LookupUsers] = TypeAdapter(LookupUsers)
@@ -32,6 +33,7 @@ def register(
     topics: Topics,
     repo: UserRepository,
     auto_offset_reset: Literal["earliest", "latest"] = "earliest",
+    limits: MetadataLimits = MetadataLimits(),
 ) -> None:
     """Subscribe to the lookup topics (batch and realtime) and to the user events."""
     broker = groups.broker
@@ -55,7 +57,7 @@ def register(
     events = topics.users_events
 
     async def apply(event: UserUpserted | UserDeleted | PresenceChanged) -> None:
-        await service.apply_user_event(repo, event)
+        await service.apply_user_event(repo, event, limits)
 
     @groups.subscriber(events, **options)
     async def on_user_event(msg: KafkaMessage) -> None:

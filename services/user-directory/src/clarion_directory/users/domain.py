@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+from pydantic_core import to_json
 
 from clarion_shared.contracts.base import JsonObject
 from clarion_shared.contracts.directory_replies import UserProfile, UsersResolved
@@ -69,6 +71,52 @@ class InvalidEvent(Invalid):
 
 
 # --- users -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetadataLimits:
+    """How large a user's ``metadata`` may be: its compact JSON in bytes, and its keys
+    counted in every object at any depth (a nested object is no way around the count).
+    A user is read whole by every list page and lookup that holds it."""
+
+    max_bytes: int = 32 * 1024
+    max_keys: int = 512
+
+
+def count_keys(value: JsonValue, stop_after: int) -> int:
+    """The keys of every object in ``value``; counting stops once past ``stop_after``."""
+    count = 0
+    pending: list[JsonValue] = [value]
+    while pending and count <= stop_after:
+        item = pending.pop()
+        if isinstance(item, dict):
+            count += len(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return count
+
+
+def metadata_problem(metadata: JsonObject, limits: MetadataLimits) -> str | None:
+    """Why ``metadata`` is over ``limits``, or None."""
+    keys = count_keys(metadata, limits.max_keys)
+    if keys > limits.max_keys:
+        return f"more than {limits.max_keys} keys (objects at any depth count)"
+    size = len(to_json(metadata))
+    if size > limits.max_bytes:
+        return f"{size} bytes as JSON, over the limit of {limits.max_bytes}"
+    return None
+
+
+def check_metadata(metadata: JsonObject | None, limits: MetadataLimits) -> None:
+    """``Invalid`` naming ``metadata`` when it is over ``limits``."""
+    problem = metadata_problem(metadata, limits) if metadata is not None else None
+    if problem is not None:
+        raise Invalid(
+            "The user's metadata is too large.",
+            dev_message=f"{problem} (metadata)",
+            details=[{"field": "metadata", "message": problem}],
+        )
 
 
 def check_private(metadata: JsonObject) -> JsonObject:
@@ -145,7 +193,10 @@ def resolved(
     """The reply to a lookup: profiles found, in request order, and the uids missing.
 
     A repeated uid is answered once. When the profiles would not fit in one record,
-    metadata is cut down to its ``@private`` contact points (what delivery needs).
+    metadata is cut down to its ``@private`` contact points (what delivery needs), then,
+    if that is not enough, avatar, link and tags are left out too. ``@private`` itself
+    is never cut, so 1,000 users whose contact points weigh ~900 bytes each can still
+    exceed the budget.
     """
     by_uid = {user.uid: user for user in found}
     users: list[UserProfile] = []
@@ -163,7 +214,14 @@ def resolved(
         profile.model_copy(update={"metadata": _private_only(profile.metadata)})
         for profile in users
     ]
-    return reply.model_copy(update={"users": trimmed})
+    reply = reply.model_copy(update={"users": trimmed})
+    if len(reply.to_bytes()) <= REPLY_BUDGET_BYTES:
+        return reply
+    # Still too large (long avatars, links, many tags): keep what delivery reads.
+    bare = [
+        profile.model_copy(update={"avatar": None, "link": None, "tags": []}) for profile in trimmed
+    ]
+    return reply.model_copy(update={"users": bare})
 
 
 def _private_only(metadata: JsonObject) -> JsonObject:

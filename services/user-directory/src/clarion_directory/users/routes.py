@@ -4,35 +4,47 @@ The gateway forwards ``/v3/users...`` to ``/internal/apps/{app_id}/users...`` af
 has authenticated the app, and passes status and body back as they are: these routes
 answer in the public API's envelopes, and their errors are the service's mapping
 (``clarion_directory.errors``).
+
+``/internal/apps/{app_id}/uids/{uid}`` is the gateway's own question before it passes on
+a feed request for ``onbehalfof: uid``: does that user exist? It sits outside
+``/users`` so that no public path leads to it.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from clarion_shared.api import ERROR_RESPONSES, Data, Deleted, Paged
 
 from . import service
+from .domain import MetadataLimits
 from .models import ImportResult, UserCreate, UserImport, UserPublic, UserUpdate
 from .query import UserQuery
 from .service import UserRepository
 
 
-def router(repo: UserRepository) -> APIRouter:
+def router(repo: UserRepository, limits: MetadataLimits = MetadataLimits()) -> APIRouter:
+    routes = APIRouter()
+    routes.include_router(_users(repo, limits))
+    routes.include_router(_uids(repo))
+    return routes
+
+
+def _users(repo: UserRepository, limits: MetadataLimits) -> APIRouter:
     users = APIRouter(
         prefix="/internal/apps/{app_id}/users", tags=["users"], responses=ERROR_RESPONSES
     )
 
     @users.post("", summary="Create a user")
     async def create_user(app_id: str, body: UserCreate) -> Data[UserPublic]:
-        user = await service.create_user(repo, app_id, body)
+        user = await service.create_user(repo, app_id, body, limits)
         return Data(data=UserPublic.of(user))
 
     @users.post("/import", summary="Create or update up to 1,000 users")
     async def import_users(app_id: str, body: UserImport) -> Data[ImportResult]:
-        return Data(data=await service.import_users(repo, app_id, body.users))
+        return Data(data=await service.import_users(repo, app_id, body.users, limits))
 
     @users.get("", summary="List and search users")
     async def list_users(app_id: str, query: Annotated[UserQuery, Query()]) -> Paged[UserPublic]:
@@ -46,7 +58,7 @@ def router(repo: UserRepository) -> APIRouter:
 
     @users.put("/{uid}", summary="Update a user's given fields")
     async def update_user(app_id: str, uid: str, body: UserUpdate) -> Data[UserPublic]:
-        return Data(data=UserPublic.of(await service.update_user(repo, app_id, uid, body)))
+        return Data(data=UserPublic.of(await service.update_user(repo, app_id, uid, body, limits)))
 
     @users.delete("/{uid}", summary="Delete a user")
     async def delete_user(app_id: str, uid: str) -> Data[Deleted]:
@@ -54,3 +66,21 @@ def router(repo: UserRepository) -> APIRouter:
         return Data(data=Deleted())
 
     return users
+
+
+def _uids(repo: UserRepository) -> APIRouter:
+    uids = APIRouter(
+        prefix="/internal/apps/{app_id}/uids", tags=["users"], responses=ERROR_RESPONSES
+    )
+
+    @uids.get(
+        "/{uid}",
+        status_code=204,
+        response_class=Response,
+        summary="Whether the user exists: 204, or 404 ERR_USER_NOT_FOUND",
+    )
+    async def check_user(app_id: str, uid: str) -> Response:
+        await service.check_user(repo, app_id, uid)
+        return Response(status_code=204)
+
+    return uids

@@ -19,14 +19,24 @@ from clarion_shared.logging import get_logger
 
 from .domain import (
     InvalidEvent,
+    MetadataLimits,
     Status,
     User,
     UserNotFound,
+    check_metadata,
     is_valid_uid,
     lookup_order,
+    metadata_problem,
     resolved,
 )
-from .models import ImportFailure, ImportResult, UserCreate, UserUpdate, split_import
+from .models import (
+    ImportEntry,
+    ImportFailure,
+    ImportResult,
+    UserCreate,
+    UserUpdate,
+    split_import,
+)
 from .query import UserQuery
 
 log = get_logger(__name__)
@@ -106,7 +116,10 @@ class UserRepository(Resource, Protocol):
 # --- HTTP ----------------------------------------------------------------------------
 
 
-async def create_user(repo: UserRepository, app_id: str, data: UserCreate) -> User:
+async def create_user(
+    repo: UserRepository, app_id: str, data: UserCreate, limits: MetadataLimits = MetadataLimits()
+) -> User:
+    check_metadata(data.metadata, limits)
     stamp = now()
     user = User(app_id=app_id, created_at=stamp, updated_at=stamp, **data.model_dump())
     await repo.insert(user)
@@ -121,7 +134,20 @@ async def get_user(repo: UserRepository, app_id: str, uid: str) -> User:
     return user
 
 
-async def update_user(repo: UserRepository, app_id: str, uid: str, changes: UserUpdate) -> User:
+async def check_user(repo: UserRepository, app_id: str, uid: str) -> None:
+    """``UserNotFound`` unless the user exists: one ``_id`` read, and nothing of the
+    user goes back (the gateway asks before every feed request)."""
+    await get_user(repo, app_id, uid)
+
+
+async def update_user(
+    repo: UserRepository,
+    app_id: str,
+    uid: str,
+    changes: UserUpdate,
+    limits: MetadataLimits = MetadataLimits(),
+) -> User:
+    check_metadata(changes.metadata, limits)
     if changes.is_empty:
         return await get_user(repo, app_id, uid)
     user = await repo.update(app_id, uid, changes, now()) if is_valid_uid(uid) else None
@@ -142,10 +168,27 @@ async def list_users(repo: UserRepository, app_id: str, query: UserQuery) -> Use
 
 
 async def import_users(
-    repo: UserRepository, app_id: str, entries: Sequence[JsonValue]
+    repo: UserRepository,
+    app_id: str,
+    entries: Sequence[JsonValue],
+    limits: MetadataLimits = MetadataLimits(),
 ) -> ImportResult:
     """Upsert every valid entry in one bulk write; report the others by index."""
-    valid, failed = split_import(entries)
+    parsed, failed = split_import(entries)
+    valid: list[ImportEntry] = []
+    for entry in parsed:
+        problem = metadata_problem(entry.user.metadata, limits)
+        if problem is None:
+            valid.append(entry)
+        else:
+            failed.append(
+                ImportFailure(
+                    index=entry.index,
+                    uid=entry.user.uid,
+                    code="ERR_VALIDATION",
+                    message=f"metadata: {problem}",
+                )
+            )
     stamp = now()
     upserts = [Upsert(uid=e.user.uid, changes=e.user.as_changes(), at=stamp) for e in valid]
     results = await repo.upsert_many(app_id, upserts) if upserts else []
@@ -214,7 +257,9 @@ async def resolve_many(repo: UserRepository, lookups: Sequence[LookupUsers]) -> 
 
 
 async def apply_user_event(
-    repo: UserRepository, event: UserUpserted | UserDeleted | PresenceChanged
+    repo: UserRepository,
+    event: UserUpserted | UserDeleted | PresenceChanged,
+    limits: MetadataLimits = MetadataLimits(),
 ) -> None:
     """Apply an event idempotently; an event older than what is stored changes nothing.
 
@@ -225,6 +270,9 @@ async def apply_user_event(
         raise InvalidEvent(f"invalid uid {event.uid!r}")
     if isinstance(event, UserUpserted):
         changes = UserUpdate.announced_by(event)
+        problem = metadata_problem(changes.metadata, limits) if changes.metadata else None
+        if problem is not None:
+            raise InvalidEvent(f"metadata: {problem}")
         upsert = Upsert(uid=event.uid, changes=changes, at=event.occurred_at)
         applied = await repo.upsert_if_newer(event.app_id, upsert)
     elif isinstance(event, UserDeleted):
