@@ -38,8 +38,8 @@ def item(item_id: str, receiver: str) -> JsonObject:
 
 async def test_an_item_reaches_the_streams_of_its_owner_only() -> None:
     hub = FeedHub()
-    with hub.subscribe("app1:alice") as alice, hub.subscribe("app1:bob") as bob:
-        with hub.subscribe("app1:alice") as alice_again:
+    async with hub.subscribe("app1:alice") as alice, hub.subscribe("app1:bob") as bob:
+        async with hub.subscribe("app1:alice") as alice_again:
             assert hub.open_streams == 3
             hub.publish("app1:alice", {"id": "i1"})
             hub.publish("app2:alice", {"id": "other-app"})
@@ -51,9 +51,32 @@ async def test_an_item_reaches_the_streams_of_its_owner_only() -> None:
     hub.publish("app1:alice", {"id": "nobody listens"})  # no stream: nothing kept
 
 
+class Source:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def pause(self) -> None:
+        self.calls.append("pause")
+
+    async def resume_at_end(self) -> None:
+        self.calls.append("resume")
+
+
+async def test_the_source_is_read_only_while_a_stream_is_open() -> None:
+    hub, source = FeedHub(), Source()
+    hub.attach(source)
+    async with hub.subscribe("a:u1"), hub.subscribe("a:u2"):
+        assert source.calls == ["resume"]
+    assert source.calls == ["resume", "pause"]
+    hub.on_status_record(b'{"type": "feed_item_sent"}')  # nobody listens: not even parsed
+    async with hub.subscribe("a:u1"):
+        assert source.calls == ["resume", "pause", "resume"]
+    assert source.calls == ["resume", "pause", "resume", "pause"]
+
+
 async def test_a_client_that_stops_reading_loses_its_oldest_items_only() -> None:
     hub = FeedHub(queue_size=2)
-    with hub.subscribe("a:u") as queue:
+    async with hub.subscribe("a:u") as queue:
         for n in range(3):
             hub.publish("a:u", {"id": f"i{n}"})
         assert [queue.get_nowait()["id"] for _ in range(2)] == ["i1", "i2"]
@@ -80,7 +103,7 @@ async def test_the_hub_reads_new_feed_items_from_status_records() -> None:
         channel_type="in_app",
         channel_id="in-app",
     )
-    with hub.subscribe(f"{APP}:alice") as alice:
+    async with hub.subscribe(f"{APP}:alice") as alice:
         hub.on_status_record(created.to_bytes())
         hub.on_status_record(b'{"type": "feed_item_sent", "broken": true}')
         hub.on_status_record(sent.to_bytes())

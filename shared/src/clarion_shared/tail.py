@@ -28,6 +28,8 @@ class TopicTail:
         topic: str,
         on_record: Callable[[bytes], None],
         fetch_max_wait_ms: int = 5,
+        *,
+        paused: bool = False,
     ) -> None:
         self.topic = topic
         self._bootstrap_servers = bootstrap_servers
@@ -35,10 +37,12 @@ class TopicTail:
         self._fetch_max_wait_ms = fetch_max_wait_ms
         self._consumer: AIOKafkaConsumer | None = None  # made in start(): needs the loop
         self._task: asyncio.Task[None] | None = None
+        self._start_paused = paused
         self.ready = False
 
     async def start(self, timeout_s: float = 30.0) -> None:
-        """Assign every partition and fix the positions at the end."""
+        """Assign every partition and fix the positions at the end (and stay paused
+        there when made with ``paused``)."""
         partitions = await topic_partitions(self._bootstrap_servers, self.topic, timeout_s)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap_servers,
@@ -53,9 +57,27 @@ class TopicTail:
         await consumer.seek_to_end(*tps)
         for tp in tps:
             await consumer.position(tp)
+        if self._start_paused:
+            consumer.pause(*tps)
         self._consumer = consumer
         self._task = asyncio.create_task(self._run(), name=f"tail:{self.topic}")
         self.ready = True
+
+    def pause(self) -> None:
+        """Fetch nothing until :meth:`resume_at_end`: a tail nobody needs costs nothing."""
+        if self._consumer is not None:
+            self._consumer.pause(*self._consumer.assignment())
+
+    async def resume_at_end(self) -> None:
+        """Fetch again, from the end: what was published while paused is skipped."""
+        consumer = self._consumer
+        if consumer is None:
+            return
+        tps = list(consumer.assignment())
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)
+        consumer.resume(*tps)
 
     async def stop(self) -> None:
         self.ready = False

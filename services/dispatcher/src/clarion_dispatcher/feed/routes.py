@@ -98,7 +98,7 @@ async def live_events(hub: FeedHub, owner: str, heartbeat_s: float) -> AsyncGene
     """The stream of one client: a comment at once (the subscription is live from
     then on), one ``feed_item`` event per new item, a comment every ``heartbeat_s`` so
     that proxies keep the connection. The subscription ends with the client."""
-    with hub.subscribe(owner) as queue:
+    async with hub.subscribe(owner) as queue:
         yield ": connected\n\n"
         while True:
             try:
