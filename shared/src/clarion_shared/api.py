@@ -12,7 +12,7 @@ envelopes.
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic.alias_generators import to_camel
@@ -99,3 +99,65 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorEnvelope, "description": "ERR_NOT_FOUND"},
     409: {"model": ErrorEnvelope, "description": "ERR_CONFLICT"},
 }
+
+
+INTERNAL_ERROR_RESPONSE: dict[str, object] = {
+    "model": ErrorEnvelope,
+    "description": "ERR_INTERNAL: an unexpected failure (no stack trace)",
+}
+TOO_LARGE_RESPONSE: dict[str, object] = {
+    "model": ErrorEnvelope,
+    "description": "ERR_PAYLOAD_TOO_LARGE: the body is over CLARION_MAX_BODY_BYTES",
+}
+UNAVAILABLE_RESPONSE: dict[str, object] = {
+    "model": ErrorEnvelope,
+    "description": "ERR_UNAVAILABLE: a service or the broker it needs is unreachable (Retry-After)",
+}
+TIMEOUT_RESPONSE: dict[str, object] = {
+    "model": ErrorEnvelope,
+    "description": "ERR_TIMEOUT: a service it needs did not answer in time",
+}
+PEER_RESPONSES: dict[int | str, dict[str, object]] = {
+    503: UNAVAILABLE_RESPONSE,
+    504: TIMEOUT_RESPONSE,
+}
+"""The answers of a route that calls another service (503 unreachable, 504 too slow)."""
+
+_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
+    """The generated OpenAPI document ``spec``, made to tell the truth about errors.
+
+    FastAPI documents a 422 ``HTTPValidationError`` on every operation with parameters;
+    the services answer request validation with 400 ``ERR_VALIDATION`` instead (every
+    router documents it), so the 422 and its schemas go. Every operation can answer 500
+    ``ERR_INTERNAL``, and every one with a body 413 ``ERR_PAYLOAD_TOO_LARGE``
+    (``strict_input``): both are added here, in the envelope, rather than on each route.
+    """
+    envelope_ref = {"$ref": "#/components/schemas/ErrorEnvelope"}
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            added = {"500": INTERNAL_ERROR_RESPONSE}
+            if "requestBody" in operation:
+                added["413"] = TOO_LARGE_RESPONSE
+            for status, answer in added.items():
+                responses.setdefault(
+                    status,
+                    {
+                        "description": answer["description"],
+                        "content": {"application/json": {"schema": envelope_ref}},
+                    },
+                )
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    for name in _VALIDATION_SCHEMAS:
+        schemas.pop(name, None)
+    if "ErrorEnvelope" not in schemas:
+        envelope_schema = ErrorEnvelope.model_json_schema(
+            ref_template="#/components/schemas/{model}", mode="serialization"
+        )
+        schemas.update(envelope_schema.pop("$defs", {}))
+        schemas["ErrorEnvelope"] = envelope_schema
+    return spec

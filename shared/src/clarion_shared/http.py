@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .api import document_errors
 from .errors import ErrorMapper, envelope, install_error_handlers, internal_error
 from .ids import new_id
 from .logging import get_correlation_id, get_logger, set_correlation_id
@@ -146,6 +147,7 @@ def create_app(
     app.add_middleware(InternalTokenMiddleware, token=internal_token)
     app.add_middleware(CorrelationIdMiddleware, service=service)
     install_error_handlers(app, errors)
+    _document_errors(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -167,6 +169,19 @@ def create_app(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _document_errors(app: FastAPI) -> None:
+    """``/openapi.json`` as FastAPI generates it, with the errors the app really sends
+    (:func:`clarion_shared.api.document_errors`: no 422, 500 and 413 in the envelope)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _safe(check: ReadinessCheck) -> bool:

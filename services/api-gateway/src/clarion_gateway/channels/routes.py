@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from clarion_shared.api import ERROR_RESPONSES, Data, Paged
+from clarion_shared.api import ERROR_RESPONSES, UNAVAILABLE_RESPONSE, Data, ErrorEnvelope, Paged
 from clarion_shared.ids import now
 
 from ..idempotency.domain import StoredResponse
@@ -14,6 +14,13 @@ from ..web import Auth, IdempotencyKey, PageParam, Responder, json_response
 from . import service
 from .models import ChannelAvailability, ChannelCreate, ChannelPublic, ChannelUpdate
 from .service import ChannelQuery, ChannelRepository, ChannelSlots, ConfigPublisher
+
+# Saving a channel publishes its configuration: 503 when the broker does not take it.
+_SAVE_ERRORS: dict[int | str, dict[str, object]] = {503: UNAVAILABLE_RESPONSE}
+_CREATE_ERRORS: dict[int | str, dict[str, object]] = {
+    **_SAVE_ERRORS,
+    403: {"model": ErrorEnvelope, "description": "ERR_FORBIDDEN: a channel type Clarion refuses"},
+}
 
 
 def router(  # long: one closure per route, all on the same dependencies
@@ -35,6 +42,7 @@ def router(  # long: one closure per route, all on the same dependencies
         status_code=201,
         response_model=Data[ChannelPublic],
         summary="Create a channel (one push channel per app)",
+        responses=_CREATE_ERRORS,
     )
     async def create_channel(
         body: ChannelCreate,
@@ -88,6 +96,7 @@ def router(  # long: one closure per route, all on the same dependencies
         "/{channel_id}",
         response_model=Data[ChannelPublic],
         summary="Update a channel (name, enabled, metadata)",
+        responses=_SAVE_ERRORS,
     )
     async def update_channel(
         channel_id: str, body: ChannelUpdate, app_id: str = Depends(auth.require_app)

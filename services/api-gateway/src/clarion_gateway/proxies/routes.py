@@ -9,8 +9,10 @@
 - ``GET /v3/campaigns/notifications/{id}`` → dispatcher ``/internal/apps/{app}/notifications/{id}``
 
 Method, query string and body go as they came; status and body come back as they are.
-The documented paths are declared one by one for the API docs; a hidden catch-all per
-prefix passes on whatever else the owner serves. A peer that cannot be reached raises
+The documented paths are declared one by one for the API docs, with the owners' answers
+as ``clarion_shared.public`` declares them (the response models document; the answer
+goes back as the owner sent it); a hidden catch-all per prefix passes on whatever else
+the owner serves. A peer that cannot be reached raises
 ``PeerUnavailable`` (503 or 504, see ``errors``).
 """
 
@@ -23,7 +25,10 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from clarion_shared.api import ERROR_RESPONSES, ErrorEnvelope
+from clarion_shared.api import ERROR_RESPONSES, PEER_RESPONSES, Data, Deleted, ErrorEnvelope, Paged
+from clarion_shared.public.feed import FEED_STREAM_RESPONSE, FeedItemPublic, UnreadCountPublic
+from clarion_shared.public.notifications import NotificationPublic
+from clarion_shared.public.users import ImportResult, UserPublic
 
 from ..web import Auth
 from .domain import feed_owner
@@ -38,7 +43,7 @@ _JSON_BODY: dict[str, Any] = {
 }
 _PEER_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
-    503: {"model": ErrorEnvelope, "description": "ERR_UNAVAILABLE: the owning service is down"},
+    **PEER_RESPONSES,
 }
 
 _FEED_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -100,31 +105,41 @@ def users_router(auth: Auth, peers: Peers) -> APIRouter:
         path = f"{_app(app_id)}/users{_rest_of_path(request, USERS_PREFIX)}"
         return await forward(request, peers, "directory", path)
 
-    @routes.post("", summary="Create a user", openapi_extra=_JSON_BODY)
+    @routes.post(
+        "", summary="Create a user", response_model=Data[UserPublic], openapi_extra=_JSON_BODY
+    )
     async def create_user(request: Request, app_id: str = app_of_key) -> Response:
         return await users(request, app_id)
 
     @routes.get(
         "",
+        response_model=Paged[UserPublic],
         summary="List users (searchKey, searchIn, role(s), status, createdAfter, createdBefore, "
         "tags, page, perPage)",
     )
     async def list_users(request: Request, app_id: str = app_of_key) -> Response:
         return await users(request, app_id)
 
-    @routes.post("/import", summary="Upsert up to 1,000 users", openapi_extra=_JSON_BODY)
+    @routes.post(
+        "/import",
+        summary="Upsert up to 1,000 users",
+        response_model=Data[ImportResult],
+        openapi_extra=_JSON_BODY,
+    )
     async def import_users(request: Request, app_id: str = app_of_key) -> Response:
         return await users(request, app_id)
 
-    @routes.get("/{uid}", summary="Get a user")
+    @routes.get("/{uid}", summary="Get a user", response_model=Data[UserPublic])
     async def get_user(uid: str, request: Request, app_id: str = app_of_key) -> Response:
         return await users(request, app_id)
 
-    @routes.put("/{uid}", summary="Update a user", openapi_extra=_JSON_BODY)
+    @routes.put(
+        "/{uid}", summary="Update a user", response_model=Data[UserPublic], openapi_extra=_JSON_BODY
+    )
     async def update_user(uid: str, request: Request, app_id: str = app_of_key) -> Response:
         return await users(request, app_id)
 
-    @routes.delete("/{uid}", summary="Delete a user")
+    @routes.delete("/{uid}", summary="Delete a user", response_model=Data[Deleted])
     async def delete_user(uid: str, request: Request, app_id: str = app_of_key) -> Response:
         return await users(request, app_id)
 
@@ -165,43 +180,64 @@ def feed_router(auth: Auth, peers: Peers) -> APIRouter:  # long: one closure per
         path = f"{_app(app_id)}/feed/{quote(uid, safe='')}{_rest_of_path(request, FEED_PREFIX)}"
         return await forward(request, peers, "dispatcher", path, stream=stream)
 
-    @routes.get("", summary="The user's feed items, newest first (readState, page, perPage)")
+    @routes.get(
+        "",
+        summary="The user's feed items, newest first (readState, page, perPage)",
+        response_model=Paged[FeedItemPublic],
+    )
     async def list_feed(
         request: Request, onbehalfof: OnBehalfOf = None, app_id: str = app_of_key
     ) -> Response:
         return await feed(request, app_id, onbehalfof)
 
-    @routes.get("/unread-count", summary="How many of the user's feed items are unread")
+    @routes.get(
+        "/unread-count",
+        summary="How many of the user's feed items are unread",
+        response_model=Data[UnreadCountPublic],
+    )
     async def unread_count(
         request: Request, onbehalfof: OnBehalfOf = None, app_id: str = app_of_key
     ) -> Response:
         return await feed(request, app_id, onbehalfof)
 
-    @routes.get("/stream", summary="Server-sent events: the user's new feed items")
+    @routes.get(
+        "/stream",
+        summary="Server-sent events: the user's new feed items",
+        response_class=StreamingResponse,
+        responses=FEED_STREAM_RESPONSE,
+    )
     async def feed_stream(
         request: Request, onbehalfof: OnBehalfOf = None, app_id: str = app_of_key
     ) -> Response:
         return await feed(request, app_id, onbehalfof, stream=True)
 
-    @routes.get("/{item_id}", summary="Get a feed item")
+    @routes.get("/{item_id}", summary="Get a feed item", response_model=Data[FeedItemPublic])
     async def get_feed_item(
         item_id: str, request: Request, onbehalfof: OnBehalfOf = None, app_id: str = app_of_key
     ) -> Response:
         return await feed(request, app_id, onbehalfof)
 
-    @routes.post("/{item_id}/read", summary="Mark a feed item read (idempotent)")
+    @routes.post(
+        "/{item_id}/read",
+        summary="Mark a feed item read (idempotent)",
+        response_model=Data[FeedItemPublic],
+    )
     async def mark_read(
         item_id: str, request: Request, onbehalfof: OnBehalfOf = None, app_id: str = app_of_key
     ) -> Response:
         return await feed(request, app_id, onbehalfof)
 
-    @routes.post("/{item_id}/delivered", summary="Mark a feed item delivered (idempotent)")
+    @routes.post(
+        "/{item_id}/delivered",
+        summary="Mark a feed item delivered (idempotent)",
+        response_model=Data[FeedItemPublic],
+    )
     async def mark_delivered(
         item_id: str, request: Request, onbehalfof: OnBehalfOf = None, app_id: str = app_of_key
     ) -> Response:
         return await feed(request, app_id, onbehalfof)
 
-    @routes.delete("/{item_id}", summary="Delete a feed item")
+    @routes.delete("/{item_id}", summary="Delete a feed item", response_model=Data[Deleted])
     async def delete_feed_item(
         item_id: str, request: Request, onbehalfof: OnBehalfOf = None, app_id: str = app_of_key
     ) -> Response:
@@ -227,6 +263,7 @@ def notifications_router(auth: Auth, peers: Peers) -> APIRouter:
     @routes.get(
         "/{notification_id}",
         summary="A notification and its per receiver, per channel states",
+        response_model=Data[NotificationPublic],
     )
     async def get_notification(
         notification_id: str, request: Request, app_id: str = Depends(auth.require_app)

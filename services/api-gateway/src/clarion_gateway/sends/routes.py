@@ -21,6 +21,10 @@ from .service import Realtime, SendCommands
 
 _SEND_ERRORS: dict[int | str, dict[str, object]] = {
     403: {"model": ErrorEnvelope, "description": "ERR_FORBIDDEN: onbehalfof is not allowed"},
+    429: {
+        "model": ErrorEnvelope,
+        "description": "ERR_TOO_MANY_REQUESTS: the dispatcher refused the send for now",
+    },
     503: {"model": ErrorEnvelope, "description": "ERR_UNAVAILABLE: broker unreachable"},
     504: {
         "model": ErrorEnvelope,

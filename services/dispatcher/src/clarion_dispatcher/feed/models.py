@@ -1,4 +1,5 @@
-"""Feed items as stored (snake_case) and as shown (the API's camelCase JSON)."""
+"""Feed items as stored (snake_case); as shown (the API's camelCase JSON) they are
+``clarion_shared.public.feed``, which the gateway documents too."""
 
 from __future__ import annotations
 
@@ -6,11 +7,20 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from clarion_shared.api import ApiModel
 from clarion_shared.contracts.base import JsonObject
 from clarion_shared.contracts.sends import ChannelType, SendMode
+from clarion_shared.public.feed import FeedItemPublic, FeedStatus, UnreadCountPublic
 
-FeedStatus = Literal["sent", "delivered", "read"]
+__all__ = [
+    "FeedEvent",
+    "FeedItem",
+    "FeedItemPublic",
+    "FeedStatus",
+    "FeedTransition",
+    "ReadState",
+    "UnreadCountPublic",
+]
+
 FeedEvent = Literal["read", "delivered"]
 ReadState = Literal["read", "unread"]
 
@@ -53,29 +63,3 @@ class FeedTransition(BaseModel):
 
     item: FeedItem
     changed: bool
-
-
-class FeedItemPublic(ApiModel):
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    notification_id: str
-    batch_id: str | None
-    campaign_id: str | None
-    receiver: str
-    channel_type: ChannelType
-    channel_id: str
-    template_id: str
-    template_version: int
-    content: JsonObject
-    tag: str | None
-    status: FeedStatus
-    sent_at: int
-    delivered_at: int | None
-    read_at: int | None
-
-
-class UnreadCountPublic(ApiModel):
-    model_config = ConfigDict(frozen=True)
-
-    count: int

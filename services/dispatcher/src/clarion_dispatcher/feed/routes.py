@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from clarion_shared.api import DEFAULT_PER_PAGE, MAX_PER_PAGE, Data, Deleted, Paged
+from clarion_shared.public.feed import FEED_STREAM_RESPONSE
 from clarion_shared.strict_input import MAX_PAGE
 from clarion_shared.topics import Topics
 
@@ -59,7 +60,7 @@ def router(  # long: one closure per route, all on the same dependencies
         "/stream",
         summary="Server-sent events: the user's new feed items",
         response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {}}}},
+        responses=FEED_STREAM_RESPONSE,
     )
     async def stream(app_id: str, uid: str) -> StreamingResponse:
         return StreamingResponse(

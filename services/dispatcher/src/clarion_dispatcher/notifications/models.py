@@ -1,16 +1,26 @@
-"""Notification records as stored (snake_case) and as shown (the API's camelCase JSON)."""
+"""Notification records as stored (snake_case); as shown (the API's camelCase JSON) they
+are ``clarion_shared.public.notifications``, which the gateway documents too."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
-from clarion_shared.api import ApiModel
 from clarion_shared.contracts.base import ErrorInfo, JsonObject
 from clarion_shared.contracts.sends import ChannelType, SendMode
+from clarion_shared.public.notifications import (
+    ChannelStatePublic,
+    NotificationPublic,
+    ReceiverStatePublic,
+    RecordStatus,
+)
 
-RecordStatus = Literal["sent", "queued", "failed"]
+__all__ = [
+    "ChannelStatePublic",
+    "NotificationPublic",
+    "NotificationRecord",
+    "ReceiverStatePublic",
+    "RecordStatus",
+]
 
 
 class NotificationRecord(BaseModel):
@@ -37,38 +47,3 @@ class NotificationRecord(BaseModel):
     position: int = Field(default=0, description="index of the receiver in its chunk")
     created_at: int
     updated_at: int
-
-
-def _is_none(value: object) -> bool:
-    return value is None
-
-
-class ChannelStatePublic(ApiModel):
-    model_config = ConfigDict(frozen=True)
-
-    channel_type: ChannelType
-    channel_id: str
-    status: RecordStatus
-    code: str | None = Field(default=None, exclude_if=_is_none)
-    message: str | None = Field(default=None, exclude_if=_is_none)
-
-
-class ReceiverStatePublic(ApiModel):
-    model_config = ConfigDict(frozen=True)
-
-    uid: str
-    channels: list[ChannelStatePublic]
-
-
-class NotificationPublic(ApiModel):
-    """A send's states, per receiver (in send order), per channel."""
-
-    model_config = ConfigDict(frozen=True)
-
-    notification_id: str
-    mode: SendMode
-    template_id: str
-    template_version: int
-    tag: str | None
-    created_at: int
-    receivers: list[ReceiverStatePublic]

@@ -2,7 +2,8 @@
 the parsing of an import body entry by entry.
 
 The gateway forwards ``/v3/users`` here and passes the answer back as it is, so these
-are the public API's shapes: camelCase on the wire, unknown request fields ignored.
+are the public API's shapes: camelCase on the wire, unknown request fields ignored. The
+answers' shapes are ``clarion_shared.public.users``, which the gateway documents too.
 """
 
 from __future__ import annotations
@@ -23,19 +24,32 @@ from pydantic import (
 from clarion_shared.api import ApiModel
 from clarion_shared.contracts.base import JsonObject
 from clarion_shared.contracts.users_events import UserUpserted
+from clarion_shared.public import users as public
+from clarion_shared.public.users import ImportFailure, ImportResult
 
 from .domain import (
     DEFAULT_ROLE,
     MAX_IMPORT,
     Name,
     Role,
-    Status,
     Tags,
     Uid,
     Url,
     User,
     check_private,
 )
+
+__all__ = [
+    "ImportEntry",
+    "ImportFailure",
+    "ImportResult",
+    "UserCreate",
+    "UserImport",
+    "UserPublic",
+    "UserUpdate",
+    "split_import",
+    "validation_message",
+]
 
 
 class UserCreate(ApiModel):
@@ -122,46 +136,12 @@ class UserImport(ApiModel):
     users: list[JsonValue] = Field(min_length=1, max_length=MAX_IMPORT)
 
 
-class UserPublic(ApiModel):
-    """A user as the public API shows it (camelCase, Unix seconds, null when absent)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    uid: str
-    name: str
-    avatar: str | None
-    link: str | None
-    role: str
-    metadata: JsonObject
-    tags: list[str]
-    status: Status
-    last_active_at: int | None
-    created_at: int
-    updated_at: int
+class UserPublic(public.UserPublic):
+    """A user as the public API shows it: the shared contract, made from a stored user."""
 
     @classmethod
     def of(cls, user: User) -> UserPublic:
         return cls.model_validate(user.model_dump(exclude={"app_id"}))
-
-
-class ImportFailure(ApiModel):
-    model_config = ConfigDict(frozen=True)
-
-    index: int
-    uid: str | None
-    code: str
-    message: str
-
-
-class ImportResult(ApiModel):
-    """``POST /v3/users/import`` answer: how many were created and updated, and the
-    entries that failed, by index."""
-
-    model_config = ConfigDict(frozen=True)
-
-    created: int
-    updated: int
-    failed: list[ImportFailure]
 
 
 class ImportEntry(BaseModel):
