@@ -11,9 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
+
+from .logging import get_logger
 
 Document = dict[str, Any]
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,19 @@ async def server_info(db: AsyncDatabase[Document]) -> ServerInfo:
     # FerretDB 1.x answers with "ferretdbVersion" (older releases: "ferretdb").
     ferretdb = "ferretdbVersion" in info or "ferretdb" in info
     return ServerInfo(version=str(info.get("version", "")), ferretdb=ferretdb)
+
+
+async def create_index_best_effort(
+    collection: AsyncCollection[Document], key: str, **options: Any
+) -> bool:
+    """Create an index the server may not support (FerretDB 1.x lacks TTL indexes, say):
+    a refusal is logged, not raised, and the collection works without it. True when made."""
+    try:
+        await collection.create_index(key, **options)
+    except OperationFailure as exc:
+        log.info("mongo.index_skipped", collection=collection.name, key=key, error=str(exc))
+        return False
+    return True
 
 
 class MongoConnection:

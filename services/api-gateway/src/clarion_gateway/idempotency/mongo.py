@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError
 
 from clarion_shared.logging import get_logger
-from clarion_shared.mongo import Document
+from clarion_shared.mongo import Document, create_index_best_effort
 
 from .domain import IdempotencyRecord, StoredResponse
 
@@ -21,12 +21,9 @@ class MongoIdempotency:
 
     async def start(self) -> None:
         # MongoDB's TTL monitor only reads dates: "expire_at" is "expires_at" as one.
-        try:
-            await self._col.create_index("expire_at", expireAfterSeconds=0)
-        except OperationFailure as exc:
-            # FerretDB 1.x has no TTL indexes: expired idempotency records are then
-            # only taken over when their key comes again.
-            log.info("mongo.index_skipped", collection=self._col.name, error=str(exc))
+        # FerretDB 1.x has no TTL indexes: expired idempotency records are then only
+        # taken over when their key comes again.
+        await create_index_best_effort(self._col, "expire_at", expireAfterSeconds=0)
 
     async def stop(self) -> None:
         return None

@@ -8,10 +8,10 @@ Sends read a template by ``_id``; lists read one app with a top-level equality o
 from __future__ import annotations
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError
 
 from clarion_shared.logging import get_logger
-from clarion_shared.mongo import Document
+from clarion_shared.mongo import Document, create_index_best_effort
 
 from ..channels.mongo import stored_channel_type
 from ..mongo import dump_json, load_json
@@ -117,10 +117,7 @@ class MongoTemplates:
 
     async def start(self) -> None:
         """The per-app list's index; best effort (FerretDB lacks some)."""
-        try:
-            await self._col.create_index("app_id")
-        except OperationFailure as exc:
-            log.info("mongo.index_skipped", collection=self._col.name, error=str(exc))
+        await create_index_best_effort(self._col, "app_id")
 
     async def stop(self) -> None:
         return None
