@@ -9,6 +9,7 @@ secret (``InternalTokenMiddleware``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -19,9 +20,10 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api import document_errors
+from .caller import CallerGone, gone_scope
 from .errors import ErrorMapper, envelope, install_error_handlers, internal_error
 from .ids import new_id
 from .logging import get_correlation_id, get_logger, set_correlation_id
@@ -51,6 +53,8 @@ class CorrelationIdMiddleware(BaseHTTPMiddleware):
         started = time.perf_counter()
         try:
             response = await call_next(request)
+        except CallerGone:
+            response = Response(status_code=499)  # nobody reads it; counted in metrics
         except Exception as exc:
             # Answered here, not by Starlette's outermost handler: that one re-raises to
             # the server after answering, and uvicorn then drops the keep-alive
@@ -92,6 +96,59 @@ class InternalTokenMiddleware:
         name = INTERNAL_TOKEN_HEADER.encode()
         given = next((v for k, v in scope["headers"] if k.lower() == name), b"")
         return hmac.compare_digest(given, self._token)
+
+
+class CallerGoneMiddleware:
+    """Tells a request's work that its client went away before the answer.
+
+    Uvicorn lets a handler run on after its client disconnected, so a caller that gave
+    up (the gateway after its peer timeout, a client's own timeout) left the work going,
+    and retries piled more of it on the database (issue 6, finding 8). Here a pump task
+    reads the request's messages and hands them on one at a time (the body keeps its
+    back-pressure); a disconnect before the response is complete sets the request's
+    "gone" event, which ``unless_caller_gone`` (peer calls) and ``stop_if_caller_gone``
+    (between database operations) act on. The handler is not cancelled outright: see
+    ``unless_caller_gone`` for why.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        inbox: asyncio.Queue[Message] = asyncio.Queue(maxsize=1)
+        gone = asyncio.Event()
+        completed = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal completed
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                completed = True
+            await send(message)
+
+        async def pump() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    if not completed:
+                        gone.set()
+                        log.info("http.caller_gone", path=scope.get("path", ""))
+                    with contextlib.suppress(asyncio.QueueFull):
+                        inbox.put_nowait(message)  # for a stream that listens for it
+                    return
+                await inbox.put(message)
+
+        pumping = asyncio.create_task(pump())
+        try:
+            with gone_scope(gone):
+                await self.app(scope, inbox.get, tracked_send)
+        except CallerGone:
+            return  # nobody is left to answer
+        finally:
+            pumping.cancel()
+            await asyncio.gather(pumping, return_exceptions=True)
 
 
 def _is_internal(path: str) -> bool:
@@ -146,6 +203,8 @@ def create_app(
     # Outside the strict input: a caller without the token gets no body parsed.
     app.add_middleware(InternalTokenMiddleware, token=internal_token)
     app.add_middleware(CorrelationIdMiddleware, service=service)
+    # Outermost: a caller that is gone cancels everything the request started.
+    app.add_middleware(CallerGoneMiddleware)
     install_error_handlers(app, errors)
     _document_errors(app)
 

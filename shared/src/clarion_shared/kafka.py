@@ -81,7 +81,7 @@ def make_broker(settings: InfraSettings, client_id: str) -> KafkaBroker:
         acks="all",
         linger_ms=2,
         max_request_size=4 * 1024 * 1024,
-        request_timeout_ms=30_000,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
         logger=None,
     )
 

@@ -55,6 +55,29 @@ class InfraSettings(BaseSettings):
         description="Namespace of every topic name (<prefix>clarion.sends, ...), so that "
         "several stacks can share one Kafka cluster (clarion_shared.topics.Topics).",
     )
+    mongo_timeout_ms: int = Field(
+        default=10_000,
+        ge=100,
+        validation_alias=AliasChoices("CLARION_MONGO_TIMEOUT_MS", "mongo_timeout_ms"),
+        description="Deadline of every database operation, waiting for a connection "
+        "included (PyMongo's timeoutMS): no call waits on the database for ever.",
+    )
+    mongo_max_pool_size: int = Field(
+        default=10,
+        ge=1,
+        validation_alias=AliasChoices("CLARION_MONGO_MAX_POOL_SIZE", "mongo_max_pool_size"),
+        description="Database connections per process. On the embedded FerretDB, all "
+        "processes together must stay under its PostgreSQL pool (see deploy/local).",
+    )
+    kafka_request_timeout_ms: int = Field(
+        default=15_000,
+        ge=1_000,
+        validation_alias=AliasChoices(
+            "CLARION_KAFKA_REQUEST_TIMEOUT_MS", "kafka_request_timeout_ms"
+        ),
+        description="Deadline of every broker request; a publish not acknowledged in "
+        "time fails (and its consumer's record is retried) instead of waiting.",
+    )
     environment: str = Field(
         default="dev",
         validation_alias=AliasChoices("CLARION_ENV", "environment"),

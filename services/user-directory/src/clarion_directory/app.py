@@ -69,7 +69,11 @@ class Adapters:
     @classmethod
     def connect(cls, settings: Settings) -> Adapters:
         """The real adapters (nothing started yet)."""
-        client = mongo.make_client(settings.mongodb_url)
+        client = mongo.make_client(
+            settings.mongodb_url,
+            timeout_ms=settings.mongo_timeout_ms,
+            max_pool_size=settings.mongo_max_pool_size,
+        )
         users = MongoUserRepository(
             client[settings.db_name], settings.lookup_strategy, settings.lookup_concurrency
         )

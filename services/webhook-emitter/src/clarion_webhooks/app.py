@@ -46,7 +46,11 @@ class Adapters:
     @classmethod
     def connect(cls, settings: Settings) -> Adapters:
         """The real adapters (nothing started yet)."""
-        client = mongo.make_client(settings.mongodb_url)
+        client = mongo.make_client(
+            settings.mongodb_url,
+            timeout_ms=settings.mongo_timeout_ms,
+            max_pool_size=settings.mongo_max_pool_size,
+        )
         return cls(
             endpoints=MongoEndpointRepository(client[settings.db_name]),
             broker=kafka.make_broker(settings, SERVICE),

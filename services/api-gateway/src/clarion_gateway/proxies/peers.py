@@ -23,6 +23,7 @@ from typing import Literal
 
 import httpx
 
+from clarion_shared.caller import unless_caller_gone
 from clarion_shared.http import correlation_headers, internal_headers
 from clarion_shared.logging import get_logger
 
@@ -160,7 +161,8 @@ class Peers:
         await self._fresh.aclose()
 
     async def forward(self, peer: Peer, forward: Forward) -> PeerResponse:
-        response = await self._send(peer, forward, self._pooled)
+        # A client that leaves cancels the call: the peer sees its caller go, in turn.
+        response = await unless_caller_gone(self._send(peer, forward, self._pooled))
         return PeerResponse(response.status_code, response.content, _response_headers(response))
 
     async def stream(self, peer: Peer, forward: Forward) -> PeerStream:
