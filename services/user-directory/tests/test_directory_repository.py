@@ -5,6 +5,7 @@ The fake is what the unit tests trust, so it must behave like the real adapter.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -107,6 +108,29 @@ async def test_delete_and_its_guard_against_newer_data(repo: UserRepository, app
     assert await repo.delete(app_id, "alice", not_after=1_700_000_100)
     assert await repo.get(app_id, "alice") is None
     assert not await repo.delete(app_id, "alice")
+
+
+async def test_upserts_of_more_stored_users_than_the_database_pool_holds_complete(
+    repo: UserRepository, app_id: str
+) -> None:
+    """Issue 6, finding 8: one bulk that updated 50 or more stored users (FerretDB's
+    PostgreSQL pool) wedged the embedded database for every client, for good. The
+    second call below updates 120 stored users; it must finish, and reads with it."""
+    batch = [
+        Upsert(uid=f"u{i}", changes=UserUpdate.model_validate({"name": f"N{i}"}), at=1_800_000_000)
+        for i in range(120)
+    ]
+    created = await asyncio.wait_for(repo.upsert_many(app_id, batch), 60)
+    assert {r.outcome for r in created} == {"created"}
+    renamed = [
+        Upsert(uid=u.uid, changes=UserUpdate.model_validate({"name": "R"}), at=1_800_000_001)
+        for u in batch
+    ]
+    updated = await asyncio.wait_for(repo.upsert_many(app_id, renamed), 60)
+    assert [r.outcome for r in updated] == ["updated"] * 120
+    user = await asyncio.wait_for(repo.get(app_id, "u119"), 10)
+    assert user is not None
+    assert user.name == "R"
 
 
 async def test_upsert_many_creates_and_updates_in_one_call(

@@ -19,12 +19,12 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
-from cachetools import TTLCache
 from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
+from clarion_shared.caller import stop_if_caller_gone
 from clarion_shared.logging import get_logger
 from clarion_shared.mongo import Document, server_info
 
@@ -32,8 +32,12 @@ from .domain import DEFAULT_ROLE, Status, UidAlreadyExists, User
 from .models import UserUpdate
 from .query import UserQuery
 from .service import Upsert, UpsertResult, UserPage
+from .snapshots import AppSnapshots
 
 log = get_logger(__name__)
+
+# Upserts in flight at once on FerretDB, one update per command (``_upsert_each``).
+UPSERT_CONCURRENCY = 4
 
 # Crossover measured on FerretDB 1.24 with 10k users in the app: concurrent _id reads
 # take ~1.6 ms a uid (10: 23 ms, 80: 126 ms, 200: 330 ms), one $in ~400 ms whatever
@@ -174,40 +178,6 @@ def _upsert_update(app_id: str, upsert: Upsert) -> Document:
     return {"$set": set_fields, "$setOnInsert": on_insert}
 
 
-class AppSnapshots:
-    """Short-lived copies of whole apps' users, for large lookups on FerretDB.
-
-    FerretDB 1.x reads all of an app's users for any ``$in`` lookup, so a large lookup
-    costs the same as reading the app whole. Keeping that read for ``ttl_s`` lets the
-    other lookups of the same fan-out (a 10,000-receiver send asks in chunks of 1,000)
-    share it. A snapshot is never trusted for absence: uids it lacks are read again,
-    so a user created a moment ago is found. Writes through this process drop the
-    app's snapshot; writes through another instance show after at most ``ttl_s``.
-
-    At most ``max_users`` users are kept, all apps together (an app larger than that
-    is never kept); the least recently used snapshots make room.
-    """
-
-    def __init__(self, ttl_s: float = 5.0, max_users: int = 200_000) -> None:
-        self._snapshots: TTLCache[str, dict[str, User]] = TTLCache(
-            maxsize=max_users, ttl=ttl_s, getsizeof=len
-        )
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    def fresh(self, app_id: str) -> dict[str, User] | None:
-        return self._snapshots.get(app_id)
-
-    def lock(self, app_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(app_id, asyncio.Lock())
-
-    def keep(self, app_id: str, users: dict[str, User]) -> None:
-        if len(users) <= self._snapshots.maxsize:
-            self._snapshots[app_id] = users
-
-    def drop(self, app_id: str) -> None:
-        self._snapshots.pop(app_id, None)
-
-
 class MongoUserRepository:
     """Users in MongoDB (or FerretDB). Started (indexes created) before use."""
 
@@ -327,9 +297,11 @@ class MongoUserRepository:
     async def upsert_many(self, app_id: str, upserts: Sequence[Upsert]) -> list[UpsertResult]:
         self._snapshots.drop(app_id)
         specs = [({"_id": doc_id(app_id, u.uid)}, _upsert_update(app_id, u)) for u in upserts]
-        ops = [UpdateOne(filter_, update, upsert=True) for filter_, update in specs]
-        if not ops:
+        if not specs:
             return []
+        if self._ferretdb:
+            return await self._upsert_each(specs)
+        ops = [UpdateOne(filter_, update, upsert=True) for filter_, update in specs]
         try:
             result = await self._users.bulk_write(ops, ordered=True)
         except (BulkWriteError, KeyError) as exc:
@@ -347,6 +319,26 @@ class MongoUserRepository:
             UpsertResult(outcome="created" if filter_["_id"] in created else "updated")
             for filter_, _ in specs
         ]
+
+    async def _upsert_each(self, specs: Sequence[tuple[Document, Document]]) -> list[UpsertResult]:
+        """One update per command, a few at a time: what FerretDB 1.24 can take.
+
+        Its ``update`` command keeps one PostgreSQL connection per update that matched a
+        stored document until the whole command ends, and takes one more for each write:
+        a bulk that updates as many stored users as its pool holds (50) waits for ever
+        on itself, and every other client with it (issue 6, finding 8). A command of
+        one update needs at most two connections.
+        """
+        gate = asyncio.Semaphore(UPSERT_CONCURRENCY)
+
+        async def one(filter_: Document, update: Document) -> UpsertResult:
+            async with gate:
+                # A caller that left stops the rest (between operations: see
+                # clarion_shared.caller.unless_caller_gone for why not during one).
+                stop_if_caller_gone()
+                return await self._upsert_one(filter_, update)
+
+        return list(await asyncio.gather(*(one(f, u) for f, u in specs)))
 
     async def _upsert_one(self, filter_: Document, update: Document) -> UpsertResult:
         try:
