@@ -94,6 +94,28 @@ class NotificationRepositorySuite:
         assert len(await repo.for_send(app, f"{app}-send-1")) == 2
         assert len(await repo.for_send(app, f"{app}-send-2")) == 1
 
+    async def test_any_json_key_of_a_content_is_stored_and_read_back(
+        self, repo: NotificationRepository
+    ) -> None:
+        """Template content is client JSON: keys with ``.`` or a leading ``$``, which the
+        database refuses in field names, made every receiver's write fail (issue 6)."""
+        app = random_ref("app")
+        plan = planned(app, "send-1", ["alice"], channels=("push",))
+        odd = {"$title": "Hi", "data.key": {"$in": [1, "two"]}, "": "empty key"}
+        records = [r.model_copy(update={"content": odd}) for r in plan.records]
+        await repo.add_many(records)
+        (stored,) = await repo.for_send(app, f"{app}-send-1")
+        assert stored.content == odd
+
+    async def test_put_replaces_stored_records(self, repo: NotificationRepository) -> None:
+        app = random_ref("app")
+        sent = planned(app, "send-1", ["alice", "bob"]).records
+        await repo.add_many(sent)
+        failed = [r.model_copy(update={"status": "failed", "content": None}) for r in sent[1:]]
+        await repo.put_many(failed)
+        stored = {r.uid: r.status for r in await repo.for_send(app, f"{app}-send-1")}
+        assert stored == {"alice": "sent", "bob": "failed"}
+
 
 class TestInMemoryNotifications(NotificationRepositorySuite):
     @pytest.fixture
@@ -250,6 +272,18 @@ class FeedRepositorySuite:
         owner = feed_owner(app, "alice")
         assert await repo.delete(owner, item.id) is True
         assert await repo.delete(owner, item.id) is False
+        assert await repo.get(owner, item.id) is None
+
+    async def test_odd_keys_round_trip_and_removed_items_are_gone(
+        self, repo: FeedRepository
+    ) -> None:
+        app = random_ref("app")
+        owner = feed_owner(app, "alice")
+        [item] = feed_items(app, "alice", 1)
+        odd = item.model_copy(update={"content": {"$title": "Hi", "a.b": {"$gt": 1}}})
+        await repo.add_many([odd])
+        assert await repo.get(owner, item.id) == odd
+        await repo.remove_many([item.id, "never-stored"])
         assert await repo.get(owner, item.id) is None
 
 

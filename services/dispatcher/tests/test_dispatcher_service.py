@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
 from clarion_dispatcher.errors import ERRORS
-from clarion_dispatcher.fanout import service
+from clarion_dispatcher.fanout import rendering, service
 from clarion_dispatcher.fanout.service import ChunkOutcome
 from clarion_dispatcher.feed import service as feed_service
 from clarion_dispatcher.feed.domain import FeedItemNotFound
@@ -21,12 +22,19 @@ from clarion_dispatcher.testing import (
     RecordingPublisher,
     profile,
     send_command,
+    template,
 )
 from clarion_shared.contracts.base import Contract
 from clarion_shared.contracts.jobs import DeliveryJob
 from clarion_shared.contracts.replies import SendResult
-from clarion_shared.contracts.sends import ReplyTo, SendNotification
-from clarion_shared.contracts.status import FeedItemDelivered, FeedItemRead, status_event_adapter
+from clarion_shared.contracts.sends import ReplyTo, SendNotification, VariableSpec
+from clarion_shared.contracts.status import (
+    DeliveryFailed,
+    FeedItemDelivered,
+    FeedItemRead,
+    FeedItemSent,
+    status_event_adapter,
+)
 from clarion_shared.topics import Topics
 
 APP = "app1"
@@ -368,3 +376,82 @@ async def test_a_read_event_lost_to_a_crash_is_published_by_the_next_call(world:
     (event,) = crashing.on(STATUS)  # published once the crash is over, then never again
     assert isinstance(event.message, FeedItemRead)
     assert event.message.occurred_at == 10
+
+
+# ---------------------------------------------------------------- one receiver's failure
+
+
+def realtime(receivers: list[str], **options: Any) -> SendNotification:
+    return send_command(
+        APP, "ntf-iso", receivers, reply_to=ReplyTo(topic=REPLIES, request_id="r"), **options
+    )
+
+
+def reply_of(world: World) -> list[tuple[str, str, str | None]]:
+    (reply,) = world.publisher.on(REPLIES)
+    assert isinstance(reply.message, SendResult)
+    return [(r.uid, r.status, r.code) for r in reply.message.receivers]
+
+
+async def test_records_the_database_refuses_fail_their_receiver_only(world: World) -> None:
+    """Issue 6, item 2: a receiver whose write fails is failed with a code, in the reply,
+    its records and its events; the other receivers are sent; nothing times out."""
+    world.notifications.refuses = {"bob"}
+    await world.dispatch(realtime(["alice", "bob"]))
+    assert reply_of(world) == [("alice", "sent", None), ("bob", "failed", "ERR_STORE_FAILED")]
+    states = {
+        (r.uid, r.status, r.error.code if r.error else None)
+        for r in world.notifications.records.values()
+    }
+    assert states == {("alice", "sent", None), ("bob", "failed", "ERR_STORE_FAILED")}
+    assert [item.receiver for item in world.feed.items.values()] == ["alice"]
+    events = [p.message for p in world.publisher.on(STATUS)]
+    failed = [e for e in events if isinstance(e, DeliveryFailed) and e.uid == "bob"]
+    assert len(failed) == 1
+    assert failed[0].error.code == "ERR_STORE_FAILED"
+    assert len([e for e in events if isinstance(e, FeedItemSent)]) == 1  # alice's only
+
+
+async def test_a_receiver_whose_content_cannot_render_fails_alone(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = rendering.render_content
+
+    def render(renderer: Any, channel: Any, values: Any) -> Any:
+        if values.get("order") == "poison":
+            raise ValueError("cannot render this")
+        return original(renderer, channel, values)
+
+    monkeypatch.setattr(rendering, "render_content", render)
+    await world.dispatch(realtime(["alice", "bob"], variables={"bob": {"order": "poison"}}))
+    assert reply_of(world) == [("alice", "sent", None), ("bob", "failed", "ERR_RENDER_FAILED")]
+    assert {r.uid: r.status for r in world.notifications.records.values()} == {
+        "alice": "sent",
+        "bob": "failed",
+    }
+
+
+async def test_a_content_that_renders_too_large_fails_its_receiver_only(world: World) -> None:
+    """A token repeated in a large template multiplies a variable's size: the limits at
+    the gateway (8 KiB a value, 64 KiB a template) allow a 100 MB rendering."""
+    big = template(variables=[VariableSpec(key="order", required=True)])
+    body = "{{order}}" * 200  # 200 copies of each receiver's value
+    big = big.model_copy(
+        update={
+            "channels": [
+                c.model_copy(update={"content": {"title": "t", "body": body}}) for c in big.channels
+            ]
+        }
+    )
+    await world.dispatch(
+        realtime(
+            ["alice", "bob"],
+            template_snapshot=big,
+            variables={"alice": {"order": "A"}, "bob": {"order": "x" * 8192}},
+        )
+    )
+    assert reply_of(world) == [
+        ("alice", "sent", None),
+        ("bob", "failed", "ERR_CONTENT_TOO_LARGE"),
+    ]
+    assert rendering.MAX_RENDERED_BYTES < 200 * 8192

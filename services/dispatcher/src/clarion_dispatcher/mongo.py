@@ -9,6 +9,8 @@ from pymongo.errors import BulkWriteError
 
 from clarion_shared.mongo import Document
 
+from .notifications.domain import RecordsRefused
+
 DUPLICATE_KEY = 11000
 
 
@@ -19,7 +21,8 @@ async def insert_absent(collection: AsyncCollection[Document], docs: Sequence[Do
     what ``UpdateOne(_id, {$setOnInsert: doc}, upsert=True)`` in bulk means, but on the
     embedded FerretDB 1.24 it is 15-40x faster (1,000 documents: ~40 ms instead of
     0.6-1.7 s, and upserts slow down as the collection grows). A replay gets only
-    duplicate-key errors, which are the point; any other error is raised.
+    duplicate-key errors, which are the point. Documents the server refuses for good
+    raise ``RecordsRefused`` (the others are stored); any other error is raised.
 
     Returns how many documents were inserted.
     """
@@ -28,10 +31,14 @@ async def insert_absent(collection: AsyncCollection[Document], docs: Sequence[Do
     try:
         result = await collection.insert_many(list(docs), ordered=False)
     except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(error.get("code") != DUPLICATE_KEY for error in errors) or exc.details.get(
-            "writeConcernErrors"
-        ):
+        if exc.details.get("writeConcernErrors"):
             raise
+        errors = exc.details.get("writeErrors", [])
+        refused = [error for error in errors if error.get("code") != DUPLICATE_KEY]
+        if refused:
+            # Per-document errors are the document's own (a key the server refuses, a
+            # size): retrying cannot help, so the caller fails those receivers.
+            ids = [str(docs[error["index"]]["_id"]) for error in refused]
+            raise RecordsRefused(ids, str(refused[0].get("errmsg", ""))[:300]) from exc
         return int(exc.details.get("nInserted", 0))
     return len(result.inserted_ids)

@@ -30,6 +30,7 @@ from clarion_shared.contracts.sends import (
 from .fanout.service import DirectoryTimedOut
 from .feed.models import FeedEvent, FeedItem, FeedTransition
 from .feed.mongo import sort_key
+from .notifications.domain import RecordsRefused
 from .notifications.models import NotificationRecord
 
 
@@ -42,17 +43,29 @@ class _NoLifecycle:
 
 
 class InMemoryNotifications(_NoLifecycle):
+    """``refuses`` names the receivers whose records the "database" refuses (as MongoDB
+    refuses a document it cannot store): the others are stored, then ``RecordsRefused``."""
+
     def __init__(self, journal: list[str] | None = None) -> None:
         self.records: dict[str, NotificationRecord] = {}
         self.write_calls = 0
+        self.refuses: set[str] = set()
         self._journal = journal
 
     async def add_many(self, records: Sequence[NotificationRecord]) -> None:
         self.write_calls += 1
         if self._journal is not None:
             self._journal.append(f"notifications:{len(records)}")
+        refused = [record.id for record in records if record.uid in self.refuses]
         for record in records:
-            self.records.setdefault(record.id, record)
+            if record.uid not in self.refuses:
+                self.records.setdefault(record.id, record)
+        if refused:
+            raise RecordsRefused(refused, "invalid key")
+
+    async def put_many(self, records: Sequence[NotificationRecord]) -> None:
+        for record in records:
+            self.records[record.id] = record
 
     async def for_send(self, app_id: str, send_id: str) -> list[NotificationRecord]:
         return [r for r in self.records.values() if r.send_id == send_id and r.app_id == app_id]
@@ -70,6 +83,10 @@ class InMemoryFeed(_NoLifecycle):
             self._journal.append(f"feed:{len(items)}")
         for item in items:
             self.items.setdefault(item.id, item)
+
+    async def remove_many(self, item_ids: Sequence[str]) -> None:
+        for item_id in item_ids:
+            self.items.pop(item_id, None)
 
     def _owned(self, owner: str, read: bool | None = None) -> list[FeedItem]:
         return [

@@ -32,9 +32,11 @@ from ..feed.domain import feed_item_for, feed_item_sent
 from ..feed.models import FeedItem
 from ..notifications.domain import event_id, record_id
 from ..notifications.models import NotificationRecord, RecordStatus
+from .rendering import render_all, template_size
 
 ERR_USER_NOT_FOUND = "ERR_USER_NOT_FOUND"
 ERR_INVALID_VARIABLES = "ERR_INVALID_VARIABLES"
+ERR_STORE_FAILED = "ERR_STORE_FAILED"
 IN_APP = "in_app"
 
 StatusEventOut = NotificationCreated | FeedItemSent | DeliveryFailed | ChunkDispatched
@@ -73,16 +75,6 @@ def values_or_failure(
         )
 
 
-def render_content(
-    renderer: Renderer, channel: TemplateChannel, values: Mapping[str, JsonValue]
-) -> JsonObject:
-    """The channel's content for one receiver; values are HTML-escaped in email ``html``."""
-    escape_in = "html" if channel.channel_type == "email" else ""
-    rendered = renderer.render(channel.content, values, escape_html_in=escape_in)
-    # Rendering keeps the shape of its input: an object stays an object.
-    return rendered if isinstance(rendered, dict) else {}
-
-
 def record_status(channel_type: str, failure: ErrorInfo | None) -> RecordStatus:
     if failure is not None:
         return "failed"
@@ -95,6 +87,7 @@ class SendContext:
 
     command: SendNotification
     channels: Sequence[TemplateChannel]
+    template_bytes: Sequence[int]  # each channel's template content, serialized
     renderer: Renderer
     batch_id: str | None
     campaign_id: str | None
@@ -106,6 +99,7 @@ class SendContext:
         return cls(
             command=command,
             channels=template.channels,
+            template_bytes=[template_size(channel) for channel in template.channels],
             renderer=Renderer(tuple(template.variable_schema)),
             batch_id=command.send_id if command.mode == "batch" else None,
             campaign_id=command.send_id if command.mode == "campaign" else None,
@@ -205,16 +199,27 @@ def delivery_failed(send: SendContext, uid: str, failure: ErrorInfo) -> Delivery
 
 
 def plan_receiver(
-    send: SendContext, position: int, uid: str, profile: UserProfile | None
+    send: SendContext,
+    position: int,
+    uid: str,
+    profile: UserProfile | None,
+    failure: ErrorInfo | None = None,
 ) -> ReceiverPlan:
     """A failed receiver still gets a (failed) record per channel, so nothing is dropped
-    silently; a sent one gets a feed item per ``in_app`` channel and a job per other."""
-    values, failure = values_or_failure(uid, profile, send.renderer, send.command)
+    silently; a sent one gets a feed item per ``in_app`` channel and a job per other.
+
+    ``failure`` fails the receiver whatever else holds (its records could not be
+    stored, say)."""
+    contents: list[JsonObject] = []
+    if failure is None:
+        values, failure = values_or_failure(uid, profile, send.renderer, send.command)
+        if failure is None:
+            contents, failure = render_all(send, values)
     records: list[NotificationRecord] = []
     feed_items: list[FeedItem] = []
     jobs: list[DeliveryJob] = []
-    for channel in send.channels:
-        content = None if failure is not None else render_content(send.renderer, channel, values)
+    for index, channel in enumerate(send.channels):
+        content = None if failure is not None else contents[index]
         record = notification_record(send, uid, position, channel, content, failure)
         records.append(record)
         if content is None or profile is None:
@@ -317,17 +322,21 @@ def plan_chunk(
     command: SendNotification,
     users: Mapping[str, UserProfile],
     now: int,
+    forced: Mapping[str, ErrorInfo] | None = None,
 ) -> ChunkPlan:
     """Records, feed items, jobs, status events and results for one chunk.
 
     A receiver absent from ``users`` fails with ``ERR_USER_NOT_FOUND``; one missing a
-    required variable fails with ``ERR_INVALID_VARIABLES``. A failed receiver still
-    gets a (failed) record per channel, so nothing is dropped silently.
+    required variable fails with ``ERR_INVALID_VARIABLES``; one whose content cannot be
+    rendered, with ``ERR_RENDER_FAILED`` or ``ERR_CONTENT_TOO_LARGE``; one in
+    ``forced``, with the failure given. A failed receiver still gets a (failed)
+    record per channel, so nothing is dropped silently.
     """
     send = SendContext.of(command, now)
     receivers = dedupe(command.receivers)
     parts = [
-        plan_receiver(send, position, uid, users.get(uid)) for position, uid in enumerate(receivers)
+        plan_receiver(send, position, uid, users.get(uid), (forced or {}).get(uid))
+        for position, uid in enumerate(receivers)
     ]
     records = [record for part in parts for record in part.records]
     feed_items = [item for part in parts for item in part.feed_items]

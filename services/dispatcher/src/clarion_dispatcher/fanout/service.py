@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from clarion_shared.contracts.base import Contract
+from clarion_shared.contracts.base import Contract, ErrorInfo
 from clarion_shared.contracts.directory_replies import UserProfile
 from clarion_shared.contracts.replies import SendResult
 from clarion_shared.contracts.sends import SendNotification
@@ -23,7 +23,10 @@ from clarion_shared.lifecycle import Resource
 from clarion_shared.logging import get_logger
 from clarion_shared.topics import Topics
 
+from ..feed.models import FeedItem
 from ..feed.service import FeedRepository
+from ..notifications.domain import RecordsRefused
+from ..notifications.models import NotificationRecord
 from ..notifications.service import NotificationRepository
 from ..publisher import Publisher
 from . import domain
@@ -148,11 +151,11 @@ async def dispatch_chunks(
 
     records = [record for plan in plans for record in plan.records]
     feed_items = [item for plan in plans for item in plan.feed_items]
-    # Both collections are written at once: nothing reads either before the publishes.
-    await asyncio.gather(
-        notifications.add_many(records) if records else _nothing(),
-        feed.add_many(feed_items) if feed_items else _nothing(),
-    )
+    refused = await _store(records, feed_items, notifications, feed)
+    if refused:
+        plans = await _fail_refused(commands, plans, users_by_app, at, refused, notifications, feed)
+        records = [record for plan in plans for record in plan.records]
+        feed_items = [item for plan in plans for item in plan.feed_items]
     stored_s = time.perf_counter() - started
 
     events = await _publish(commands, plans, publisher, topics)
@@ -189,6 +192,63 @@ async def _resolve(
         *(directory.resolve(app_id, list(wanted[app_id]), realtime=realtime) for app_id in apps)
     )
     return dict(zip(apps, resolved, strict=True))
+
+
+async def _store(
+    records: Sequence[NotificationRecord],
+    feed_items: Sequence[FeedItem],
+    notifications: NotificationRepository,
+    feed: FeedRepository,
+) -> frozenset[str]:
+    """Write both collections at once (nothing reads either before the publishes); the
+    ids the database refused for good, if any. Other errors are raised: the chunk is
+    retried."""
+    outcomes = await asyncio.gather(
+        notifications.add_many(records) if records else _nothing(),
+        feed.add_many(feed_items) if feed_items else _nothing(),
+        return_exceptions=True,
+    )
+    refused: set[str] = set()
+    for outcome in outcomes:
+        if isinstance(outcome, RecordsRefused):
+            refused |= outcome.ids
+        elif isinstance(outcome, BaseException):
+            raise outcome
+    return frozenset(refused)
+
+
+async def _fail_refused(
+    commands: Sequence[SendNotification],
+    plans: Sequence[domain.ChunkPlan],
+    users_by_app: Mapping[str, Mapping[str, UserProfile]],
+    at: int,
+    refused: frozenset[str],
+    notifications: NotificationRepository,
+    feed: FeedRepository,
+) -> list[domain.ChunkPlan]:
+    """Fail the receivers whose records or feed items were refused, and only them:
+    their records are stored again as failed (``ERR_STORE_FAILED``, no content), their
+    feed items removed, and the plans redone so that results and events say so."""
+    failure = ErrorInfo(
+        code=domain.ERR_STORE_FAILED, message="The notification could not be stored."
+    )
+    replanned: list[domain.ChunkPlan] = []
+    failed_records: list[NotificationRecord] = []
+    dropped_items: list[str] = []
+    for command, plan in zip(commands, plans, strict=True):
+        uids = {record.uid for record in plan.records if record.id in refused}
+        if not uids:
+            replanned.append(plan)
+            continue
+        again = domain.plan_chunk(
+            command, users_by_app[command.app_id], at, forced=dict.fromkeys(uids, failure)
+        )
+        failed_records += [record for record in again.records if record.uid in uids]
+        dropped_items += [item.id for item in plan.feed_items if item.receiver in uids]
+        replanned.append(again)
+        log.warning("dispatch.receivers_not_stored", send_id=command.send_id, receivers=len(uids))
+    await asyncio.gather(notifications.put_many(failed_records), feed.remove_many(dropped_items))
+    return replanned
 
 
 async def _publish(

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from clarion_shared.mongo import Document
+from clarion_shared.mongo import Document, dump_json, load_json
 
 from ..mongo import insert_absent
 from .models import FeedEvent, FeedItem, FeedTransition
@@ -27,12 +27,13 @@ def sort_key(item: FeedItem) -> str:
 
 def to_document(item: FeedItem) -> Document:
     doc = item.model_dump(exclude={"id"})
+    doc["content"] = dump_json(item.content)
     doc["sort_key"] = sort_key(item)
     return doc
 
 
 def from_document(doc: Document) -> FeedItem:
-    return FeedItem.model_validate({**doc, "id": doc["_id"]})
+    return FeedItem.model_validate({**doc, "id": doc["_id"], "content": load_json(doc["content"])})
 
 
 class MongoFeed:
@@ -53,6 +54,10 @@ class MongoFeed:
     async def add_many(self, items: Sequence[FeedItem]) -> None:
         # Insert-if-absent: a replay never resets an item's read or delivered state.
         await insert_absent(self._col, [{"_id": i.id, **to_document(i)} for i in items])
+
+    async def remove_many(self, item_ids: Sequence[str]) -> None:
+        # One delete per id: FerretDB 1.x reads the whole collection for an ``$in``.
+        await asyncio.gather(*(self._col.delete_one({"_id": id_}) for id_ in item_ids))
 
     async def page(
         self, owner: str, read: bool | None, page: int, per_page: int

@@ -22,6 +22,10 @@ from .models import FeedEvent, FeedItem, FeedItemPublic, FeedTransition, ReadSta
 class FeedRepository(Resource, Protocol):
     """The stored feed items; ``start`` prepares the store (indexes), ``stop`` does nothing."""
 
+    async def remove_many(self, item_ids: Sequence[str]) -> None:
+        """Delete the items of these ids (a receiver that failed after all)."""
+        ...
+
     async def add_many(self, items: Sequence[FeedItem]) -> None:
         """Insert the items that do not exist yet; a replay never resets read state."""
         ...

@@ -18,6 +18,16 @@ class NotificationNotFound(NotFound):
         super().__init__("Notification")
 
 
+class RecordsRefused(Exception):
+    """The database refused some records or feed items for good (not a transient
+    failure): ``ids`` are theirs, which are also their records' ids. The others of the
+    same write were stored."""
+
+    def __init__(self, ids: Iterable[str], reason: str) -> None:
+        self.ids = frozenset(ids)
+        super().__init__(f"{len(self.ids)} document(s) refused: {reason}")
+
+
 def record_id(app_id: str, send_id: str, uid: str, channel_id: str) -> str:
     """One record per (send, uid, channel); the app is part of it so that send ids
     chosen by other services cannot collide across apps."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from clarion_shared.contracts.base import ErrorInfo
-from clarion_shared.mongo import Document
+from clarion_shared.mongo import Document, dump_json, load_json
 
 from ..mongo import insert_absent
 from .models import NotificationRecord
@@ -18,6 +19,8 @@ COLLECTION = "notifications"
 
 def to_document(record: NotificationRecord) -> Document:
     doc = record.model_dump(exclude={"id", "error", "batch_id", "campaign_id"})
+    if record.content is not None:
+        doc["content"] = dump_json(record.content)
     if record.batch_id is not None:
         doc["batch_id"] = record.batch_id
     if record.campaign_id is not None:
@@ -34,7 +37,10 @@ def from_document(doc: Document) -> NotificationRecord:
         if doc.get("code")
         else None
     )
-    return NotificationRecord.model_validate({**doc, "id": doc["_id"], "error": error})
+    content = load_json(doc["content"]) if doc.get("content") is not None else None
+    return NotificationRecord.model_validate(
+        {**doc, "id": doc["_id"], "error": error, "content": content}
+    )
 
 
 class MongoNotifications:
@@ -57,6 +63,18 @@ class MongoNotifications:
     async def add_many(self, records: Sequence[NotificationRecord]) -> None:
         # Insert-if-absent: a replayed chunk finds its records and leaves them as they are.
         await insert_absent(self._col, [{"_id": r.id, **to_document(r)} for r in records])
+
+    async def put_many(self, records: Sequence[NotificationRecord]) -> None:
+        # One replace per command, a few at a time: FerretDB 1.24 holds a PostgreSQL
+        # connection per matched update until a command ends (see the directory's
+        # ``_upsert_each``). Rare: only receivers whose records were refused come here.
+        gate = asyncio.Semaphore(4)
+
+        async def put(record: NotificationRecord) -> None:
+            async with gate:
+                await self._col.replace_one({"_id": record.id}, to_document(record), upsert=True)
+
+        await asyncio.gather(*(put(record) for record in records))
 
     async def for_send(self, app_id: str, send_id: str) -> list[NotificationRecord]:
         cursor = self._col.find({"send_id": send_id, "app_id": app_id})

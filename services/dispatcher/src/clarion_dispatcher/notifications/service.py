@@ -15,7 +15,13 @@ class NotificationRepository(Resource, Protocol):
     """The stored records; ``start`` prepares the store (indexes), ``stop`` does nothing."""
 
     async def add_many(self, records: Sequence[NotificationRecord]) -> None:
-        """Insert the records that do not exist yet (by id); never change existing ones."""
+        """Insert the records that do not exist yet (by id); never change existing ones.
+
+        Raises ``RecordsRefused`` naming those the database refused for good."""
+        ...
+
+    async def put_many(self, records: Sequence[NotificationRecord]) -> None:
+        """Store the records, replacing those of the same ids (a receiver's failure)."""
         ...
 
     async def for_send(self, app_id: str, send_id: str) -> list[NotificationRecord]: ...
