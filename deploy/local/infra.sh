@@ -4,8 +4,12 @@
 #
 #   deploy/local/infra.sh install   resolve/build/install everything, start nothing
 #   deploy/local/infra.sh up        install if needed, start what is not running,
-#                                   wait until ready, print the env lines (stdout)
-#   deploy/local/infra.sh down      stop what this script started (pid files)
+#                                   wait until ready, start the supervisor, print the
+#                                   env lines (stdout)
+#   deploy/local/infra.sh down      stop the supervisor, then what this script started
+#   deploy/local/infra.sh restart kafka|postgres|ferretdb
+#                                   stop one component (also when wedged) and start it
+#                                   again; what the supervisor runs
 #   deploy/local/infra.sh status    show what runs where
 #   deploy/local/infra.sh env       print `export KAFKA_BOOTSTRAP_SERVERS=...` and
 #                                   `export MONGODB_URL=...`
@@ -13,7 +17,8 @@
 #
 # Progress goes to stderr and env lines to stdout, so `eval "$(infra.sh up)"` works.
 # If KAFKA_BOOTSTRAP_SERVERS is already set, Kafka is neither installed nor
-# started; same for MONGODB_URL and PostgreSQL+FerretDB. See README.md.
+# started (nor supervised); same for MONGODB_URL and PostgreSQL+FerretDB.
+# CLARION_SUPERVISE=0: no supervisor. See README.md.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,6 +37,12 @@ READY_TIMEOUT="${CLARION_READY_TIMEOUT:-90}"
 # FerretDB logs every unsupported command at WARN (e.g. pymongo's endSessions on
 # each client close), so the default is ERROR.
 FERRETDB_LOG_LEVEL="${CLARION_FERRETDB_LOG_LEVEL:-error}"
+# FerretDB's PostgreSQL pool. FerretDB 1.24 holds one of its connections per stored
+# document an update command matched, until the command ends, and one more to write:
+# commands that together hold the whole pool wait on each other for ever (issue 6,
+# finding 8). The services send one update per command and at most
+# CLARION_MONGO_MAX_POOL_SIZE (10) commands each, so 4 services use at most 80 of 100.
+FERRETDB_PG_POOL="${CLARION_FERRETDB_PG_POOL:-100}"
 STOP_TIMEOUT="${CLARION_STOP_TIMEOUT:-30}"
 
 FERRETDB_VERSION="v1.24.2"
@@ -110,7 +121,8 @@ pid_alive() {
   printf '%s' "$pid"
 }
 
-# stop_pid NAME MARKER: SIGTERM, wait STOP_TIMEOUT, then SIGKILL.
+# stop_pid NAME MARKER: SIGTERM (and SIGCONT: a SIGSTOPped process acts on no other
+# signal), wait STOP_TIMEOUT, then SIGKILL.
 stop_pid() {
   local name="$1" marker="$2" pid i
   if ! pid="$(pid_alive "$name" "$marker")"; then
@@ -120,6 +132,7 @@ stop_pid() {
   fi
   log "$name: stopping pid $pid (SIGTERM)"
   kill -TERM "$pid" 2>/dev/null || true
+  kill -CONT "$pid" 2>/dev/null || true
   for ((i = 0; i < STOP_TIMEOUT * 5; i++)); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.2
@@ -403,10 +416,16 @@ pg_up() {
     port_open "$PG_PORT" && die "postgres: port 127.0.0.1:$PG_PORT is already in use by another process (not started by this script); set CLARION_PG_PORT or stop it"
     pg_initdb
     touch "$plog"; is_root && chown postgres: "$plog"
+    local logto=(-l "$plog") ctl_out="$LOG_DIR/postgres-ctl.log"
+    if is_root && ! runuser -u postgres -- test -w "$plog" 2>/dev/null; then
+      # The `postgres` user cannot reach the log dir (the /var/tmp case of pg_dir), so
+      # it cannot open -l itself: the server writes to the file this shell opens.
+      logto=(); ctl_out="$plog"
+    fi
     log "postgres: starting $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT (log: $plog)"
     printf '\n==== %s start ====\n' "$(date -Is)" >>"$plog"
-    as_pg "$PG_BIN/pg_ctl" start -D "$data" -l "$plog" -w -t "$READY_TIMEOUT" \
-        -o "-p $PG_PORT -k $sock -c listen_addresses=127.0.0.1" >>"$LOG_DIR/postgres-ctl.log" 2>&1 8>&- 9>&- \
+    as_pg "$PG_BIN/pg_ctl" start -D "$data" "${logto[@]}" -w -t "$READY_TIMEOUT" \
+        -o "-p $PG_PORT -k $sock -c listen_addresses=127.0.0.1" >>"$ctl_out" 2>&1 8>&- 9>&- \
       || die_log "postgres failed to start; logs: $plog $LOG_DIR/postgres-ctl.log" "$plog" "$LOG_DIR/postgres-ctl.log"
   fi
   local psql=("$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -tA)
@@ -427,6 +446,53 @@ pg_down() {
   as_pg "$PG_BIN/pg_ctl" stop -D "$(pg_data)" -m fast -w -t "$STOP_TIMEOUT" >>"$LOG_DIR/postgres-ctl.log" 2>&1 \
     || die_log "pg_ctl stop failed" "$LOG_DIR/postgres-ctl.log" "$LOG_DIR/postgres.log"
   log "postgres: stopped"
+}
+
+# pg_processes: pids of the cluster's processes (the postmaster and every child: they
+# all run in the data dir). Each child is in a process group of its own, and
+# backends can outlive a killed postmaster, so they are found by working directory.
+pg_processes() {
+  local data p
+  data="$(cd "$(pg_data)" 2>/dev/null && pwd -P)" || return 0
+  for p in /proc/[0-9]*; do
+    [[ "$(cat "$p/comm" 2>/dev/null)" == postgres ]] || continue
+    [[ "$(readlink "$p/cwd" 2>/dev/null)" == "$data" ]] && printf '%s\n' "${p#/proc/}"
+  done
+  return 0
+}
+
+# pg_restart: stop the cluster whatever its state (answering, SIGSTOPped, postmaster
+# killed with backends left), then pg_up.
+pg_restart() {
+  pg_install
+  local pids i postmaster
+  mapfile -t pids < <(pg_processes)
+  if (( ${#pids[@]} )); then
+    log "postgres: stopping for a restart (pids ${pids[*]})"
+    kill -CONT "${pids[@]}" 2>/dev/null || true
+    # pg_ctl signals the pid of postmaster.pid: only when that is one of ours (alive)
+    postmaster="$(sed -n 1p "$(pg_data)/postmaster.pid" 2>/dev/null || true)"
+    if [[ " ${pids[*]} " != *" $postmaster "* ]] \
+       || ! as_pg "$PG_BIN/pg_ctl" stop -D "$(pg_data)" -m fast -w -t "$STOP_TIMEOUT" >>"$LOG_DIR/postgres-ctl.log" 2>&1; then
+      mapfile -t pids < <(pg_processes)
+      if (( ${#pids[@]} )); then
+        log "postgres: no clean stop (postmaster gone or not stopping within ${STOP_TIMEOUT}s), sending SIGKILL to ${pids[*]}"
+        kill -KILL "${pids[@]}" 2>/dev/null || true
+      fi
+    fi
+    for ((i = 0; i < 50; i++)); do
+      mapfile -t pids < <(pg_processes)
+      (( ${#pids[@]} )) || break
+      sleep 0.1
+    done
+    (( ${#pids[@]} == 0 )) || die "postgres: processes ${pids[*]} still alive after SIGKILL"
+    # none of the cluster's processes is left, so its lock file is stale
+    rm -f "$(pg_data)/postmaster.pid"
+    log "postgres: stopped"
+  else
+    log "postgres: not running"
+  fi
+  pg_up
 }
 
 # ------------------------------------------------------------------ ferretdb
@@ -475,7 +541,7 @@ ferret_up() {
       cd "$FERRET_DIR"
       exec setsid "$FERRET_BIN" \
         --handler=postgresql \
-        --postgresql-url="postgres://postgres@127.0.0.1:$PG_PORT/ferretdb" \
+        --postgresql-url="postgres://postgres@127.0.0.1:$PG_PORT/ferretdb?pool_max_conns=$FERRETDB_PG_POOL" \
         --listen-addr="127.0.0.1:$MONGO_PORT" \
         --state-dir="$FERRET_DIR" \
         --debug-addr=- \
@@ -485,9 +551,80 @@ ferret_up() {
     pid=$!
     echo "$pid" >"$PID_DIR/ferretdb.pid"
   fi
+  # Ready when a read reaching PostgreSQL answers (FerretDB answers hello by itself).
   wait_ready ferretdb "$pid" "$flog" "$LOG_DIR/postgres.log" -- \
-    "${PROBE[@]}" mongo "127.0.0.1:$MONGO_PORT"
+    "${PROBE[@]}" ferretdb "127.0.0.1:$MONGO_PORT"
   log "ferretdb: ready on 127.0.0.1:$MONGO_PORT"
+}
+
+# ------------------------------------------------------------------ supervisor
+# python -m clarion_devtools.supervise: checks each component this script started
+# with a real query and runs `restart NAME` after CLARION_SUPERVISE_FAILURES failed
+# checks in a row. One per data dir, in a session of its own (setsid), so `down`
+# stops it with everything it runs (a restart in progress included); the servers a
+# restart starts have sessions of their own and survive that.
+SUPERVISOR_MARKER="clarion_devtools.supervise"
+supervisor_pid() { pid_alive supervisor "$SUPERVISOR_MARKER"; }
+supervise_enabled() { [[ "${CLARION_SUPERVISE:-1}" != 0 ]]; }
+
+supervisor_start() {
+  local pid slog="$LOG_DIR/supervisor.log"
+  if ! supervise_enabled; then
+    if pid="$(supervisor_pid)"; then supervisor_stop; fi
+    log "supervisor: not started (CLARION_SUPERVISE=0)"
+    return 0
+  fi
+  if ! want_kafka && ! want_mongo; then
+    log "supervisor: not started (nothing here to supervise: KAFKA_BOOTSTRAP_SERVERS and MONGODB_URL are set)"
+    return 0
+  fi
+  if pid="$(supervisor_pid)"; then
+    log "supervisor: already running (pid $pid)"
+    return 0
+  fi
+  local args=(--infra-script "$SCRIPT_DIR/infra.sh" --data-dir "$DATA_DIR" --pid-file "$PID_DIR/supervisor.pid"
+    --kafka "127.0.0.1:$KAFKA_PORT" --ferretdb "127.0.0.1:$MONGO_PORT")
+  if want_mongo; then args+=(--postgres "127.0.0.1:$PG_PORT" --psql "$PG_BIN/psql"); fi
+  log "supervisor: starting (log: $slog)"
+  printf '\n==== %s start ====\n' "$(date -Is)" >>"$slog"
+  (
+    cd "$DATA_DIR"
+    # what `restart` must see as this run did, whatever the caller's environment
+    export CLARION_DATA_DIR="$DATA_DIR" CLARION_CACHE_DIR="$CACHE_DIR" \
+      CLARION_KAFKA_PORT="$KAFKA_PORT" CLARION_KAFKA_CONTROLLER_PORT="$KAFKA_CONTROLLER_PORT" \
+      CLARION_PG_PORT="$PG_PORT" CLARION_MONGO_PORT="$MONGO_PORT"
+    exec setsid "$VENV_PYTHON" -m clarion_devtools.supervise "${args[@]}"
+  ) </dev/null >>"$slog" 2>&1 8>&- 9>&- &
+  echo "$!" >"$PID_DIR/supervisor.pid"
+}
+
+# supervisor_stop [quiet]: remove its pid file (it exits when it notices, and a
+# restart it asked for and that waits for the lock is skipped), then SIGTERM its
+# process group, SIGKILL after 5 s.
+supervisor_stop() {
+  local pid i
+  if ! pid="$(supervisor_pid)"; then
+    rm -f "$PID_DIR/supervisor.pid"
+    [[ "${1:-}" == quiet ]] || log "supervisor: not running"
+    return 0
+  fi
+  log "supervisor: stopping pid $pid and its process group"
+  rm -f "$PID_DIR/supervisor.pid"
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 25; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  log "supervisor: stopped"
+}
+
+# restart_wanted: false when the supervisor that asked for this restart (its pid in
+# CLARION_SUPERVISOR_PID) was stopped while the restart waited for the lock: `down`
+# ran, and must not be undone.
+restart_wanted() {
+  [[ -z "${CLARION_SUPERVISOR_PID:-}" ]] && return 0
+  [[ "$(cat "$PID_DIR/supervisor.pid" 2>/dev/null)" == "$CLARION_SUPERVISOR_PID" ]]
 }
 
 # ------------------------------------------------------------------ commands
@@ -523,19 +660,54 @@ cmd_up() {
   if want_kafka; then kafka_wait; fi
   local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   log "all ready in $((ms / 1000)).$(printf '%03d' $((ms % 1000)))s; data: $DATA_DIR, logs: $LOG_DIR"
+  supervisor_start
   print_env
+}
+
+cmd_restart() {
+  local what="${1:-}"
+  case "$what" in kafka | postgres | ferretdb) ;; *) usage ;; esac
+  [[ -d "$DATA_DIR" ]] || die "restart $what: $DATA_DIR does not exist (run '$0 up')"
+  ensure_dirs
+  lock_data
+  if ! restart_wanted; then
+    log "restart $what: skipped, the supervisor that asked for it (pid $CLARION_SUPERVISOR_PID) was stopped"
+    return 3  # RESTART_SKIPPED in clarion_devtools.supervise
+  fi
+  need_venv
+  case "$what" in
+    kafka)
+      want_kafka || die "restart kafka: KAFKA_BOOTSTRAP_SERVERS is set, Kafka is not this script's"
+      stop_pid kafka "$KAFKA_DIR/server.properties"
+      kafka_start
+      kafka_wait
+      ;;
+    postgres)
+      want_mongo || die "restart postgres: MONGODB_URL is set, PostgreSQL is not this script's"
+      pg_restart
+      ;;
+    ferretdb)
+      want_mongo || die "restart ferretdb: MONGODB_URL is set, FerretDB is not this script's"
+      stop_pid ferretdb "--state-dir=$FERRET_DIR"
+      ferret_up
+      ;;
+  esac
 }
 
 cmd_down() {
   [[ -d "$DATA_DIR" ]] || { log "nothing to stop ($DATA_DIR does not exist)"; return 0; }
   mkdir -p "$PID_DIR" "$LOG_DIR"
+  # The supervisor first, so that it restarts nothing of what follows; again once
+  # the lock is held, in case a concurrent `up` started one meanwhile.
+  supervisor_stop
   lock_data
+  supervisor_stop quiet
   stop_pid ferretdb "--state-dir=$FERRET_DIR"
   stop_pid kafka "$KAFKA_DIR/server.properties"
   pg_down
 }
 
-status_line() { printf '%-9s %-8s %s\n' "$1" "$2" "$3"; }
+status_line() { printf '%-10s %-8s %s\n' "$1" "$2" "$3"; }
 
 cmd_status() {
   local pid rc=0
@@ -551,14 +723,22 @@ cmd_status() {
     status_line postgres external "-"
     status_line ferretdb external "$MONGODB_URL"
   else
-    if pg_running; then status_line postgres ready "127.0.0.1:$PG_PORT data=$(pg_data)"
-    else status_line postgres stopped "(port $PG_PORT)"; rc=1; fi
+    if ! pg_running; then status_line postgres stopped "(port $PG_PORT)"; rc=1
+    elif "${PROBE[@]}" postgres "127.0.0.1:$PG_PORT" "$PG_BIN/psql" 2>/dev/null; then
+      status_line postgres ready "127.0.0.1:$PG_PORT data=$(pg_data)"
+    else status_line postgres starting "127.0.0.1:$PG_PORT (not answering select 1)"; rc=1; fi
     if pid="$(ferret_pid)"; then
-      if "${PROBE[@]}" mongo "127.0.0.1:$MONGO_PORT" 2>/dev/null; then
+      if "${PROBE[@]}" ferretdb "127.0.0.1:$MONGO_PORT" 2>/dev/null; then
         status_line ferretdb ready "127.0.0.1:$MONGO_PORT pid=$pid version=$FERRETDB_VERSION"
       else status_line ferretdb starting "127.0.0.1:$MONGO_PORT pid=$pid (not answering)"; rc=1; fi
     else status_line ferretdb stopped "(port $MONGO_PORT)"; rc=1; fi
   fi
+  # not part of the exit status: it says whether the infrastructure answers
+  if pid="$(supervisor_pid)"; then
+    status_line supervisor running "pid=$pid log=$LOG_DIR/supervisor.log"
+  elif ! supervise_enabled; then status_line supervisor disabled "(CLARION_SUPERVISE=0)"
+  elif ! want_kafka && ! want_mongo; then status_line supervisor - "(nothing to supervise)"
+  else status_line supervisor stopped "('$0 up' starts it)"; fi
   printf 'data: %s\nlogs: %s\ncache: %s\n' "$DATA_DIR" "$LOG_DIR" "$CACHE_DIR"
   return "$rc"
 }
@@ -574,7 +754,7 @@ cmd_clean() {
 }
 
 usage() {
-  sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -582,6 +762,7 @@ case "${1:-}" in
   install) cmd_install ;;
   up) cmd_up ;;
   down) cmd_down ;;
+  restart) cmd_restart "${2:-}" ;;
   status) cmd_status ;;
   env) print_env ;;
   clean) cmd_clean ;;
