@@ -14,11 +14,13 @@ from clarion_devtools.devstack import Stack, stack_env
 from clarion_devtools.helpers import random_ref
 from clarion_devtools.infra import InfraAddresses, repo_root
 
+# CLARION_E2E_PORT_BASE moves the four ports, so that two runs can share a machine.
+_BASE = int(os.environ.get("CLARION_E2E_PORT_BASE", "18080"))
 E2E_PORTS = {
-    "api-gateway": 18080,
-    "dispatcher": 18081,
-    "webhook-emitter": 18082,
-    "user-directory": 18083,
+    "api-gateway": _BASE,
+    "dispatcher": _BASE + 1,
+    "webhook-emitter": _BASE + 2,
+    "user-directory": _BASE + 3,
 }
 ADMIN_TOKEN = "e2e-admin-token"
 GATEWAY_IDEMPOTENCY_LEASE_S = 3
