@@ -8,7 +8,9 @@ Scenarios (each prints a row and lands in ``bench/results/latest.json``):
 - batch-10k: one send to 10,000 receivers, timed until every chunk is dispatched
   (read from ``clarion.status``), i.e. every notification record and feed item exists;
 - realtime-1-during-batch: sequential realtime sends to 1 receiver while another
-  10,000-receiver batch is fanned out (what a realtime send waits for behind a batch).
+  10,000-receiver batch is fanned out (what a realtime send waits for behind a batch);
+- live-feed-1: sequential realtime sends to a user whose live feed (server-sent events)
+  is open, from the send to its item on the stream.
 
 Run with ``make bench``; ``BENCH_SCALE=0.1`` shrinks every count for a quick look.
 """
@@ -27,6 +29,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from httpx_sse import aconnect_sse
 
 from clarion_devtools.devstack import Stack, stack_env
 from clarion_shared.contracts.status import ChunkDispatched, status_event_adapter
@@ -284,6 +287,44 @@ async def realtime_during_batch(
     )
 
 
+async def live_feed(
+    http: httpx.AsyncClient, auth: dict[str, str], uids: list[str], sends: int
+) -> Row:
+    """Sequential realtime sends to a user whose live feed is open: from the send's start
+    to its item arriving on the stream (server-sent events through the gateway)."""
+    uid = uids[-1]
+    headers = {**auth, "onbehalfof": uid}
+    latencies: list[float] = []
+    started = time.perf_counter()
+    async with aconnect_sse(
+        http, "GET", "/v3/campaigns/notification-feed/stream", headers=headers, timeout=None
+    ) as source:
+        events = source.aiter_sse()
+        await asyncio.sleep(1.0)  # the dispatcher counts the stream before the first send
+        for i in range(sends):
+            t0 = time.perf_counter()
+            response = await http.post(
+                "/v3/campaigns/notifications/messages",
+                json=send_body([uid], f"live-{i}"),
+                headers=auth,
+            )
+            response.raise_for_status()
+            async for event in events:
+                if event.event == "feed_item" and f"#live-{i}" in event.data:
+                    break
+            latencies.append((time.perf_counter() - t0) * 1000)
+    elapsed = time.perf_counter() - started
+    return Row(
+        "live-feed-1",
+        sends,
+        sends,
+        elapsed,
+        percentile(latencies, 0.5),
+        percentile(latencies, 0.95),
+        percentile(latencies, 0.99),
+    )
+
+
 def table(rows: list[Row]) -> str:
     lines = [
         "| scenario | sends | notifications | seconds | notifications/s "
@@ -318,6 +359,7 @@ async def run(settings: InfraSettings, gateway_url: str) -> list[Row]:
             lambda: realtime_concurrent(http, auth, uids, 16, n(25)),
             lambda: batch(http, auth, uids, settings),
             lambda: realtime_during_batch(http, auth, uids, settings),
+            lambda: live_feed(http, auth, uids, n(100)),
         ]
         for scenario in scenarios:
             rows.append(await scenario())
