@@ -14,7 +14,6 @@ places), and the directory never queries inside it.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Sequence
 from typing import Literal
@@ -26,7 +25,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from clarion_shared.caller import stop_if_caller_gone
 from clarion_shared.logging import get_logger
-from clarion_shared.mongo import Document, server_info
+from clarion_shared.mongo import Document, dump_json, load_json, server_info
 
 from .domain import DEFAULT_ROLE, Status, UidAlreadyExists, User
 from .models import UserUpdate
@@ -125,7 +124,7 @@ def to_document(user: User) -> Document:
         "avatar": user.avatar,
         "link": user.link,
         "role": user.role,
-        "metadata_json": json.dumps(user.metadata, separators=(",", ":")),
+        "metadata_json": dump_json(user.metadata),
         "tags": list(user.tags),
         "status": user.status,
         "last_active_at": user.last_active_at,
@@ -142,7 +141,7 @@ def from_document(doc: Document) -> User:
         avatar=doc.get("avatar"),
         link=doc.get("link"),
         role=doc.get("role") or DEFAULT_ROLE,
-        metadata=json.loads(doc.get("metadata_json") or "{}"),
+        metadata=load_json(doc.get("metadata_json") or "{}"),
         tags=doc.get("tags") or [],
         status=doc.get("status") or "offline",
         last_active_at=doc.get("last_active_at"),
@@ -162,7 +161,7 @@ def _set_fields(changes: UserUpdate, at: int) -> Document:
         if name in given:
             fields[name] = getattr(changes, name)
     if "metadata" in given:
-        fields["metadata_json"] = json.dumps(changes.metadata or {}, separators=(",", ":"))
+        fields["metadata_json"] = dump_json(changes.metadata or {})
     fields["updated_at"] = at
     return fields
 
