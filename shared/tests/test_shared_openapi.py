@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
-from pydantic import BaseModel
+from pydantic import BaseModel, JsonValue
 
-from clarion_shared.api import ERROR_RESPONSES, document_errors
+from clarion_shared.api import ERROR_RESPONSES, document_errors, json_body, openapi_link
 from clarion_shared.errors import ErrorMapper
 from clarion_shared.http import create_app
 from clarion_shared.lifecycle import lifespan
@@ -79,3 +80,39 @@ def test_the_envelope_schema_is_added_when_no_route_names_it() -> None:
 def test_the_document_is_made_once() -> None:
     app = service()
     assert app.openapi() is app.openapi()
+
+
+class Inner(BaseModel):
+    size: int
+
+
+class Outer(BaseModel):
+    inner: Inner
+    free: dict[str, JsonValue]
+
+
+class Tree(BaseModel):
+    children: list[Tree]
+
+
+def test_a_forwarded_body_is_documented_inline() -> None:
+    body = json_body(Outer)["requestBody"]
+    assert body["required"] is True
+    schema = body["content"]["application/json"]["schema"]
+    assert "$defs" not in schema
+    assert "$ref" not in str(schema)
+    assert schema["properties"]["inner"]["properties"]["size"]["type"] == "integer"
+    assert schema["required"] == ["inner", "free"]
+
+
+def test_a_recursive_body_cannot_be_inlined() -> None:
+    with pytest.raises(ValueError, match="recursive"):
+        json_body(Tree)
+
+
+def test_a_link_points_at_an_operation_of_the_same_document() -> None:
+    link = openapi_link("get", "/v3/users/{uid}", {"uid": "$response.body#/data/uid"})
+    assert link == {
+        "operationRef": "#/paths/~1v3~1users~1{uid}/get",
+        "parameters": {"uid": "$response.body#/data/uid"},
+    }

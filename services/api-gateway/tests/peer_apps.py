@@ -20,6 +20,7 @@ from clarion_directory.app import Adapters, Settings, build, compose
 from clarion_directory.testing import InMemoryUserRepository
 from clarion_directory.users.domain import User
 from clarion_shared.errors import ErrorMapper, install_error_handlers
+from clarion_shared.logging import configure_logging
 from clarion_shared.runner import serve
 
 
@@ -33,8 +34,12 @@ class FailingUsers(InMemoryUserRepository):
 
 
 def directory() -> FastAPI:
-    """The user-directory's own app on a fake repository (nothing to start)."""
-    settings = Settings()
+    """The user-directory's own app on a fake repository (nothing to start).
+
+    Its consumers join the broker under topics of their own: with the default (empty)
+    prefix they joined the consumer groups of a ``make run`` on the same machine and
+    answered its uid lookups from this empty fake ("user not found")."""
+    settings = Settings(topic_prefix="test.peer-apps.")
     return compose(settings, replace(Adapters.connect(settings), users=FailingUsers()))
 
 
@@ -92,6 +97,10 @@ def dropping() -> FastAPI:
 
 if __name__ == "__main__":
     kind, port = sys.argv[1], int(sys.argv[2])
+    # As the services' own entry points do. Unconfigured, structlog renders each logged
+    # exception with rich (a dev dependency) and every frame's locals: a second or more
+    # per error, which the tests that make peers fail hundreds of times cannot afford.
+    configure_logging(f"peer-{kind}", json=True)
     kinds = {
         "directory": directory,
         "directory-on-mongo": directory_on_mongo,

@@ -379,7 +379,8 @@ async def test_onbehalfof_must_name_a_user_of_the_real_directory(
         await mongo_client.drop_database(db_name)
     assert answers == {
         **{("unknown", *r, 404, "ERR_USER_NOT_FOUND"): 1 for r in FEED_ROUTES},
-        **{("known", *r, 200, ""): 1 for r in FEED_ROUTES},
+        # A deleted feed item is 204 (API.md); the dispatcher here answers 200.
+        **{("known", *r, 204 if r[0] == "DELETE" else 200, ""): 1 for r in FEED_ROUTES},
         **{("deleted", *r, 404, "ERR_USER_NOT_FOUND"): 1 for r in FEED_ROUTES},
         **{("directory down", *r, 503, "ERR_UNAVAILABLE"): 1 for r in FEED_ROUTES},
     }

@@ -93,37 +93,79 @@ class ErrorEnvelope(ApiModel):
     error: ErrorBody
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorEnvelope, "description": "ERR_VALIDATION, ERR_BAD_REQUEST, domain codes"},
-    401: {"model": ErrorEnvelope, "description": "ERR_UNAUTHORIZED: missing or wrong apikey"},
-    404: {"model": ErrorEnvelope, "description": "ERR_NOT_FOUND"},
-    409: {"model": ErrorEnvelope, "description": "ERR_CONFLICT"},
-}
+Responses = dict[int | str, dict[str, object]]
+"""A route's ``responses`` (FastAPI): status → model and description."""
 
 
-INTERNAL_ERROR_RESPONSE: dict[str, object] = {
-    "model": ErrorEnvelope,
-    "description": "ERR_INTERNAL: an unexpected failure (no stack trace)",
+def error_response(description: str) -> dict[str, object]:
+    """One error answer in the envelope, for a route's ``responses``."""
+    return {"model": ErrorEnvelope, "description": description}
+
+
+BAD_REQUEST_RESPONSE = error_response("ERR_VALIDATION, ERR_BAD_REQUEST, domain codes")
+UNAUTHORIZED_RESPONSE = error_response("ERR_UNAUTHORIZED: missing or wrong apikey")
+NOT_FOUND_RESPONSE = error_response("ERR_NOT_FOUND")
+CONFLICT_RESPONSE = error_response("ERR_CONFLICT")
+
+CLIENT_ERRORS: Responses = {400: BAD_REQUEST_RESPONSE, 401: UNAUTHORIZED_RESPONSE}
+"""What every authenticated route can answer: its input refused, its caller unknown. A
+route adds only the statuses it can send besides (404 only where something is looked
+up, 409 only where something can collide): the document promises nothing more."""
+
+ERROR_RESPONSES: Responses = {
+    **CLIENT_ERRORS,
+    404: NOT_FOUND_RESPONSE,
+    409: CONFLICT_RESPONSE,
 }
-TOO_LARGE_RESPONSE: dict[str, object] = {
-    "model": ErrorEnvelope,
-    "description": "ERR_PAYLOAD_TOO_LARGE: the body is over CLARION_MAX_BODY_BYTES",
-}
-UNAVAILABLE_RESPONSE: dict[str, object] = {
-    "model": ErrorEnvelope,
-    "description": "ERR_UNAVAILABLE: a service or the broker it needs is unreachable (Retry-After)",
-}
-TIMEOUT_RESPONSE: dict[str, object] = {
-    "model": ErrorEnvelope,
-    "description": "ERR_TIMEOUT: a service it needs did not answer in time",
-}
-PEER_RESPONSES: dict[int | str, dict[str, object]] = {
+"""The internal APIs' usual four (the public gateway documents each route's own)."""
+
+
+INTERNAL_ERROR_RESPONSE = error_response("ERR_INTERNAL: an unexpected failure (no stack trace)")
+TOO_LARGE_RESPONSE = error_response(
+    "ERR_PAYLOAD_TOO_LARGE: the body is over CLARION_MAX_BODY_BYTES"
+)
+UNAVAILABLE_RESPONSE = error_response(
+    "ERR_UNAVAILABLE: a service or the broker it needs is unreachable (Retry-After)"
+)
+TIMEOUT_RESPONSE = error_response("ERR_TIMEOUT: a service it needs did not answer in time")
+PEER_RESPONSES: Responses = {
     503: UNAVAILABLE_RESPONSE,
     504: TIMEOUT_RESPONSE,
 }
 """The answers of a route that calls another service (503 unreachable, 504 too slow)."""
 
 _VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """A route's ``openapi_extra`` documenting a JSON body of ``model`` that the route
+    does not parse itself (the gateway forwards it to the service that does).
+
+    The schema is inlined, its definitions (``$defs``) put where they are referred to,
+    so that nothing points outside the route; a recursive model is refused.
+    """
+    schema = model.model_json_schema(by_alias=True, mode="validation")
+    definitions = schema.pop("$defs", {})
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _inlined(schema, definitions, ())}},
+        }
+    }
+
+
+def _inlined(node: Any, definitions: dict[str, Any], seen: tuple[str, ...]) -> Any:
+    if isinstance(node, list):
+        return [_inlined(item, definitions, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        name = ref.removeprefix("#/$defs/")
+        if name in seen:
+            raise ValueError(f"{name} is recursive: it cannot be inlined")
+        return _inlined(definitions[name], definitions, (*seen, name))
+    return {key: _inlined(value, definitions, seen) for key, value in node.items()}
 
 
 def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
@@ -161,3 +203,11 @@ def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
         schemas.update(envelope_schema.pop("$defs", {}))
         schemas["ErrorEnvelope"] = envelope_schema
     return spec
+
+
+def openapi_link(method: str, path: str, parameters: dict[str, str]) -> dict[str, object]:
+    """An OpenAPI link to the operation ``method path`` of the same document, with
+    ``parameters`` as runtime expressions (``{"uid": "$response.body#/data/uid"}``;
+    ``header.onbehalfof`` names a header)."""
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    return {"operationRef": f"#/paths/{pointer}/{method}", "parameters": parameters}

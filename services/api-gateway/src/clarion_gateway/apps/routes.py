@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from clarion_shared.api import ERROR_RESPONSES, Data
+from clarion_shared.api import BAD_REQUEST_RESPONSE, Data, Responses, error_response
 from clarion_shared.ids import now
 
 from ..web import Auth
 from . import service
 from .models import AppCreate, AppCreated
 from .service import AppRepository
+
+_CREATE_ERRORS: Responses = {
+    400: BAD_REQUEST_RESPONSE,
+    401: error_response("ERR_UNAUTHORIZED: missing or wrong admin token"),
+    409: error_response("ERR_CONFLICT: the appId is taken"),
+}
 
 
 def router(auth: Auth, apps: AppRepository) -> APIRouter:
@@ -22,7 +28,7 @@ def router(auth: Auth, apps: AppRepository) -> APIRouter:
         "/apps",
         status_code=201,
         response_model=Data[AppCreated],
-        responses=ERROR_RESPONSES,
+        responses=_CREATE_ERRORS,
         summary="Create an app and its API key (the key is shown once)",
     )
     async def create_app(body: AppCreate) -> Data[AppCreated]:

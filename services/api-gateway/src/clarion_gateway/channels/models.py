@@ -6,7 +6,7 @@ Request models ignore fields they do not know: CometChat clients send extras
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from clarion_shared.api import ApiModel
 from clarion_shared.contracts.base import JsonObject
@@ -17,6 +17,10 @@ from .service import TypeAvailability
 
 
 class ChannelCreate(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "In-app", "type": "in_app", "enabled": True}]}
+    )
+
     name: str = Field(min_length=1, max_length=200)
     type: str = Field(
         description="in_app, push, email, sms or custom (whatsapp is refused with 403).",

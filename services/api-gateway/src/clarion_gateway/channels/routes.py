@@ -6,7 +6,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from clarion_shared.api import ERROR_RESPONSES, UNAVAILABLE_RESPONSE, Data, ErrorEnvelope, Paged
+from clarion_shared.api import (
+    CLIENT_ERRORS,
+    UNAVAILABLE_RESPONSE,
+    Data,
+    Paged,
+    Responses,
+    error_response,
+    openapi_link,
+)
 from clarion_shared.ids import now
 
 from ..idempotency.domain import StoredResponse
@@ -16,10 +24,28 @@ from .models import ChannelAvailability, ChannelCreate, ChannelPublic, ChannelUp
 from .service import ChannelQuery, ChannelRepository, ChannelSlots, ConfigPublisher
 
 # Saving a channel publishes its configuration: 503 when the broker does not take it.
-_SAVE_ERRORS: dict[int | str, dict[str, object]] = {503: UNAVAILABLE_RESPONSE}
-_CREATE_ERRORS: dict[int | str, dict[str, object]] = {
+_NOT_FOUND: Responses = {404: error_response("ERR_NOT_FOUND: no such channel")}
+_SAVE_ERRORS: Responses = {503: UNAVAILABLE_RESPONSE}
+_UPDATE_ERRORS: Responses = {**_NOT_FOUND, **_SAVE_ERRORS}
+_CREATE_ERRORS: Responses = {
     **_SAVE_ERRORS,
-    403: {"model": ErrorEnvelope, "description": "ERR_FORBIDDEN: a channel type Clarion refuses"},
+    403: error_response("ERR_FORBIDDEN: a channel type Clarion refuses"),
+    409: error_response(
+        "ERR_CONFLICT: the channelId is taken, the app has its push channel already, or "
+        "the Idempotency-Key was used with another body or has not answered yet"
+    ),
+}
+_CREATED_LINKS: Responses = {
+    201: {
+        "links": {
+            name: openapi_link(
+                method,
+                "/v3/campaigns/channels/{channel_id}",
+                {"channel_id": "$response.body#/data/channelId"},
+            )
+            for name, method in (("GetChannel", "get"), ("UpdateChannel", "put"))
+        }
+    }
 }
 
 
@@ -34,7 +60,7 @@ def router(  # long: one closure per route, all on the same dependencies
         prefix="/v3/campaigns/channels",
         tags=["Channels"],
         dependencies=[Depends(auth.require_app)],
-        responses=ERROR_RESPONSES,
+        responses=CLIENT_ERRORS,
     )
 
     @routes.post(
@@ -42,7 +68,7 @@ def router(  # long: one closure per route, all on the same dependencies
         status_code=201,
         response_model=Data[ChannelPublic],
         summary="Create a channel (one push channel per app)",
-        responses=_CREATE_ERRORS,
+        responses={**_CREATE_ERRORS, **_CREATED_LINKS},
     )
     async def create_channel(
         body: ChannelCreate,
@@ -86,7 +112,12 @@ def router(  # long: one closure per route, all on the same dependencies
         rows = await service.availability(channels, app_id)
         return Data(data=[ChannelAvailability.of(row) for row in rows])
 
-    @routes.get("/{channel_id}", response_model=Data[ChannelPublic], summary="Get a channel")
+    @routes.get(
+        "/{channel_id}",
+        response_model=Data[ChannelPublic],
+        summary="Get a channel",
+        responses=_NOT_FOUND,
+    )
     async def get_channel(
         channel_id: str, app_id: str = Depends(auth.require_app)
     ) -> Data[ChannelPublic]:
@@ -96,7 +127,7 @@ def router(  # long: one closure per route, all on the same dependencies
         "/{channel_id}",
         response_model=Data[ChannelPublic],
         summary="Update a channel (name, enabled, metadata)",
-        responses=_SAVE_ERRORS,
+        responses=_UPDATE_ERRORS,
     )
     async def update_channel(
         channel_id: str, body: ChannelUpdate, app_id: str = Depends(auth.require_app)

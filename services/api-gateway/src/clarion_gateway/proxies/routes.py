@@ -8,27 +8,44 @@
   dispatcher never sees the request
 - ``GET /v3/campaigns/notifications/{id}`` → dispatcher ``/internal/apps/{app}/notifications/{id}``
 
-Method, query string and body go as they came; status and body come back as they are.
-The documented paths are declared one by one for the API docs, with the owners' answers
-as ``clarion_shared.public`` declares them (the response models document; the answer
-goes back as the owner sent it); a hidden catch-all per prefix passes on whatever else
-the owner serves. A peer that cannot be reached raises
-``PeerUnavailable`` (503 or 504, see ``errors``).
+Method, query string and body go as they came; status and body come back as they are
+(but a deleted feed item: 204 and no body, as the contract says). The documented paths
+are declared one by one for the API docs, with the owners' requests and answers as
+``clarion_shared.public`` declares them (the models document; the body goes on, and the
+answer back, as they are); links lead from the ids a response names to the operations
+that take them; a hidden catch-all per prefix passes on whatever else the owner serves.
+A peer that cannot be reached raises ``PeerUnavailable`` (503 or 504, see ``errors``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from clarion_shared.api import ERROR_RESPONSES, PEER_RESPONSES, Data, Deleted, ErrorEnvelope, Paged
+from clarion_shared.api import (
+    CLIENT_ERRORS,
+    PEER_RESPONSES,
+    Data,
+    Deleted,
+    Paged,
+    Responses,
+    error_response,
+    json_body,
+    openapi_link,
+)
 from clarion_shared.public.feed import FEED_STREAM_RESPONSE, FeedItemPublic, UnreadCountPublic
 from clarion_shared.public.notifications import NotificationPublic
-from clarion_shared.public.users import ImportResult, UserPublic
+from clarion_shared.public.users import (
+    ImportResult,
+    UserCreate,
+    UserImport,
+    UserPublic,
+    UserUpdate,
+)
 
 from ..web import Auth
 from .domain import feed_owner
@@ -38,21 +55,54 @@ USERS_PREFIX = "/v3/users"
 FEED_PREFIX = "/v3/campaigns/notification-feed"
 
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-_JSON_BODY: dict[str, Any] = {
-    "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}
+_PEER_ERRORS: Responses = {**CLIENT_ERRORS, **PEER_RESPONSES}
+_NO_USER: Responses = {404: error_response("ERR_USER_NOT_FOUND: no such user in the app")}
+_UID_TAKEN: Responses = {409: error_response("ERR_UID_ALREADY_EXISTS: the uid is taken")}
+_FEED_ERRORS: Responses = {
+    **_PEER_ERRORS,
+    404: error_response(
+        "ERR_USER_NOT_FOUND: no user onbehalfof in the app; ERR_NOT_FOUND: no such feed item"
+    ),
 }
-_PEER_ERRORS: dict[int | str, dict[str, Any]] = {
-    **ERROR_RESPONSES,
-    **PEER_RESPONSES,
+_NO_NOTIFICATION: Responses = {404: error_response("ERR_NOT_FOUND: no such notification")}
+
+# The ids a create answers with, linked to the operations that take them (OpenAPI
+# links: client generators and schemathesis's stateful phase follow them).
+_USER = f"{USERS_PREFIX}/{{uid}}"
+_NEW_UID = {"uid": "$response.body#/data/uid"}
+_NEW_OWNER = {"header.onbehalfof": "$response.body#/data/uid"}
+_USER_LINKS: Responses = {
+    200: {
+        "links": {
+            name: openapi_link(method, path, parameters)
+            for name, method, path, parameters in (
+                ("GetUser", "get", _USER, _NEW_UID),
+                ("UpdateUser", "put", _USER, _NEW_UID),
+                ("DeleteUser", "delete", _USER, _NEW_UID),
+                ("GetUsersFeed", "get", FEED_PREFIX, _NEW_OWNER),
+                ("GetUsersUnreadCount", "get", f"{FEED_PREFIX}/unread-count", _NEW_OWNER),
+            )
+        }
+    }
 }
 
-_FEED_ERRORS: dict[int | str, dict[str, Any]] = {
-    **_PEER_ERRORS,
-    404: {
-        "model": ErrorEnvelope,
-        "description": "ERR_USER_NOT_FOUND: no user onbehalfof in the app; "
-        "ERR_NOT_FOUND: no such feed item",
-    },
+_FEED_ITEM = f"{FEED_PREFIX}/{{item_id}}"
+_FIRST_ITEM = {
+    "item_id": "$response.body#/data/0/id",
+    "header.onbehalfof": "$request.header.onbehalfof",
+}
+_FEED_LINKS: Responses = {
+    200: {
+        "links": {
+            name: openapi_link(method, path, _FIRST_ITEM)
+            for name, method, path in (
+                ("GetFeedItem", "get", _FEED_ITEM),
+                ("MarkFeedItemRead", "post", f"{_FEED_ITEM}/read"),
+                ("MarkFeedItemDelivered", "post", f"{_FEED_ITEM}/delivered"),
+                ("DeleteFeedItem", "delete", _FEED_ITEM),
+            )
+        }
+    }
 }
 
 OnBehalfOf = Annotated[str | None, Header(description="The uid whose feed this is (required).")]
@@ -92,7 +142,7 @@ def _app(app_id: str) -> str:
     return f"/internal/apps/{quote(app_id, safe='')}"
 
 
-def users_router(auth: Auth, peers: Peers) -> APIRouter:
+def users_router(auth: Auth, peers: Peers) -> APIRouter:  # long: one closure per user route
     routes = APIRouter(
         prefix=USERS_PREFIX,
         tags=["Users"],
@@ -106,7 +156,11 @@ def users_router(auth: Auth, peers: Peers) -> APIRouter:
         return await forward(request, peers, "directory", path)
 
     @routes.post(
-        "", summary="Create a user", response_model=Data[UserPublic], openapi_extra=_JSON_BODY
+        "",
+        summary="Create a user",
+        response_model=Data[UserPublic],
+        responses={**_UID_TAKEN, **_USER_LINKS},
+        openapi_extra=json_body(UserCreate),
     )
     async def create_user(request: Request, app_id: str = app_of_key) -> Response:
         return await users(request, app_id)
@@ -124,22 +178,28 @@ def users_router(auth: Auth, peers: Peers) -> APIRouter:
         "/import",
         summary="Upsert up to 1,000 users",
         response_model=Data[ImportResult],
-        openapi_extra=_JSON_BODY,
+        openapi_extra=json_body(UserImport),
     )
     async def import_users(request: Request, app_id: str = app_of_key) -> Response:
         return await users(request, app_id)
 
-    @routes.get("/{uid}", summary="Get a user", response_model=Data[UserPublic])
+    @routes.get("/{uid}", summary="Get a user", response_model=Data[UserPublic], responses=_NO_USER)
     async def get_user(uid: str, request: Request, app_id: str = app_of_key) -> Response:
         return await users(request, app_id)
 
     @routes.put(
-        "/{uid}", summary="Update a user", response_model=Data[UserPublic], openapi_extra=_JSON_BODY
+        "/{uid}",
+        summary="Update a user",
+        response_model=Data[UserPublic],
+        responses=_NO_USER,
+        openapi_extra=json_body(UserUpdate),
     )
     async def update_user(uid: str, request: Request, app_id: str = app_of_key) -> Response:
         return await users(request, app_id)
 
-    @routes.delete("/{uid}", summary="Delete a user", response_model=Data[Deleted])
+    @routes.delete(
+        "/{uid}", summary="Delete a user", response_model=Data[Deleted], responses=_NO_USER
+    )
     async def delete_user(uid: str, request: Request, app_id: str = app_of_key) -> Response:
         return await users(request, app_id)
 
@@ -184,6 +244,7 @@ def feed_router(auth: Auth, peers: Peers) -> APIRouter:  # long: one closure per
         "",
         summary="The user's feed items, newest first (readState, page, perPage)",
         response_model=Paged[FeedItemPublic],
+        responses=_FEED_LINKS,
     )
     async def list_feed(
         request: Request, onbehalfof: OnBehalfOf = None, app_id: str = app_of_key
@@ -237,11 +298,20 @@ def feed_router(auth: Auth, peers: Peers) -> APIRouter:  # long: one closure per
     ) -> Response:
         return await feed(request, app_id, onbehalfof)
 
-    @routes.delete("/{item_id}", summary="Delete a feed item", response_model=Data[Deleted])
+    @routes.delete(
+        "/{item_id}",
+        summary="Delete a feed item",
+        status_code=204,
+        response_class=Response,
+        responses={204: {"description": "Deleted"}},
+    )
     async def delete_feed_item(
         item_id: str, request: Request, onbehalfof: OnBehalfOf = None, app_id: str = app_of_key
     ) -> Response:
-        return await feed(request, app_id, onbehalfof)
+        answer = await feed(request, app_id, onbehalfof)
+        # 204 and no body, as API.md and CometChat's spec say, whatever success the
+        # dispatcher's internal API answers with.
+        return Response(status_code=204) if 200 <= answer.status_code < 300 else answer
 
     @routes.api_route("/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
     async def other_feed_routes(
@@ -257,7 +327,7 @@ def notifications_router(auth: Auth, peers: Peers) -> APIRouter:
         prefix="/v3/campaigns/notifications",
         tags=["Notifications"],
         dependencies=[Depends(auth.require_app)],
-        responses=_PEER_ERRORS,
+        responses={**_PEER_ERRORS, **_NO_NOTIFICATION},
     )
 
     @routes.get(

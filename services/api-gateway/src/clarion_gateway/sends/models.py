@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from clarion_shared.api import ApiModel
 from clarion_shared.contracts.sends import ChannelType
@@ -13,6 +13,18 @@ from . import domain
 
 
 class MessageSend(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "templateId": "welcome",
+                    "receivers": ["alice"],
+                    "variables": {"alice": {"name": "Alice"}},
+                }
+            ]
+        }
+    )
+
     template_id: str = Field(min_length=1, description="Template id (slug).")
     receivers: list[str] = Field(description="uids; 1-10 realtime, 11-10,000 batch.")
     variables: dict[str, dict[str, JsonValue]] | None = Field(

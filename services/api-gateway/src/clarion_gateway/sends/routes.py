@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 
-from clarion_shared.api import ERROR_RESPONSES, Data, ErrorEnvelope
+from clarion_shared.api import CLIENT_ERRORS, Data, Responses, error_response, openapi_link
 from clarion_shared.errors import Forbidden
 from clarion_shared.ids import now
 
@@ -19,18 +19,32 @@ from .domain import RealtimeOutcome, SendLimits
 from .models import BatchAccepted, MessageSend, RealtimeSent
 from .service import Realtime, SendCommands
 
-_SEND_ERRORS: dict[int | str, dict[str, object]] = {
-    403: {"model": ErrorEnvelope, "description": "ERR_FORBIDDEN: onbehalfof is not allowed"},
-    429: {
-        "model": ErrorEnvelope,
-        "description": "ERR_TOO_MANY_REQUESTS: the dispatcher refused the send for now",
-    },
-    503: {"model": ErrorEnvelope, "description": "ERR_UNAVAILABLE: broker unreachable"},
-    504: {
-        "model": ErrorEnvelope,
-        "description": "ERR_TIMEOUT: no realtime result in time; the send may still "
-        "complete (details.notificationId)",
-    },
+# A realtime send the dispatcher rejects as a whole answers the status of its code
+# (errors.RESULT_STATUS: each of its statuses is here).
+_SEND_ERRORS: Responses = {
+    403: error_response("ERR_FORBIDDEN: onbehalfof is not allowed"),
+    404: error_response("ERR_NOT_FOUND: the dispatcher rejected the send with it"),
+    409: error_response(
+        "ERR_CONFLICT: the Idempotency-Key was used with another body or has not "
+        "answered yet, or the dispatcher rejected the send with it"
+    ),
+    429: error_response("ERR_TOO_MANY_REQUESTS: the dispatcher refused the send for now"),
+    503: error_response("ERR_UNAVAILABLE: the broker is unreachable"),
+    504: error_response(
+        "ERR_TIMEOUT: no realtime result in time; the send may still complete "
+        "(details.notificationId)"
+    ),
+}
+_SENT_LINKS: Responses = {
+    200: {
+        "links": {
+            "GetNotification": openapi_link(
+                "get",
+                "/v3/campaigns/notifications/{notification_id}",
+                {"notification_id": "$response.body#/data/notificationId"},
+            )
+        }
+    }
 }
 
 
@@ -47,7 +61,7 @@ def router(
         prefix="/v3/campaigns/notifications",
         tags=["Notifications"],
         dependencies=[Depends(auth.require_app)],
-        responses=ERROR_RESPONSES,
+        responses=CLIENT_ERRORS,
     )
 
     @routes.post(
@@ -55,7 +69,7 @@ def router(
         response_model=Data[RealtimeSent | BatchAccepted],
         response_model_exclude_none=True,
         summary="Send a template to 1-10 receivers (realtime) or 11-10,000 (batch)",
-        responses=_SEND_ERRORS,
+        responses={**_SEND_ERRORS, **_SENT_LINKS},
     )
     async def send_message(
         body: MessageSend,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from clarion_shared.api import ApiModel
 from clarion_shared.contracts.base import JsonObject
@@ -64,6 +64,23 @@ def channel_inputs(items: list[TemplateChannelIn] | None) -> list[ChannelInput] 
 
 
 class TemplateCreate(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Welcome",
+                    "channels": [
+                        {
+                            "channelType": "in_app",
+                            "content": {"title": "Hi {{name}}", "body": "Welcome aboard"},
+                        }
+                    ],
+                    "variableSchema": [{"key": "name", "type": "string", "required": True}],
+                }
+            ]
+        }
+    )
+
     name: str = Field(min_length=1, max_length=200)
     template_id: str | None = Field(
         default=None, description="Slug; generated from the name when absent."
@@ -96,6 +113,8 @@ class TemplateUpdate(ApiModel):
     """Fields update in place. ``channels`` / ``variableSchema`` edit the newest version
     when it is a draft, else create the next version (a draft). ``status: approved``
     approves the newest version; ``archived`` archives; ``draft`` restores."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "approved"}]})
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     template_category: str | None = None

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
-from clarion_shared.api import ERROR_RESPONSES, Data, Paged
+from clarion_shared.api import CLIENT_ERRORS, Data, Paged, Responses, error_response, openapi_link
 from clarion_shared.ids import now
 
 from ..idempotency.domain import StoredResponse
@@ -26,6 +26,46 @@ from .models import (
 )
 from .service import TemplateQuery, TemplateRepository
 
+_NOT_FOUND: Responses = {404: error_response("ERR_NOT_FOUND: no such template")}
+_BUSY = "another request changed the template at the same time (retry)"
+_CREATE_ERRORS: Responses = {
+    409: error_response(
+        "ERR_CONFLICT: the templateId is taken, a channel type repeats, or the "
+        "Idempotency-Key was used with another body or has not answered yet"
+    )
+}
+_CHANGE_ERRORS: Responses = {
+    **_NOT_FOUND,
+    409: error_response(
+        f"ERR_CONFLICT: a channel type repeats, a status change is not allowed, or {_BUSY}"
+    ),
+}
+_ARCHIVE_ERRORS: Responses = {**_NOT_FOUND, 409: error_response(f"ERR_CONFLICT: {_BUSY}")}
+_VERSION_ERRORS: Responses = {
+    **_NOT_FOUND,
+    409: error_response(
+        f"ERR_CONFLICT: a channel type repeats, {_BUSY}, or the Idempotency-Key was used "
+        "with another body or has not answered yet"
+    ),
+}
+_TEMPLATE = "/v3/campaigns/templates/{template_id}"
+_THIS_TEMPLATE = {"template_id": "$response.body#/data/templateId"}
+
+
+_CREATED_LINKS: Responses = {
+    201: {
+        "links": {
+            name: openapi_link(method, path, _THIS_TEMPLATE)
+            for name, method, path in (
+                ("GetTemplate", "get", _TEMPLATE),
+                ("UpdateTemplate", "put", _TEMPLATE),
+                ("ArchiveTemplate", "delete", _TEMPLATE),
+                ("CreateTemplateVersion", "post", f"{_TEMPLATE}/versions"),
+            )
+        }
+    }
+}
+
 
 def router(  # long: one closure per route, all on the same dependencies
     auth: Auth,
@@ -37,7 +77,7 @@ def router(  # long: one closure per route, all on the same dependencies
         prefix="/v3/campaigns/templates",
         tags=["Templates"],
         dependencies=[Depends(auth.require_app)],
-        responses=ERROR_RESPONSES,
+        responses=CLIENT_ERRORS,
     )
 
     @routes.post(
@@ -45,6 +85,7 @@ def router(  # long: one closure per route, all on the same dependencies
         status_code=201,
         response_model=Data[TemplatePublic],
         summary="Create a template (version 1, a draft unless status says otherwise)",
+        responses={**_CREATE_ERRORS, **_CREATED_LINKS},
     )
     async def create_template(
         body: TemplateCreate,
@@ -94,6 +135,7 @@ def router(  # long: one closure per route, all on the same dependencies
         "/{template_id}",
         response_model=Data[TemplatePublic],
         summary="Get a template with its versions",
+        responses=_NOT_FOUND,
     )
     async def get_template(
         template_id: str, app_id: str = Depends(auth.require_app)
@@ -105,6 +147,7 @@ def router(  # long: one closure per route, all on the same dependencies
         "/{template_id}",
         response_model=Data[TemplatePublic],
         summary="Update a template; {status: approved} approves the newest version",
+        responses=_CHANGE_ERRORS,
     )
     async def update_template(
         template_id: str, body: TemplateUpdate, app_id: str = Depends(auth.require_app)
@@ -115,7 +158,10 @@ def router(  # long: one closure per route, all on the same dependencies
         return Data(data=TemplatePublic.of(template))
 
     @routes.delete(
-        "/{template_id}", response_model=Data[TemplatePublic], summary="Archive a template"
+        "/{template_id}",
+        response_model=Data[TemplatePublic],
+        summary="Archive a template",
+        responses=_ARCHIVE_ERRORS,
     )
     async def archive_template(
         template_id: str, app_id: str = Depends(auth.require_app)
@@ -128,6 +174,7 @@ def router(  # long: one closure per route, all on the same dependencies
         status_code=201,
         response_model=Data[TemplatePublic],
         summary="Create the next version (a draft copy of the newest, with any changes)",
+        responses=_VERSION_ERRORS,
     )
     async def create_version(
         template_id: str,
@@ -156,6 +203,7 @@ def router(  # long: one closure per route, all on the same dependencies
         "/{template_id}/channels/{channel_type}",
         response_model=Data[TemplatePublic],
         summary="Replace one channel's content (a new draft version if the newest is approved)",
+        responses={**_NOT_FOUND, 409: error_response(f"ERR_CONFLICT: {_BUSY}")},
     )
     async def put_channel_content(
         template_id: str,
