@@ -40,7 +40,11 @@ def configure_logging(service: str, level: str = "INFO", json: bool | None = Non
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if use_json
-        else structlog.dev.ConsoleRenderer(colors=False)
+        # Plain tracebacks: the default (rich, when installed) prints every frame's
+        # local variables, which is slow and can put secrets into logs.
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
