@@ -41,8 +41,11 @@ FERRETDB_LOG_LEVEL="${CLARION_FERRETDB_LOG_LEVEL:-error}"
 # document an update command matched, until the command ends, and one more to write:
 # commands that together hold the whole pool wait on each other for ever (issue 6,
 # finding 8). The services send one update per command and at most
-# CLARION_MONGO_MAX_POOL_SIZE (10) commands each, so 4 services use at most 80 of 100.
-FERRETDB_PG_POOL="${CLARION_FERRETDB_PG_POOL:-100}"
+# CLARION_MONGO_MAX_POOL_SIZE (25) commands each: 4 services waiting on a second
+# connection hold at most 100 of 200.
+FERRETDB_PG_POOL="${CLARION_FERRETDB_PG_POOL:-200}"
+# On the command line, not only in postgresql.conf: a data dir made before keeps its conf.
+PG_MAX_CONNECTIONS=$((FERRETDB_PG_POOL + 100))
 STOP_TIMEOUT="${CLARION_STOP_TIMEOUT:-30}"
 
 FERRETDB_VERSION="v1.24.2"
@@ -396,7 +399,7 @@ pg_initdb() {
 # ---- clarion local dev (deploy/local/infra.sh); port, socket dir and
 # ---- listen_addresses are passed on the pg_ctl command line
 synchronous_commit = off
-max_connections = 200
+max_connections = 300
 logging_collector = off
 log_min_messages = warning
 EOF
@@ -425,7 +428,7 @@ pg_up() {
     log "postgres: starting $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT (log: $plog)"
     printf '\n==== %s start ====\n' "$(date -Is)" >>"$plog"
     as_pg "$PG_BIN/pg_ctl" start -D "$data" "${logto[@]}" -w -t "$READY_TIMEOUT" \
-        -o "-p $PG_PORT -k $sock -c listen_addresses=127.0.0.1" >>"$ctl_out" 2>&1 8>&- 9>&- \
+        -o "-p $PG_PORT -k $sock -c listen_addresses=127.0.0.1 -c max_connections=$PG_MAX_CONNECTIONS" >>"$ctl_out" 2>&1 8>&- 9>&- \
       || die_log "postgres failed to start; logs: $plog $LOG_DIR/postgres-ctl.log" "$plog" "$LOG_DIR/postgres-ctl.log"
   fi
   local psql=("$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -tA)

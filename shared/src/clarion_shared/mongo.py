@@ -45,7 +45,7 @@ class ServerInfo:
 
 
 def make_client(
-    url: str, *, timeout_ms: int = 10_000, max_pool_size: int = 10
+    url: str, *, timeout_ms: int = 10_000, max_pool_size: int = 25
 ) -> AsyncMongoClient[Document]:
     """The process's client. Every operation has a deadline (``timeout_ms``, PyMongo's
     client-side operation timeout: the wait for a pooled connection counts), so a call

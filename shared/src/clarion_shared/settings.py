@@ -63,7 +63,7 @@ class InfraSettings(BaseSettings):
         "included (PyMongo's timeoutMS): no call waits on the database for ever.",
     )
     mongo_max_pool_size: int = Field(
-        default=10,
+        default=25,
         ge=1,
         validation_alias=AliasChoices("CLARION_MONGO_MAX_POOL_SIZE", "mongo_max_pool_size"),
         description="Database connections per process. On the embedded FerretDB, all "
