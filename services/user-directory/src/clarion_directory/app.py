@@ -20,8 +20,9 @@ from clarion_shared.topics import Topics
 from .errors import ERRORS
 from .users import consumers, routes
 from .users.domain import MetadataLimits
+from .users.kafka import KafkaUserEvents
 from .users.mongo import LookupStrategy, MongoUserRepository
-from .users.service import UserRepository
+from .users.service import UserEvents, UserRepository
 
 SERVICE = "user-directory"
 
@@ -63,6 +64,7 @@ class Adapters:
     """Everything the directory talks to."""
 
     users: UserRepository
+    events: UserEvents
     broker: KafkaBroker
     database: mongo.MongoConnection
 
@@ -77,9 +79,11 @@ class Adapters:
         users = MongoUserRepository(
             client[settings.db_name], settings.lookup_strategy, settings.lookup_concurrency
         )
+        broker = kafka.make_broker(settings, SERVICE)
         return cls(
             users=users,
-            broker=kafka.make_broker(settings, SERVICE),
+            events=KafkaUserEvents(broker, Topics(settings.topic_prefix)),
+            broker=broker,
             database=mongo.MongoConnection(client),
         )
 
@@ -107,7 +111,7 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
         internal_token=settings.internal_token,
         description="Users and presence; the gateway forwards /v3/users here.",
     )
-    app.include_router(routes.router(adapters.users, limits))
+    app.include_router(routes.router(adapters.users, adapters.events, limits))
     return app
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from clarion_shared.contracts.users_events import PresenceChanged
+
 from .users.domain import DEFAULT_ROLE, Status, UidAlreadyExists, User
 from .users.models import UserUpdate
 from .users.query import UserQuery
-from .users.service import Upsert, UpsertResult, UserPage
+from .users.service import PublishFailed, Upsert, UpsertResult, UserPage
 
 
 class InMemoryUserRepository:
@@ -88,7 +90,23 @@ class InMemoryUserRepository:
 
 def _apply(user: User, changes: UserUpdate, at: int) -> User:
     values: dict[str, Any] = changes.model_dump(exclude_unset=True)
+    if changes.status is not None:  # a presence change: as of ``at``
+        values["last_active_at"] = at
     return user.model_copy(update={**values, "updated_at": at})
+
+
+class RecordingUserEvents:
+    """``UserEvents`` that keeps what it publishes; ``fail`` makes it refuse, as a
+    broker that is down does."""
+
+    def __init__(self) -> None:
+        self.presences: list[PresenceChanged] = []
+        self.fail = False
+
+    async def presence_changed(self, events: Sequence[PresenceChanged]) -> None:
+        if self.fail:
+            raise PublishFailed("the broker is down (fake)")
+        self.presences.extend(events)
 
 
 def _upserted(app_id: str, existing: User | None, upsert: Upsert) -> User:

@@ -3,9 +3,11 @@ gateway)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, JsonValue, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
 from ..api import ApiModel
 from ..contracts.base import JsonObject
@@ -67,12 +69,57 @@ Tag = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Tags = Annotated[list[Tag], Field(max_length=100)]
 
 
-class UserCreate(ApiModel):
-    """``POST /v3/users`` body (and one entry of an import). Unknown fields are ignored;
-    ``metadata["@private"]`` holds contact points (``email``, ``contactNumber``,
-    ``pushTokens``)."""
+# Fields a client may send that Clarion accepts and ignores (API.md: never a 400), and
+# why; each is documented on the request body as such. Any other unknown field is
+# ignored too.
+IGNORED_ON_CREATE: dict[str, str] = {
+    "withAuthToken": "Clarion issues no chat auth tokens (CometChat's users API does)",
+    "statusMessage": "Clarion keeps no status message",
+    "lastActiveAt": "set by Clarion when the presence (status) changes",
+    "createdAt": "set by Clarion",
+    "updatedAt": "set by Clarion",
+}
+IGNORED_ON_UPDATE: dict[str, str] = {
+    "uid": "the path names the user; a uid never changes",
+    "statusMessage": "Clarion keeps no status message",
+    "lastActiveAt": "set by Clarion when the presence (status) changes",
+    "createdAt": "set by Clarion",
+    "updatedAt": "set by Clarion",
+}
+IGNORED_NOTE = "Accepted and ignored"
+_STATUS = (
+    "Presence: `online` or `offline`. Giving it is a presence change: it sets `lastActiveAt` "
+    "and is published as a `presence_changed` user event (`clarion.users.events`), as "
+    "other services announce theirs."
+)
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"uid": "alice", "name": "Alice"}]})
+
+def ignored_fields_schema(
+    reasons: dict[str, str], examples: list[JsonValue] | None = None
+) -> Callable[[dict[str, Any]], None]:
+    """A ``json_schema_extra`` documenting the accepted-and-ignored fields as properties
+    of the body (any value; described as ignored, with why)."""
+
+    def document(schema: dict[str, Any]) -> None:
+        properties = schema.setdefault("properties", {})
+        for name, why in reasons.items():
+            properties[name] = {"description": f"{IGNORED_NOTE}: {why}."}
+        if examples is not None:
+            schema["examples"] = examples
+
+    return document
+
+
+class UserCreate(ApiModel):
+    """``POST /v3/users`` body (and one entry of an import). ``metadata["@private"]``
+    holds contact points (``email``, ``contactNumber``, ``pushTokens``). Fields marked
+    "Accepted and ignored", and any other field not listed, are accepted and ignored."""
+
+    model_config = ConfigDict(
+        json_schema_extra=ignored_fields_schema(
+            IGNORED_ON_CREATE, [{"uid": "alice", "name": "Alice"}]
+        )
+    )
 
     uid: Uid
     name: Name
@@ -81,11 +128,19 @@ class UserCreate(ApiModel):
     role: Role = "default"
     metadata: JsonObject = Field(default_factory=dict)
     tags: Tags = Field(default_factory=list)
+    status: UserStatus = Field(default="offline", description=_STATUS)
+
+
+UnsetField = Literal["avatar", "link", "role", "metadata", "tags", "statusMessage"]
 
 
 class UserUpdate(ApiModel):
     """``PUT /v3/users/{uid}`` body: only the fields given change; ``null`` clears
-    ``avatar``, ``link``, ``metadata`` and ``tags`` and resets ``role`` (never ``name``)."""
+    ``avatar``, ``link``, ``metadata`` and ``tags`` and resets ``role`` (never ``name``
+    or ``status``). Fields marked "Accepted and ignored" and any other unknown field are
+    accepted and ignored."""
+
+    model_config = ConfigDict(json_schema_extra=ignored_fields_schema(IGNORED_ON_UPDATE))
 
     name: Name | None = None
     avatar: Url | None = None
@@ -93,6 +148,12 @@ class UserUpdate(ApiModel):
     role: Role | None = None
     metadata: JsonObject | None = None
     tags: Tags | None = None
+    status: UserStatus | SkipJsonSchema[None] = Field(default=None, description=_STATUS)
+    unset: list[UnsetField] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="CometChat's way to clear fields: each one named is as if given as "
+        "`null` (`statusMessage`: nothing to clear, Clarion keeps none). Another name is 400.",
+    )
 
 
 class UserImport(ApiModel):

@@ -1,10 +1,14 @@
 """HTTP models of the channel routes.
 
 Request models ignore fields they do not know: CometChat clients send extras
-(``dataType``, ...).
+(``dataType``, ...), and send back what they read (``id``, ``createdAt``, ...). The
+ones a client is known to send are documented on the body as accepted and ignored.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from pydantic import ConfigDict, Field
 
@@ -15,10 +19,45 @@ from clarion_shared.contracts.sends import ChannelType
 from .domain import Channel, ChannelChanges, NewChannel, mask_metadata
 from .service import TypeAvailability
 
+IGNORED_NOTE = "Accepted and ignored"
+_READ_ONLY = {
+    "id": "the same as `channelId`, set by Clarion",
+    "createdAt": "set by Clarion",
+    "updatedAt": "set by Clarion",
+    "dataType": "a CometChat field Clarion does not use",
+}
+IGNORED_ON_CREATE: dict[str, str] = dict(_READ_ONLY)
+IGNORED_ON_UPDATE: dict[str, str] = {
+    **_READ_ONLY,
+    "channelId": "immutable; the path names the channel",
+    "type": "immutable; a channel keeps its type (create another for another type)",
+}
+
+
+def _documented(
+    ignored: dict[str, str], examples: list[Any] | None = None
+) -> Callable[[dict[str, Any]], None]:
+    """A ``json_schema_extra`` that lists the accepted-and-ignored fields, each with why."""
+
+    def document(schema: dict[str, Any]) -> None:
+        properties = schema.setdefault("properties", {})
+        for name, why in ignored.items():
+            properties[name] = {"description": f"{IGNORED_NOTE}: {why}."}
+        if examples is not None:
+            schema["examples"] = examples
+
+    return document
+
 
 class ChannelCreate(ApiModel):
+    """Every field given is stored and returned (credentials in ``metadata`` masked).
+    Fields marked "Accepted and ignored", and any other field not listed, are accepted
+    and ignored."""
+
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"name": "In-app", "type": "in_app", "enabled": True}]}
+        json_schema_extra=_documented(
+            IGNORED_ON_CREATE, [{"name": "In-app", "type": "in_app", "enabled": True}]
+        )
     )
 
     name: str = Field(min_length=1, max_length=200)
@@ -40,8 +79,12 @@ class ChannelCreate(ApiModel):
 
 
 class ChannelUpdate(ApiModel):
-    """``channelId`` and ``type`` are immutable. ``metadata`` replaces the stored one;
-    credentials sent back masked (``****abcd``) keep their stored value."""
+    """Only the fields given change. ``channelId`` and ``type`` are immutable (accepted
+    and ignored, so a channel read and sent back is fine). ``metadata`` replaces the stored one;
+    credentials sent back masked (``****abcd``) keep their stored value. Fields marked
+    "Accepted and ignored", and any other field not listed, are accepted and ignored."""
+
+    model_config = ConfigDict(json_schema_extra=_documented(IGNORED_ON_UPDATE))
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     enabled: bool | None = None

@@ -14,7 +14,7 @@ from pydantic_core import to_json
 
 from clarion_shared.contracts.base import JsonObject
 from clarion_shared.contracts.directory_replies import UserProfile, UsersResolved
-from clarion_shared.errors import DomainError, Invalid
+from clarion_shared.errors import DomainError, Invalid, Unavailable
 
 UID_MAX_LENGTH = 100
 UID_PATTERN = r"^[A-Za-z0-9_-]+$"
@@ -68,6 +68,17 @@ class UidAlreadyExists(DomainError):
 
 class InvalidEvent(Invalid):
     """An event that can never be applied (it is dead-lettered)."""
+
+
+class PresenceNotPropagated(Unavailable):
+    """The presence change is stored, but its user event was not published: the
+    client's retry stores the same change again and publishes it."""
+
+    def __init__(self, uids: Sequence[str]) -> None:
+        super().__init__(
+            "The presence change was saved but could not be announced; send it again.",
+            details={"uids": list(uids)[:20]},
+        )
 
 
 # --- users -------------------------------------------------------------------------

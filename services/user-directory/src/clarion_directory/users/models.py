@@ -20,18 +20,27 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from clarion_shared.api import ApiModel
 from clarion_shared.contracts.base import JsonObject
 from clarion_shared.contracts.users_events import UserUpserted
 from clarion_shared.public import users as public
-from clarion_shared.public.users import ImportFailure, ImportResult
+from clarion_shared.public.users import (
+    IGNORED_ON_CREATE,
+    IGNORED_ON_UPDATE,
+    ImportFailure,
+    ImportResult,
+    UnsetField,
+    ignored_fields_schema,
+)
 
 from .domain import (
     DEFAULT_ROLE,
     MAX_IMPORT,
     Name,
     Role,
+    Status,
     Tags,
     Uid,
     Url,
@@ -53,9 +62,13 @@ __all__ = [
 
 
 class UserCreate(ApiModel):
-    """``POST /v3/users`` body (and one entry of an import). Unknown fields are ignored."""
+    """``POST /v3/users`` body (and one entry of an import). Unknown fields are ignored
+    (``clarion_shared.public.users.IGNORED_USER_FIELDS`` documents the ones a client
+    may send); a given ``status`` is a presence change, announced as a user event."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(
+        frozen=True, json_schema_extra=ignored_fields_schema(IGNORED_ON_CREATE)
+    )
 
     uid: Uid
     name: Name
@@ -64,6 +77,11 @@ class UserCreate(ApiModel):
     role: Role = DEFAULT_ROLE
     metadata: JsonObject = Field(default_factory=dict)
     tags: Tags = Field(default_factory=list)
+    status: Status = "offline"
+
+    @property
+    def gives_status(self) -> bool:
+        return "status" in self.model_fields_set
 
     _check_metadata = field_validator("metadata")(check_private)
 
@@ -76,10 +94,15 @@ class UserUpdate(ApiModel):
     """``PUT /v3/users/{uid}`` body: only the fields given change.
 
     ``null`` clears ``avatar`` and ``link``, empties ``metadata`` and ``tags`` and resets
-    ``role`` to ``default``; a user always has a name, so ``name`` cannot be ``null``.
+    ``role`` to ``default``; a user always has a name and a presence, so ``name`` and
+    ``status`` cannot be ``null``. CometChat's ``unset: [field, ...]`` is the same as
+    ``null`` for each field it names. ``status`` is a presence change: it sets
+    ``lastActiveAt`` too and is announced as a user event.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(
+        frozen=True, json_schema_extra=ignored_fields_schema(IGNORED_ON_UPDATE)
+    )
 
     name: Name | None = None
     avatar: Url | None = None
@@ -87,6 +110,16 @@ class UserUpdate(ApiModel):
     role: Role | None = None
     metadata: JsonObject | None = None
     tags: Tags | None = None
+    status: Status | SkipJsonSchema[None] = None
+    # Read by ``_unset`` before validation (so never set itself): here to be documented.
+    unset: list[UnsetField] | SkipJsonSchema[None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unset(cls, data: object) -> object:
+        if not isinstance(data, dict) or "unset" not in data:
+            return data
+        return {**unset_as_nulls(data["unset"]), **{k: v for k, v in data.items() if k != "unset"}}
 
     @field_validator("role")
     @classmethod
@@ -105,8 +138,9 @@ class UserUpdate(ApiModel):
 
     @model_validator(mode="after")
     def _name_not_null(self) -> Self:
-        if "name" in self.model_fields_set and self.name is None:
-            raise ValueError("name cannot be null")
+        for field in ("name", "status"):
+            if field in self.model_fields_set and getattr(self, field) is None:
+                raise ValueError(f"{field} cannot be null")
         return self
 
     @property
@@ -125,6 +159,23 @@ class UserUpdate(ApiModel):
             "tags": event.tags,
         }
         return cls.model_validate({k: v for k, v in given.items() if v is not None})
+
+
+# What ``unset`` may name: the fields ``null`` clears, and CometChat's ``statusMessage``,
+# which Clarion does not keep (so there is nothing to clear).
+UNSETTABLE = ("avatar", "link", "role", "metadata", "tags")
+UNSET_IGNORED = ("statusMessage",)
+
+
+def unset_as_nulls(unset: object) -> dict[str, None]:
+    """``unset: ["avatar", ...]`` as the ``null`` changes it stands for; a field that
+    cannot be cleared is refused (never dropped)."""
+    if not isinstance(unset, list) or not all(isinstance(name, str) for name in unset):
+        raise ValueError("unset must be a list of field names")
+    refused = [name for name in unset if name not in UNSETTABLE + UNSET_IGNORED]
+    if refused:
+        raise ValueError(f"unset: cannot unset {refused[0]!r} (one of {', '.join(UNSETTABLE)})")
+    return {name: None for name in unset if name in UNSETTABLE}
 
 
 class UserImport(ApiModel):

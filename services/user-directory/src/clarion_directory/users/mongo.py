@@ -162,6 +162,9 @@ def _set_fields(changes: UserUpdate, at: int) -> Document:
             fields[name] = getattr(changes, name)
     if "metadata" in given:
         fields["metadata_json"] = dump_json(changes.metadata or {})
+    if changes.status is not None:  # a presence change: as of ``at``
+        fields["status"] = changes.status
+        fields["last_active_at"] = at
     fields["updated_at"] = at
     return fields
 

@@ -22,29 +22,31 @@ from . import service
 from .domain import MetadataLimits
 from .models import ImportResult, UserCreate, UserImport, UserPublic, UserUpdate
 from .query import UserQuery
-from .service import UserRepository
+from .service import UserEvents, UserRepository
 
 
-def router(repo: UserRepository, limits: MetadataLimits = MetadataLimits()) -> APIRouter:
+def router(
+    repo: UserRepository, events: UserEvents, limits: MetadataLimits = MetadataLimits()
+) -> APIRouter:
     routes = APIRouter()
-    routes.include_router(_users(repo, limits))
+    routes.include_router(_users(repo, events, limits))
     routes.include_router(_uids(repo))
     return routes
 
 
-def _users(repo: UserRepository, limits: MetadataLimits) -> APIRouter:
+def _users(repo: UserRepository, events: UserEvents, limits: MetadataLimits) -> APIRouter:
     users = APIRouter(
         prefix="/internal/apps/{app_id}/users", tags=["users"], responses=ERROR_RESPONSES
     )
 
     @users.post("", summary="Create a user")
     async def create_user(app_id: str, body: UserCreate) -> Data[UserPublic]:
-        user = await service.create_user(repo, app_id, body, limits)
+        user = await service.create_user(repo, events, app_id, body, limits)
         return Data(data=UserPublic.of(user))
 
     @users.post("/import", summary="Create or update up to 1,000 users")
     async def import_users(app_id: str, body: UserImport) -> Data[ImportResult]:
-        return Data(data=await service.import_users(repo, app_id, body.users, limits))
+        return Data(data=await service.import_users(repo, events, app_id, body.users, limits))
 
     @users.get("", summary="List and search users")
     async def list_users(app_id: str, query: Annotated[UserQuery, Query()]) -> Paged[UserPublic]:
@@ -58,7 +60,8 @@ def _users(repo: UserRepository, limits: MetadataLimits) -> APIRouter:
 
     @users.put("/{uid}", summary="Update a user's given fields")
     async def update_user(app_id: str, uid: str, body: UserUpdate) -> Data[UserPublic]:
-        return Data(data=UserPublic.of(await service.update_user(repo, app_id, uid, body, limits)))
+        user = await service.update_user(repo, events, app_id, uid, body, limits)
+        return Data(data=UserPublic.of(user))
 
     @users.delete("/{uid}", summary="Delete a user")
     async def delete_user(app_id: str, uid: str) -> Data[Deleted]:

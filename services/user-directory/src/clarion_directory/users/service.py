@@ -20,6 +20,7 @@ from clarion_shared.logging import get_logger
 from .domain import (
     InvalidEvent,
     MetadataLimits,
+    PresenceNotPropagated,
     Status,
     User,
     UserNotFound,
@@ -113,17 +114,65 @@ class UserRepository(Resource, Protocol):
         ...
 
 
+class PublishFailed(Exception):
+    """The broker did not take the user events (the publisher's own error)."""
+
+
+class UserEvents(Protocol):
+    """Where the directory announces what its HTTP API changed, as other services
+    announce theirs: ``clarion.users.events``, keyed ``app_id:uid``."""
+
+    async def presence_changed(self, events: Sequence[PresenceChanged]) -> None:
+        """Publish every event and wait for the broker; ``PublishFailed`` otherwise."""
+        ...
+
+
 # --- HTTP ----------------------------------------------------------------------------
 
 
+async def announce_presence(events: UserEvents, changes: Sequence[PresenceChanged]) -> None:
+    """Publish presence changes already stored. When the broker does not take them the
+    caller gets ``PresenceNotPropagated`` (503): its retry stores the same change again,
+    a no-op, and publishes it; the directory's own consumer of the topic applies it
+    again, a no-op too (a presence is applied unless a later one is stored)."""
+    if not changes:
+        return
+    try:
+        await events.presence_changed(changes)
+    except PublishFailed as exc:
+        log.warning("directory.presence_not_published", count=len(changes), error=str(exc))
+        raise PresenceNotPropagated([change.uid for change in changes]) from exc
+
+
+def presence_of(user: User) -> PresenceChanged:
+    """The user event for the presence ``user`` now has, as of its ``last_active_at``."""
+    return PresenceChanged(
+        app_id=user.app_id,
+        uid=user.uid,
+        status=user.status,
+        occurred_at=user.last_active_at or user.updated_at,
+    )
+
+
 async def create_user(
-    repo: UserRepository, app_id: str, data: UserCreate, limits: MetadataLimits = MetadataLimits()
+    repo: UserRepository,
+    events: UserEvents,
+    app_id: str,
+    data: UserCreate,
+    limits: MetadataLimits = MetadataLimits(),
 ) -> User:
     check_metadata(data.metadata, limits)
     stamp = now()
-    user = User(app_id=app_id, created_at=stamp, updated_at=stamp, **data.model_dump())
+    user = User(
+        app_id=app_id,
+        created_at=stamp,
+        updated_at=stamp,
+        last_active_at=stamp if data.gives_status else None,
+        **data.model_dump(),
+    )
     await repo.insert(user)
     log.info("directory.user_created", app_id=app_id, uid=user.uid)
+    await announce_presence(events, [presence_of(user)] if data.gives_status else [])
     return user
 
 
@@ -142,6 +191,7 @@ async def check_user(repo: UserRepository, app_id: str, uid: str) -> None:
 
 async def update_user(
     repo: UserRepository,
+    events: UserEvents,
     app_id: str,
     uid: str,
     changes: UserUpdate,
@@ -154,6 +204,7 @@ async def update_user(
     if user is None:
         raise UserNotFound(uid)
     log.info("directory.user_updated", app_id=app_id, uid=uid)
+    await announce_presence(events, [presence_of(user)] if changes.status is not None else [])
     return user
 
 
@@ -167,13 +218,15 @@ async def list_users(repo: UserRepository, app_id: str, query: UserQuery) -> Use
     return await repo.search(app_id, query)
 
 
-async def import_users(
+async def import_users(  # long: parse, check, upsert, count, announce: one import
     repo: UserRepository,
+    events: UserEvents,
     app_id: str,
     entries: Sequence[JsonValue],
     limits: MetadataLimits = MetadataLimits(),
 ) -> ImportResult:
-    """Upsert every valid entry in one bulk write; report the others by index."""
+    """Upsert every valid entry in one bulk write; report the others by index. The
+    entries that give ``status`` are presence changes, announced once stored."""
     parsed, failed = split_import(entries)
     valid: list[ImportEntry] = []
     for entry in parsed:
@@ -193,7 +246,14 @@ async def import_users(
     upserts = [Upsert(uid=e.user.uid, changes=e.user.as_changes(), at=stamp) for e in valid]
     results = await repo.upsert_many(app_id, upserts) if upserts else []
     created = updated = 0
+    presences: list[PresenceChanged] = []
     for entry, result in zip(valid, results, strict=True):
+        if result.outcome != "failed" and entry.user.gives_status:
+            presences.append(
+                PresenceChanged(
+                    app_id=app_id, uid=entry.user.uid, status=entry.user.status, occurred_at=stamp
+                )
+            )
         if result.outcome == "created":
             created += 1
         elif result.outcome == "updated":
@@ -215,6 +275,7 @@ async def import_users(
         updated=updated,
         failed=len(failed),
     )
+    await announce_presence(events, presences)
     return ImportResult(created=created, updated=updated, failed=failed)
 
 
