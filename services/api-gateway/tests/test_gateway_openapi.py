@@ -24,6 +24,8 @@ CHANNELS = "/v3/campaigns/channels"
 CHANNEL = f"{CHANNELS}/{{channel_id}}"
 TEMPLATES = "/v3/campaigns/templates"
 TEMPLATE = f"{TEMPLATES}/{{template_id}}"
+CATEGORIES = f"{TEMPLATES}/categories"
+CATEGORY = f"{CATEGORIES}/{{category_id}}"
 FEED_ITEM = f"{FEED}/{{item_id}}"
 USER = f"{USERS}/{{uid}}"
 
@@ -63,6 +65,11 @@ OWN_ERRORS: dict[tuple[str, str], set[str]] = {
     ("delete", TEMPLATE): {"404", "409"},
     ("post", f"{TEMPLATE}/versions"): {"404", "409"},
     ("put", f"{TEMPLATE}/channels/{{channel_type}}"): {"404", "409"},
+    ("post", CATEGORIES): {"409"},
+    ("get", CATEGORIES): set(),
+    ("get", CATEGORY): {"404"},
+    ("put", CATEGORY): {"404", "409"},
+    ("delete", CATEGORY): {"404", "409"},
     ("post", SEND): {"403", "404", "409", "429", "503", "504"},
     ("get", NOTIFICATION): {"404", *PEER},
     ("get", FEED): {"404", *PEER},

@@ -20,6 +20,9 @@ from . import web
 from .apps import routes as app_routes
 from .apps.mongo import MongoApps
 from .apps.service import AppRepository, KeyResolver, ensure_dev_app
+from .categories import routes as category_routes
+from .categories.mongo import MongoCategories
+from .categories.service import CategoryRepository
 from .channels import routes as channel_routes
 from .channels.kafka import KafkaChannelConfigs
 from .channels.mongo import MongoChannels
@@ -158,6 +161,7 @@ class Adapters:
     apps: AppRepository
     channels: ChannelRepository
     templates: TemplateRepository
+    categories: CategoryRepository
     idempotency: IdempotencyRepository
     broker: Connection
     sends: SendCommands
@@ -182,6 +186,7 @@ class Adapters:
             apps=MongoApps(db, channels.exists),
             channels=channels,
             templates=MongoTemplates(db),
+            categories=MongoCategories(db),
             idempotency=MongoIdempotency(db),
             broker=kafka.BrokerConnection(broker),
             sends=KafkaSends(broker, topics),
@@ -204,6 +209,7 @@ class Adapters:
             self.apps,
             self.channels,
             self.templates,
+            self.categories,
             self.idempotency,
             self.broker,
             # Positions on the reply topic are fixed before the first request can come.
@@ -272,11 +278,15 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
         template_max_bytes=settings.template_max_bytes,
     )
     # The send route comes before the notification proxy: both live under
-    # /v3/campaigns/notifications.
+    # /v3/campaigns/notifications. The category routes come before the template
+    # routes, whose /{template_id} would take "categories" for an id.
     for router in (
         app_routes.router(auth, adapters.apps),
         channel_routes.router(auth, responder, adapters.channels, adapters.apps, adapters.configs),
-        template_routes.router(auth, responder, adapters.templates, template_limits),
+        category_routes.router(auth, responder, adapters.categories, adapters.templates),
+        template_routes.router(
+            auth, responder, adapters.templates, adapters.categories, template_limits
+        ),
         send_routes.router(
             auth, responder, adapters.templates, adapters.channels, adapters.sends, realtime, limits
         ),

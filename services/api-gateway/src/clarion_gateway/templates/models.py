@@ -85,7 +85,11 @@ class TemplateCreate(ApiModel):
     template_id: str | None = Field(
         default=None, description="Slug; generated from the name when absent."
     )
-    template_category: str | None = None
+    template_category: str | None = Field(
+        default=None,
+        description="A category name (GET /v3/campaigns/templates/categories); an unknown "
+        "one creates that category.",
+    )
     label: str | None = None
     alternative_text: str | None = None
     tags: list[str] = Field(default_factory=list)
@@ -117,7 +121,11 @@ class TemplateUpdate(ApiModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"status": "approved"}]})
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    template_category: str | None = None
+    template_category: str | None = Field(
+        default=None,
+        description="A category name (GET /v3/campaigns/templates/categories); an unknown "
+        "one creates that category.",
+    )
     label: str | None = None
     alternative_text: str | None = None
     tags: list[str] | None = None

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from clarion_shared.api import CLIENT_ERRORS, Data, Paged, Responses, error_response, openapi_link
 from clarion_shared.ids import now
 
+from ..categories.service import CategoryRepository
 from ..idempotency.domain import StoredResponse
 from ..paging import split_csv
 from ..web import Auth, IdempotencyKey, PageParam, Responder, json_response
-from . import service
+from . import categorized, service
 from .domain import TemplateLimits
 from .models import (
     TemplateChannelContentUpdate,
@@ -30,14 +31,16 @@ _NOT_FOUND: Responses = {404: error_response("ERR_NOT_FOUND: no such template")}
 _BUSY = "another request changed the template at the same time (retry)"
 _CREATE_ERRORS: Responses = {
     409: error_response(
-        "ERR_CONFLICT: the templateId is taken, a channel type repeats, or the "
-        "Idempotency-Key was used with another body or has not answered yet"
+        "ERR_CONFLICT: the templateId is taken, a channel type repeats, a new "
+        "templateCategory would be the app's 1001st category, or the Idempotency-Key was "
+        "used with another body or has not answered yet"
     )
 }
 _CHANGE_ERRORS: Responses = {
     **_NOT_FOUND,
     409: error_response(
-        f"ERR_CONFLICT: a channel type repeats, a status change is not allowed, or {_BUSY}"
+        "ERR_CONFLICT: a channel type repeats, a status change is not allowed, a new "
+        f"templateCategory would be the app's 1001st category, or {_BUSY}"
     ),
 }
 _ARCHIVE_ERRORS: Responses = {**_NOT_FOUND, 409: error_response(f"ERR_CONFLICT: {_BUSY}")}
@@ -71,6 +74,7 @@ def router(  # long: one closure per route, all on the same dependencies
     auth: Auth,
     responder: Responder,
     templates: TemplateRepository,
+    categories: CategoryRepository,
     limits: TemplateLimits,
 ) -> APIRouter:
     routes = APIRouter(
@@ -94,8 +98,8 @@ def router(  # long: one closure per route, all on the same dependencies
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
         async def call() -> StoredResponse:
-            template = await service.create_template(
-                templates, app_id, body.to_draft(), now(), limits
+            template = await categorized.create_template(
+                templates, categories, app_id, body.to_draft(), now(), limits
             )
             return json_response(Data(data=TemplatePublic.of(template)), 201)
 
@@ -152,8 +156,8 @@ def router(  # long: one closure per route, all on the same dependencies
     async def update_template(
         template_id: str, body: TemplateUpdate, app_id: str = Depends(auth.require_app)
     ) -> Data[TemplatePublic]:
-        template = await service.update_template(
-            templates, app_id, template_id, body.to_changes(), now(), limits
+        template = await categorized.update_template(
+            templates, categories, app_id, template_id, body.to_changes(), now(), limits
         )
         return Data(data=TemplatePublic.of(template))
 

@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from clarion_shared.contracts.base import JsonObject
+from clarion_shared.errors import Invalid
 from clarion_shared.lifecycle import Resource
 from clarion_shared.logging import get_logger
 
@@ -98,18 +99,26 @@ def _check_edit(
     )
 
 
-async def create_template(
-    templates: TemplateRepository,
-    app_id: str,
-    draft: TemplateDraft,
-    now: int,
-    limits: TemplateLimits = TemplateLimits(),
+# ``/v3/campaigns/templates/categories`` is the category routes' path: a template with
+# this id could not be read there.
+RESERVED_IDS = frozenset({"categories"})
+
+
+def new_template(
+    app_id: str, draft: TemplateDraft, now: int, limits: TemplateLimits = TemplateLimits()
 ) -> Template:
-    template_id = (
-        check_slug(draft.template_id, "templateId")
-        if draft.template_id is not None
-        else slugify(draft.name, sep="_") or f"template_{secrets.token_hex(3)}"
-    )
+    """The template ``draft`` asks for, validated (not stored yet)."""
+    if draft.template_id is not None:
+        template_id = check_slug(draft.template_id, "templateId")
+        if template_id in RESERVED_IDS:
+            raise Invalid(
+                f"templateId {template_id!r} is reserved.",
+                details=[{"field": "templateId", "message": "reserved"}],
+            )
+    else:
+        template_id = slugify(draft.name, sep="_") or f"template_{secrets.token_hex(3)}"
+        if template_id in RESERVED_IDS:
+            template_id = f"{template_id}_template"
     schema = validate_schema(draft.variable_schema)
     channels = validate_channels(draft.channels, draft.name, draft.alternative_text)
     check_size(channels, schema, limits)
@@ -117,7 +126,7 @@ async def create_template(
     version = versions.new_version(
         1, channels, schema, now, status="approved" if status == "approved" else "draft"
     )
-    template = Template(
+    return Template(
         app_id=app_id,
         template_id=template_id,
         name=draft.name,
@@ -130,8 +139,14 @@ async def create_template(
         tags=tuple(dict.fromkeys(draft.tags)),
         archived=status == "archived",
     )
-    # A generated id that collides gets a suffix; a chosen one is the client's conflict.
-    ids = candidate_ids(template_id, "_")
+
+
+async def insert_template(
+    templates: TemplateRepository, template: Template, id_chosen: bool
+) -> Template:
+    """Store ``template``; a generated id that collides gets a suffix, a chosen one is
+    the client's conflict (:class:`TemplateIdTaken`)."""
+    ids = candidate_ids(template.template_id, "_")
 
     async def insert_next() -> Template:
         candidate = replace(template, template_id=next(ids))
@@ -139,15 +154,25 @@ async def create_template(
             raise TemplateIdTaken(candidate.template_id)
         return candidate
 
-    retries = 0 if draft.template_id is not None else GENERATED_ID_RETRIES
     retrying = AsyncRetrying(
-        stop=stop_after_attempt(1 + retries),
+        stop=stop_after_attempt(1 + (0 if id_chosen else GENERATED_ID_RETRIES)),
         retry=retry_if_exception_type(TemplateIdTaken),
         reraise=True,
     )
-    template = await retrying(insert_next)
-    log.info("template.created", app_id=app_id, template_id=template.template_id)
-    return template
+    inserted: Template = await retrying(insert_next)
+    log.info("template.created", app_id=template.app_id, template_id=inserted.template_id)
+    return inserted
+
+
+async def create_template(
+    templates: TemplateRepository,
+    app_id: str,
+    draft: TemplateDraft,
+    now: int,
+    limits: TemplateLimits = TemplateLimits(),
+) -> Template:
+    template = new_template(app_id, draft, now, limits)
+    return await insert_template(templates, template, draft.template_id is not None)
 
 
 async def get_template(templates: TemplateRepository, app_id: str, template_id: str) -> Template:

@@ -17,6 +17,7 @@ from clarion_shared.contracts.sends import SendNotification
 from clarion_shared.ids import new_id
 
 from ..apps.domain import App
+from ..categories.domain import AppCategories
 from ..channels.domain import Channel
 from ..idempotency.domain import IdempotencyRecord, StoredResponse
 from ..kafka import publishing
@@ -126,6 +127,27 @@ class MemoryTemplates(NoLifecycle):
         return True
 
 
+class MemoryCategories(NoLifecycle):
+    def __init__(self) -> None:
+        self.items: dict[str, AppCategories] = {}
+
+    async def get(self, app_id: str) -> AppCategories | None:
+        return self.items.get(app_id)
+
+    async def insert(self, categories: AppCategories) -> bool:
+        if categories.app_id in self.items:
+            return False
+        self.items[categories.app_id] = categories
+        return True
+
+    async def replace(self, categories: AppCategories) -> bool:
+        current = self.items.get(categories.app_id)
+        if current is None or current.revision != categories.revision:
+            return False
+        self.items[categories.app_id] = replace(categories, revision=categories.revision + 1)
+        return True
+
+
 class MemoryIdempotency(NoLifecycle):
     def __init__(self) -> None:
         self.items: dict[str, IdempotencyRecord] = {}
@@ -153,12 +175,13 @@ class MemoryIdempotency(NoLifecycle):
 
 
 class MemoryStore:
-    """The four repositories of one database, wired like the Mongo ones."""
+    """The repositories of one database, wired like the Mongo ones."""
 
     def __init__(self) -> None:
         self.channels = MemoryChannels()
         self.apps = MemoryApps(self.channels)
         self.templates = MemoryTemplates()
+        self.categories = MemoryCategories()
         self.idempotency = MemoryIdempotency()
 
 

@@ -59,6 +59,7 @@ def fake_adapters(
         apps=store.apps,
         channels=store.channels,
         templates=store.templates,
+        categories=store.categories,
         idempotency=store.idempotency,
         broker=FakeConnection(),
         sends=commands,
