@@ -44,6 +44,7 @@ FERRETDB_LOG_LEVEL="${CLARION_FERRETDB_LOG_LEVEL:-error}"
 # CLARION_MONGO_MAX_POOL_SIZE (25) commands each: 4 services waiting on a second
 # connection hold at most 100 of 200.
 FERRETDB_PG_POOL="${CLARION_FERRETDB_PG_POOL:-200}"
+FERRETDB_GIN="${CLARION_FERRETDB_GIN:-true}"
 # On the command line, not only in postgresql.conf: a data dir made before keeps its conf.
 PG_MAX_CONNECTIONS=$((FERRETDB_PG_POOL + 100))
 STOP_TIMEOUT="${CLARION_STOP_TIMEOUT:-30}"
@@ -437,7 +438,25 @@ pg_up() {
       || die_log "could not create database ferretdb on 127.0.0.1:$PG_PORT" "$LOG_DIR/postgres-ctl.log" "$plog"
     log "postgres: created database ferretdb"
   fi
+  pg_gin_twins
   log "postgres: ready on 127.0.0.1:$PG_PORT"
+}
+
+# GIN twins of FerretDB's indexes, so that its `_jsonb->'f' @> v` filters use an index
+# (ferretdb-gin.sql says why). CLARION_FERRETDB_GIN=false removes the trigger (existing
+# twins stay), to measure without it on a fresh data folder.
+pg_gin_twins() {
+  local psql=("$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d ferretdb -v ON_ERROR_STOP=1)
+  local glog="$LOG_DIR/postgres-ctl.log"
+  if [[ "$FERRETDB_GIN" == "false" ]]; then
+    "${psql[@]}" -c "DROP EVENT TRIGGER IF EXISTS clarion_gin_twins" >>"$glog" 2>&1 \
+      || die_log "could not drop the GIN twins trigger" "$glog"
+    log "postgres: GIN twins of FerretDB indexes off (CLARION_FERRETDB_GIN=false)"
+    return 0
+  fi
+  "${psql[@]}" -f "$SCRIPT_DIR/ferretdb-gin.sql" >>"$glog" 2>&1 \
+    || die_log "could not install the GIN twins of FerretDB indexes ($SCRIPT_DIR/ferretdb-gin.sql)" "$glog"
+  log "postgres: GIN twins of FerretDB indexes installed"
 }
 
 pg_down() {
