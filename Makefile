@@ -15,12 +15,13 @@ INFRA := bash deploy/local/infra.sh
 WITH_INFRA = eval "$$($(INFRA) env)" &&
 
 .PHONY: help install tools infra-install infra-up infra-down infra-status topics run lint fmt \
-        test test-unit test-integration test-e2e bench clean
+        test test-unit test-integration test-e2e bench bench-scale clean
 
 help:
 	@echo "make run     start everything locally (Ctrl-C stops it)"
 	@echo "make test    lint, type-check and run unit, integration and end-to-end tests"
 	@echo "make bench   run the benchmark, print it, write bench/results/latest.json"
+	@echo "make bench-scale  the hot operations empty vs with 1M users and 1M feed items stored"
 	@echo "make infra-up / infra-down / infra-status   the embedded Kafka and FerretDB"
 
 install: .venv/.synced
@@ -87,6 +88,9 @@ test-e2e: install infra-up
 
 bench: install infra-up topics
 	$(WITH_INFRA) $(UV) run --frozen python -m bench
+
+bench-scale: install infra-up topics
+	$(WITH_INFRA) $(UV) run --frozen python -m bench.scale
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache
