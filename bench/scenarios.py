@@ -37,6 +37,8 @@ PORTS = {
 }
 ADMIN_TOKEN = "bench-admin-token"
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+# Processes of the dispatcher and of the user-directory (same consumer groups).
+REPLICAS = int(os.environ.get("BENCH_REPLICAS", "1"))
 RESULTS = Path(__file__).parent / "results"
 BENCH_DB = f"bench_{int(time.time())}"
 BENCH_TOPIC_PREFIX = f"{BENCH_DB}."  # the stack's topics are its own (see Stack)
@@ -338,7 +340,8 @@ def table(rows: list[Row]) -> str:
 
 @contextmanager
 def bench_stack(settings: InfraSettings) -> Iterator[Stack]:
-    """The four services on the bench's own database and topics (ports 28080-28083)."""
+    """The four services on the bench's own database and topics (ports 28080-28083),
+    ``BENCH_REPLICAS`` processes of the dispatcher and of the user-directory."""
     env = stack_env(
         settings.kafka_bootstrap_servers,
         settings.mongodb_url,
@@ -353,6 +356,7 @@ def bench_stack(settings: InfraSettings) -> Iterator[Stack]:
         log_dir=Path(".local/logs/bench"),
         gateway_port=PORTS["api-gateway"],
         own_topics=True,
+        replicas={"dispatcher": REPLICAS, "user-directory": REPLICAS},
     ) as stack:
         yield stack
 

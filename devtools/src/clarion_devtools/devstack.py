@@ -106,6 +106,11 @@ class NotReady(Exception):
 class Stack:
     """The four service processes; a context manager that always stops them.
 
+    ``replicas`` runs more than one process of a service (``{"dispatcher": 2}``): the
+    extra ones are named ``dispatcher#2``..., listen on the service's port + 100 * (n - 1)
+    and join the same consumer groups under instance ids of their own, as N processes
+    of a real deployment do. Peers and the gateway call the first one.
+
     ``own_topics``: the stack creates the topics of its namespace (the environment's
     ``CLARION_TOPIC_PREFIX``, which must be set) before starting and deletes them after
     stopping. So a throwaway stack (tests, benchmark) shares the broker with ``make run``
@@ -116,6 +121,7 @@ class Stack:
     log_dir: Path | None = None
     gateway_port: int = 8080
     own_topics: bool = False
+    replicas: Mapping[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -123,14 +129,35 @@ class Stack:
         return f"http://127.0.0.1:{self.gateway_port}"
 
     def start(self) -> None:
-        """Start every service; each log file starts empty (restarts append to it)."""
+        """Start every service (and its replicas); each log file starts empty (restarts
+        append to it)."""
         for name, module, _ in SERVICES:
-            if self.log_dir is not None:
-                (self.log_dir / f"{name}.log").unlink(missing_ok=True)
-            self.start_one(name, module)
+            for process in self.process_names(name):
+                if self.log_dir is not None:
+                    (self.log_dir / f"{process}.log").unlink(missing_ok=True)
+                self.start_one(process, module)
+
+    def process_names(self, service: str) -> list[str]:
+        """``service``, then its replicas' names (``service#2``, ...)."""
+        count = max(1, self.replicas.get(service, 1))
+        return [service] + [f"{service}#{n}" for n in range(2, count + 1)]
+
+    def env_of(self, process: str) -> dict[str, str]:
+        """The environment of one process: a replica's port and instance id are its own."""
+        service, _, number = process.partition("#")
+        if not number:
+            return self.env
+        prefix = SERVICE_PREFIXES[service]
+        port = int(self.env[f"{prefix}PORT"]) + 100 * (int(number) - 1)
+        return {
+            **self.env,
+            f"{prefix}PORT": str(port),
+            f"{prefix}GROUP_INSTANCE_ID": f"{service}-{port}",
+        }
 
     def start_one(self, name: str, module: str | None = None) -> None:
-        module = module or next(m for n, m, _ in SERVICES if n == name)
+        service = name.partition("#")[0]
+        module = module or next(m for n, m, _ in SERVICES if n == service)
         out: IO[bytes] | None = None  # None: inherit the terminal
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -138,7 +165,7 @@ class Stack:
         try:
             self.processes[name] = subprocess.Popen(
                 [sys.executable, "-m", module],
-                env=self.env,
+                env=self.env_of(name),
                 stdout=out,
                 stderr=subprocess.STDOUT if out is not None else None,
                 start_new_session=True,
@@ -160,10 +187,12 @@ class Stack:
 
     def stop(self) -> None:
         for name, _, _ in reversed(SERVICES):
-            self.stop_one(name)
+            for process in reversed(self.process_names(name)):
+                self.stop_one(process)
 
     def wait_ready(self, timeout_s: float = 120.0) -> None:
-        """Wait until the gateway's ``/readyz`` is 200 (every service is ready)."""
+        """Wait until the gateway's ``/readyz`` is 200 (every service is ready), and
+        every replica's."""
 
         def ready() -> None:
             for name, proc in self.processes.items():
@@ -172,6 +201,13 @@ class Stack:
             response = httpx.get(f"{self.gateway_url}/readyz", timeout=3)
             if response.status_code != 200:
                 raise NotReady(response.text)
+            for name in self.processes:
+                service, _, number = name.partition("#")
+                if number:  # a replica: the gateway does not call it, ask it
+                    port = self.env_of(name)[f"{SERVICE_PREFIXES[service]}PORT"]
+                    replica = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=3)
+                    if replica.status_code != 200:
+                        raise NotReady(f"{name}: {replica.text}")
 
         retrying = Retrying(
             stop=stop_after_delay(timeout_s),
