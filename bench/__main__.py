@@ -3,8 +3,9 @@
 Scenarios (each prints a row and lands in ``bench/results/latest.json``):
 
 - realtime-1: sequential realtime sends to 1 receiver (latency percentiles);
+- realtime-5: 500 sequential realtime sends to 5 receivers (issue 7's latency goal);
 - realtime-10: sequential realtime sends to 10 receivers;
-- realtime-concurrent: 16 clients sending realtime to 5 receivers each at once;
+- realtime-concurrent: 32 clients sending realtime to 5 receivers each at once;
 - batch-10k: one send to 10,000 receivers, timed until every chunk is dispatched
   (read from ``clarion.status``), i.e. every notification record and feed item exists;
 - realtime-1-during-batch: sequential realtime sends to 1 receiver while another
@@ -51,8 +52,9 @@ async def run(settings: InfraSettings, gateway_url: str) -> list[Row]:
         rows: list[Row] = []
         scenarios: list[Callable[[], Awaitable[Row]]] = [
             lambda: realtime(http, auth, uids, n(200), 1),
+            lambda: realtime(http, auth, uids, n(500), 5),
             lambda: realtime(http, auth, uids, n(100), 10),
-            lambda: realtime_concurrent(http, auth, uids, 16, n(25)),
+            lambda: realtime_concurrent(http, auth, uids, 32, n(25)),
             lambda: batch(http, auth, uids, settings),
             lambda: realtime_during_batch(http, auth, uids, settings),
             lambda: live_feed(http, auth, uids, n(100)),
