@@ -22,6 +22,7 @@ from clarion_shared.contracts.status import (
     DeliveryFailed,
     status_event_adapter,
 )
+from clarion_shared.contracts.users_changes import UsersChanged
 from clarion_shared.contracts.users_events import PresenceChanged, user_event_adapter
 from clarion_shared.settings import InfraSettings
 from clarion_shared.topics import Topics
@@ -47,6 +48,7 @@ EXAMPLES: list[Contract] = [
     LookupUsers(request_id="r", reply_topic="clarion.directory.replies", app_id="a", uids=["u"]),
     UsersResolved(request_id="r", app_id="a", users=[UserProfile(uid="u")], missing=["v"]),
     PresenceChanged(app_id="a", uid="u", status="online", occurred_at=1),
+    UsersChanged(app_id="a", uids=["u", "v"], occurred_at=1),
     DeliveryJob(
         job_id="j",
         app_id="a",

@@ -1,6 +1,7 @@
 """Fixtures of the user-directory tests: the in-memory repository (the fake the unit
 tests use, held to the same suite as the Mongo one), a repository on the real database,
-and the settings of a directory under test."""
+the settings of a directory under test, and the whole service running on the real
+database and broker."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
 from clarion_devtools.helpers import random_ref
-from clarion_directory.app import Settings
+from clarion_directory.app import Settings, build
 from clarion_directory.testing import InMemoryUserRepository
 from clarion_directory.users.mongo import MongoUserRepository
 from clarion_directory.users.service import UserRepository
@@ -63,3 +65,16 @@ def directory_settings(infra: InfraSettings) -> Settings:
 @pytest.fixture(scope="session")
 def make_settings(infra_settings: InfraSettings) -> Callable[[], Settings]:
     return lambda: directory_settings(infra_settings)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def real_app(
+    make_settings: Callable[[], Settings], mongo_client: AsyncMongoClient[dict[str, Any]]
+) -> AsyncIterator[FastAPI]:
+    """The whole service, lifespan included (Kafka consumers, indexes, readiness), on a
+    database of its own (one per test module)."""
+    settings = make_settings()
+    app = build(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+    await mongo_client.drop_database(settings.db_name)

@@ -9,19 +9,21 @@ Integration: the whole service on the real database and broker.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
-from pymongo import AsyncMongoClient
 
 from clarion_devtools.helpers import random_ref, wait_until
-from clarion_directory.app import Adapters, Settings, build, compose
-from clarion_directory.testing import InMemoryUserRepository, RecordingUserEvents
+from clarion_directory.app import Settings, compose
+from clarion_directory.testing import (
+    InMemoryUserRepository,
+    RecordingUserEvents,
+    in_memory,
+)
 from clarion_directory.users import service
 from clarion_directory.users.models import UNSET_IGNORED, UNSETTABLE, UserCreate, UserUpdate
 from clarion_shared.api import json_body
@@ -72,7 +74,7 @@ def events() -> RecordingUserEvents:
 @pytest.fixture
 def memory_app(memory_repo: InMemoryUserRepository, events: RecordingUserEvents) -> FastAPI:
     settings = Settings()
-    return compose(settings, replace(Adapters.connect(settings), users=memory_repo, events=events))
+    return compose(settings, in_memory(settings, memory_repo, events))
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -297,17 +299,6 @@ async def test_unset_of_a_field_that_cannot_be_cleared_is_400(
 
 
 # ------------------------------------------------------------- real database and broker
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def real_app(
-    make_settings: Callable[[], Settings], mongo_client: AsyncMongoClient[dict[str, Any]]
-) -> AsyncIterator[FastAPI]:
-    settings = make_settings()
-    app = build(settings)
-    async with app.router.lifespan_context(app):
-        yield app
-    await mongo_client.drop_database(settings.db_name)
 
 
 @pytest.mark.integration

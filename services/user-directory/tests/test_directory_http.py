@@ -7,19 +7,17 @@ service built by ``app.build`` with its lifespan, on the real database and broke
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
-from pymongo import AsyncMongoClient
 
 from clarion_devtools.helpers import random_ref
-from clarion_directory.app import Adapters, Settings, build, compose
-from clarion_directory.testing import InMemoryUserRepository
+from clarion_directory.app import Settings, compose
+from clarion_directory.testing import InMemoryUserRepository, in_memory
 from clarion_shared.http import internal_headers
 
 # What the gateway sends: the services' shared secret (the default, in these tests).
@@ -30,19 +28,7 @@ INTERNAL = internal_headers(Settings().internal_token)
 def memory_app(memory_repo: InMemoryUserRepository) -> FastAPI:
     """The service on the fake repository (its lifespan is not run: nothing starts)."""
     settings = Settings()
-    return compose(settings, replace(Adapters.connect(settings), users=memory_repo))
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def real_app(
-    make_settings: Callable[[], Settings], mongo_client: AsyncMongoClient[dict[str, Any]]
-) -> AsyncIterator[FastAPI]:
-    """The whole service, lifespan included (Kafka consumers, indexes, readiness)."""
-    settings = make_settings()
-    app = build(settings)
-    async with app.router.lifespan_context(app):
-        yield app
-    await mongo_client.drop_database(settings.db_name)
+    return compose(settings, in_memory(settings, memory_repo))
 
 
 @pytest.fixture(params=["memory", pytest.param("real", marks=pytest.mark.integration)])

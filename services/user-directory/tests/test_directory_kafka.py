@@ -10,12 +10,13 @@ import pytest
 import pytest_asyncio
 from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
 
-from clarion_directory.testing import InMemoryUserRepository
+from clarion_directory.testing import InMemoryUserRepository, RecordingUserChanges
 from clarion_directory.users import consumers
 from clarion_directory.users.domain import User
 from clarion_shared.contracts.base import Contract
 from clarion_shared.contracts.directory_lookups import LookupUsers
 from clarion_shared.contracts.directory_replies import UsersResolved
+from clarion_shared.contracts.users_changes import UsersChanged
 from clarion_shared.contracts.users_events import PresenceChanged, UserDeleted, UserUpserted
 from clarion_shared.kafka import ConsumerGroups, make_broker
 from clarion_shared.settings import InfraSettings
@@ -36,6 +37,7 @@ class Harness:
     broker: KafkaBroker
     repo: InMemoryUserRepository
     captured: Captured
+    changes: RecordingUserChanges
 
     async def send(self, topic: str, message: Contract | bytes, key: str = "k") -> None:
         body = message if isinstance(message, bytes) else message.to_bytes()
@@ -45,7 +47,8 @@ class Harness:
 @pytest_asyncio.fixture(loop_scope="session")
 async def harness(memory_repo: InMemoryUserRepository) -> AsyncIterator[Harness]:
     broker = make_broker(InfraSettings(), "user-directory-test")
-    consumers.register(ConsumerGroups(broker, "user-directory"), TOPICS, memory_repo)
+    changes = RecordingUserChanges()
+    consumers.register(ConsumerGroups(broker, "user-directory"), TOPICS, memory_repo, changes)
     captured = Captured()
 
     @broker.subscriber(REPLY_TOPIC)
@@ -58,7 +61,7 @@ async def harness(memory_repo: InMemoryUserRepository) -> AsyncIterator[Harness]
         captured.dead.append((dict(msg.headers), msg.body))
 
     async with TestKafkaBroker(broker) as test_broker:
-        yield Harness(test_broker, memory_repo, captured)
+        yield Harness(test_broker, memory_repo, captured, changes)
 
 
 def presence(status: Literal["online", "offline"], at: int) -> PresenceChanged:
@@ -211,3 +214,49 @@ async def test_lookups_of_one_fetch_share_one_read_per_app(harness: Harness) -> 
     assert replies[b"r2"].missing == ["x"]
     assert [u.uid for u in replies[b"r3"].users] == ["carol"]
     assert harness.repo.get_many_calls == 2  # one per app, not one per lookup
+
+
+async def test_a_fetch_of_user_events_announces_its_users_once_per_app(harness: Harness) -> None:
+    await harness.repo.insert(user("dan", updated_at=500))
+    events = [
+        UserUpserted(app_id="app", uid="eve", name="Eve", occurred_at=100),
+        presence("online", 120),
+        UserUpserted(app_id="other", uid="eve", name="Eve", occurred_at=100),
+        # Stale (dan was updated at 500): applied as nothing, announced all the same,
+        # as it may be the redelivery of an event whose announcement failed.
+        UserDeleted(app_id="app", uid="dan", occurred_at=110),
+        UserUpserted(app_id="app", uid="eve", role="admin", occurred_at=130),
+    ]
+    await harness.broker.publish_batch(
+        *(event.to_bytes() for event in events), topic=TOPICS.users_events
+    )
+
+    stored = await harness.repo.get("app", "eve")
+    assert stored is not None
+    assert stored.role == "admin"
+    assert await harness.repo.get("app", "dan") is not None
+    assert [(c.app_id, c.uids) for c in harness.changes.changes] == [
+        ("app", ["eve", "dan"]),
+        ("other", ["eve"]),
+    ]
+    assert all(isinstance(c, UsersChanged) for c in harness.changes.changes)
+
+
+async def test_user_events_whose_announcement_fails_are_delivered_again(
+    harness: Harness,
+) -> None:
+    harness.changes.fail = True
+    event = UserDeleted(app_id="app", uid="dan", occurred_at=130)
+    await harness.repo.insert(user("dan"))
+    # The handler raises a transient error after its retries (the in-memory broker
+    # hands it to the publisher): the record is not committed, so it comes again.
+    with pytest.raises(TimeoutError):
+        await harness.send(TOPICS.users_events, event)
+    # Applied, not announced, and not dead-lettered.
+    assert await harness.repo.get("app", "dan") is None
+    assert harness.changes.changes == []
+    assert harness.captured.dead == []
+
+    harness.changes.fail = False
+    await harness.send(TOPICS.users_events, event)  # the redelivery: nothing to delete
+    assert harness.changes.uids("app") == ["dan"]

@@ -9,19 +9,17 @@ on the whole service on the real database.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
-from pymongo import AsyncMongoClient
 
 from clarion_devtools.helpers import random_ref
-from clarion_directory.app import Adapters, Settings, build, compose
-from clarion_directory.testing import InMemoryUserRepository
+from clarion_directory.app import Settings, compose
+from clarion_directory.testing import InMemoryUserRepository, in_memory
 from clarion_directory.users import service
 from clarion_directory.users.domain import (
     PRIVATE_KEY,
@@ -40,24 +38,13 @@ from clarion_shared.strict_input import DEFAULT_MAX_BODY_BYTES
 INTERNAL = internal_headers(Settings().internal_token)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def real_app(
-    make_settings: Callable[[], Settings], mongo_client: AsyncMongoClient[dict[str, Any]]
-) -> AsyncIterator[FastAPI]:
-    settings = make_settings()
-    app = build(settings)
-    async with app.router.lifespan_context(app):
-        yield app
-    await mongo_client.drop_database(settings.db_name)
-
-
 @pytest.fixture(params=["memory", pytest.param("real", marks=pytest.mark.integration)])
 def service_app(request: pytest.FixtureRequest) -> FastAPI:
     if request.param == "real":
         app: FastAPI = request.getfixturevalue("real_app")
         return app
     settings = Settings()
-    return compose(settings, replace(Adapters.connect(settings), users=InMemoryUserRepository()))
+    return compose(settings, in_memory(settings))
 
 
 def _client(app: FastAPI) -> httpx.AsyncClient:
@@ -165,7 +152,7 @@ async def test_an_import_fails_only_the_entry_over_the_limit(client: httpx.Async
 
 async def test_a_normal_1000_user_import_fits_the_body_limit() -> None:
     settings = Settings()
-    app = compose(settings, replace(Adapters.connect(settings), users=InMemoryUserRepository()))
+    app = compose(settings, in_memory(settings))
     users = [
         {
             "uid": f"user-{i:04d}",
@@ -190,7 +177,7 @@ async def test_a_normal_1000_user_import_fits_the_body_limit() -> None:
 
 async def test_the_limits_are_the_settings() -> None:
     settings = Settings(metadata_max_keys=2, metadata_max_bytes=100)
-    app = compose(settings, replace(Adapters.connect(settings), users=InMemoryUserRepository()))
+    app = compose(settings, in_memory(settings))
     async with _client(app) as http:
         ok = await http.post("/users", json={"uid": "a", "name": "A", "metadata": {"x": 1}})
         assert ok.status_code == 200, ok.text

@@ -9,19 +9,16 @@ the service composed on the fake repository (unit) and built on the real databas
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
-from typing import Any
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
-from pymongo import AsyncMongoClient
 
 from clarion_devtools.helpers import random_ref
-from clarion_directory.app import Adapters, Settings, build, compose
-from clarion_directory.testing import InMemoryUserRepository
+from clarion_directory.app import Settings, compose
+from clarion_directory.testing import in_memory
 from clarion_shared.http import internal_headers
 
 JSON = {"content-type": "application/json"}
@@ -30,23 +27,13 @@ JSON = {"content-type": "application/json"}
 @pytest.fixture
 def memory_directory() -> FastAPI:
     settings = Settings()
-    return compose(settings, replace(Adapters.connect(settings), users=InMemoryUserRepository()))
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def real_directory(
-    make_settings: Callable[[], Settings], mongo_client: AsyncMongoClient[dict[str, Any]]
-) -> AsyncIterator[FastAPI]:
-    settings = make_settings()
-    app = build(settings)
-    async with app.router.lifespan_context(app):
-        yield app
-    await mongo_client.drop_database(settings.db_name)
+    return compose(settings, in_memory(settings))
 
 
 @pytest.fixture(params=["memory", pytest.param("real", marks=pytest.mark.integration)])
 def directory(request: pytest.FixtureRequest) -> FastAPI:
-    app: FastAPI = request.getfixturevalue(f"{request.param}_directory")
+    name = "memory_directory" if request.param == "memory" else "real_app"
+    app: FastAPI = request.getfixturevalue(name)
     return app
 
 

@@ -5,13 +5,12 @@ public 404 ``ERR_USER_NOT_FOUND`` envelope when not; nothing of the user goes ba
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import httpx
 import pytest_asyncio
 
-from clarion_directory.app import Adapters, Settings, compose
-from clarion_directory.testing import InMemoryUserRepository
+from clarion_directory.app import Settings, compose
+from clarion_directory.testing import InMemoryUserRepository, in_memory
 from clarion_shared.http import internal_headers
 
 INTERNAL = internal_headers(Settings().internal_token)
@@ -20,7 +19,7 @@ INTERNAL = internal_headers(Settings().internal_token)
 @pytest_asyncio.fixture
 async def http(memory_repo: InMemoryUserRepository) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings()
-    app = compose(settings, replace(Adapters.connect(settings), users=memory_repo))
+    app = compose(settings, in_memory(settings, memory_repo))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://directory/internal/apps", headers=INTERNAL

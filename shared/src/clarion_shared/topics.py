@@ -25,6 +25,7 @@ from .contracts import (
     replies,
     sends,
     status,
+    users_changes,
     users_events,
 )
 from .contracts.base import Contract
@@ -96,6 +97,12 @@ class Topics:
     @property
     def users_events(self) -> str:
         return self._name("users.events")
+
+    @property
+    def users_changes(self) -> str:
+        """Which users the directory changed: every dispatcher instance drops them from
+        its cache of profiles."""
+        return self._name("users.changes")
 
     @property
     def status(self) -> str:
@@ -180,6 +187,17 @@ def _specs(t: Topics) -> list[TopicSpec]:  # long: the registry, one entry per t
             ("other services",),
             ("user-directory",),
             users_events.UserEvent,
+        ),
+        TopicSpec(
+            t.users_changes,
+            "app id",
+            ("user-directory",),
+            ("dispatcher",),
+            users_changes.UsersChanged,
+            # Every dispatcher instance reads it from its end (a tail, no consumer
+            # group), and a tail never dead-letters: an unreadable record empties the
+            # reader's cache instead.
+            has_dlq=False,
         ),
         *[
             TopicSpec(

@@ -19,10 +19,11 @@ from clarion_shared.topics import Topics
 
 from .errors import ERRORS
 from .users import consumers, routes
+from .users.announcements import UserChanges, UserEvents
 from .users.domain import MetadataLimits
-from .users.kafka import KafkaUserEvents
+from .users.kafka import KafkaUserChanges, KafkaUserEvents
 from .users.mongo import LookupStrategy, MongoUserRepository
-from .users.service import UserEvents, UserRepository
+from .users.service import UserRepository
 
 SERVICE = "user-directory"
 
@@ -65,6 +66,8 @@ class Adapters:
 
     users: UserRepository
     events: UserEvents
+    # Which users each write changed, for the dispatchers' caches of profiles.
+    changes: UserChanges
     broker: KafkaBroker
     database: mongo.MongoConnection
 
@@ -80,9 +83,11 @@ class Adapters:
             client[settings.db_name], settings.lookup_strategy, settings.lookup_concurrency
         )
         broker = kafka.make_broker(settings, SERVICE)
+        topics = Topics(settings.topic_prefix)
         return cls(
             users=users,
-            events=KafkaUserEvents(broker, Topics(settings.topic_prefix)),
+            events=KafkaUserEvents(broker, topics),
+            changes=KafkaUserChanges(broker, topics),
             broker=broker,
             database=mongo.MongoConnection(client),
         )
@@ -101,7 +106,9 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
     topics = Topics(settings.topic_prefix)
     groups = kafka.ConsumerGroups(adapters.broker, settings.group_id, settings.group_instance_id)
     limits = settings.metadata_limits()
-    consumers.register(groups, topics, adapters.users, settings.auto_offset_reset, limits)
+    consumers.register(
+        groups, topics, adapters.users, adapters.changes, settings.auto_offset_reset, limits
+    )
     app = create_app(
         SERVICE,
         "Clarion user directory",
@@ -111,7 +118,7 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
         internal_token=settings.internal_token,
         description="Users and presence; the gateway forwards /v3/users here.",
     )
-    app.include_router(routes.router(adapters.users, adapters.events, limits))
+    app.include_router(routes.router(adapters.users, adapters.events, adapters.changes, limits))
     return app
 
 

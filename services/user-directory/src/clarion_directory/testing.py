@@ -8,14 +8,18 @@ imports this module.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
+from clarion_shared.contracts.users_changes import UsersChanged
 from clarion_shared.contracts.users_events import PresenceChanged
 
+from .app import Adapters, Settings
+from .users.announcements import PublishFailed
 from .users.domain import DEFAULT_ROLE, Status, UidAlreadyExists, User
 from .users.models import UserUpdate
 from .users.query import UserQuery
-from .users.service import PublishFailed, Upsert, UpsertResult, UserPage
+from .users.service import Upsert, UpsertResult, UserPage
 
 
 class InMemoryUserRepository:
@@ -109,6 +113,29 @@ class RecordingUserEvents:
         self.presences.extend(events)
 
 
+class RecordingUserChanges:
+    """``UserChanges`` that keeps what it publishes; ``fail`` makes it refuse, as a
+    broker that is down does."""
+
+    def __init__(self) -> None:
+        self.changes: list[UsersChanged] = []
+        self.fail = False
+
+    async def users_changed(self, changes: Sequence[UsersChanged]) -> None:
+        if self.fail:
+            raise PublishFailed("the broker is down (fake)")
+        self.changes.extend(changes)
+
+    def uids(self, app_id: str | None = None) -> list[str]:
+        """Every uid announced (of ``app_id``), in order, repeats included."""
+        return [
+            uid
+            for change in self.changes
+            if app_id is None or change.app_id == app_id
+            for uid in change.uids
+        ]
+
+
 def _upserted(app_id: str, existing: User | None, upsert: Upsert) -> User:
     if existing is None:
         existing = User(
@@ -120,3 +147,19 @@ def _upserted(app_id: str, existing: User | None, upsert: Upsert) -> User:
             updated_at=upsert.at,
         )
     return _apply(existing, upsert.changes, upsert.at)
+
+
+def in_memory(
+    settings: Settings,
+    users: InMemoryUserRepository | None = None,
+    events: RecordingUserEvents | None = None,
+    changes: RecordingUserChanges | None = None,
+) -> Adapters:
+    """The service's adapters with the fakes in place of the repository and the
+    publishers (the broker and database clients are made, and never started)."""
+    return replace(
+        Adapters.connect(settings),
+        users=InMemoryUserRepository() if users is None else users,
+        events=RecordingUserEvents() if events is None else events,
+        changes=RecordingUserChanges() if changes is None else changes,
+    )

@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import Sequence
 from typing import Literal
 
-from faststream.kafka import KafkaMessage
 from pydantic import TypeAdapter
 
 from clarion_shared import kafka
@@ -22,6 +21,7 @@ from clarion_shared.contracts.users_events import (
 from clarion_shared.topics import Topics
 
 from . import service
+from .announcements import PublishFailed, UserChanges
 from .domain import MetadataLimits
 from .service import UserRepository
 
@@ -32,6 +32,7 @@ def register(
     groups: kafka.ConsumerGroups,
     topics: Topics,
     repo: UserRepository,
+    user_changes: UserChanges,
     auto_offset_reset: Literal["earliest", "latest"] = "earliest",
     limits: MetadataLimits = MetadataLimits(),
 ) -> None:
@@ -54,11 +55,15 @@ def register(
     for topic in (topics.directory_lookups_realtime, topics.directory_lookups):
         groups.consume_batches(topic, lookup_adapter, answer, max_records=64, **options)
 
-    events = topics.users_events
+    async def apply(events: Sequence[UserUpserted | UserDeleted | PresenceChanged]) -> None:
+        try:
+            await service.apply_user_events(repo, user_changes, events, limits)
+        except PublishFailed as exc:
+            # Transient: the events are delivered again, applied again (a no-op), and
+            # their users announced.
+            raise TimeoutError(str(exc)) from exc
 
-    async def apply(event: UserUpserted | UserDeleted | PresenceChanged) -> None:
-        await service.apply_user_event(repo, event, limits)
-
-    @groups.subscriber(events, **options)
-    async def on_user_event(msg: KafkaMessage) -> None:
-        await kafka.consume_record(broker, msg, events, user_event_adapter, apply)
+    # A fetch's events are applied in order and announced in one record per app.
+    groups.consume_batches(
+        topics.users_events, user_event_adapter, apply, max_records=500, **options
+    )

@@ -14,6 +14,7 @@ from pydantic_core import to_json
 
 from clarion_shared.contracts.base import JsonObject
 from clarion_shared.contracts.directory_replies import UserProfile, UsersResolved
+from clarion_shared.contracts.users_changes import MAX_CHANGED_UIDS, UsersChanged
 from clarion_shared.errors import DomainError, Invalid, Unavailable
 
 UID_MAX_LENGTH = 100
@@ -79,6 +80,28 @@ class PresenceNotPropagated(Unavailable):
             "The presence change was saved but could not be announced; send it again.",
             details={"uids": list(uids)[:20]},
         )
+
+
+class ChangesNotPropagated(Unavailable):
+    """The write is stored, but the record saying which users changed was not published
+    (the dispatchers' caches may still hold the old profiles): the client's retry
+    stores the same write again and publishes it."""
+
+    def __init__(self, uids: Sequence[str]) -> None:
+        super().__init__(
+            "The change was saved but could not be announced; send it again.",
+            details={"uids": list(uids)[:20]},
+        )
+
+
+def users_changed(app_id: str, uids: Sequence[str], at: int) -> list[UsersChanged]:
+    """The records that say ``uids`` of ``app_id`` changed: each uid once, in records
+    of at most ``MAX_CHANGED_UIDS``; none for no uid."""
+    unique = list(dict.fromkeys(uids))
+    return [
+        UsersChanged(app_id=app_id, uids=unique[i : i + MAX_CHANGED_UIDS], occurred_at=at)
+        for i in range(0, len(unique), MAX_CHANGED_UIDS)
+    ]
 
 
 # --- users -------------------------------------------------------------------------

@@ -16,37 +16,57 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from clarion_shared.api import ERROR_RESPONSES, Data, Deleted, Paged
+from clarion_shared.api import (
+    ERROR_RESPONSES,
+    UNAVAILABLE_RESPONSE,
+    Data,
+    Deleted,
+    Paged,
+    Responses,
+)
 
 from . import service
+from .announcements import UserChanges, UserEvents
 from .domain import MetadataLimits
 from .models import ImportResult, UserCreate, UserImport, UserPublic, UserUpdate
 from .query import UserQuery
-from .service import UserEvents, UserRepository
+from .service import UserRepository
+
+# A write is stored, then announced: when the broker does not take the announcement
+# the call answers 503, and the client's retry announces it again.
+WRITE_RESPONSES: Responses = {503: UNAVAILABLE_RESPONSE}
 
 
 def router(
-    repo: UserRepository, events: UserEvents, limits: MetadataLimits = MetadataLimits()
+    repo: UserRepository,
+    events: UserEvents,
+    user_changes: UserChanges,
+    limits: MetadataLimits = MetadataLimits(),
 ) -> APIRouter:
     routes = APIRouter()
-    routes.include_router(_users(repo, events, limits))
+    routes.include_router(_users(repo, events, user_changes, limits))
     routes.include_router(_uids(repo))
     return routes
 
 
-def _users(repo: UserRepository, events: UserEvents, limits: MetadataLimits) -> APIRouter:
+def _users(
+    repo: UserRepository, events: UserEvents, user_changes: UserChanges, limits: MetadataLimits
+) -> APIRouter:
     users = APIRouter(
         prefix="/internal/apps/{app_id}/users", tags=["users"], responses=ERROR_RESPONSES
     )
 
-    @users.post("", summary="Create a user")
+    @users.post("", summary="Create a user", responses=WRITE_RESPONSES)
     async def create_user(app_id: str, body: UserCreate) -> Data[UserPublic]:
-        user = await service.create_user(repo, events, app_id, body, limits)
+        user = await service.create_user(repo, events, user_changes, app_id, body, limits)
         return Data(data=UserPublic.of(user))
 
-    @users.post("/import", summary="Create or update up to 1,000 users")
+    @users.post("/import", summary="Create or update up to 1,000 users", responses=WRITE_RESPONSES)
     async def import_users(app_id: str, body: UserImport) -> Data[ImportResult]:
-        return Data(data=await service.import_users(repo, events, app_id, body.users, limits))
+        imported = await service.import_users(
+            repo, events, user_changes, app_id, body.users, limits
+        )
+        return Data(data=imported)
 
     @users.get("", summary="List and search users")
     async def list_users(app_id: str, query: Annotated[UserQuery, Query()]) -> Paged[UserPublic]:
@@ -58,14 +78,14 @@ def _users(repo: UserRepository, events: UserEvents, limits: MetadataLimits) -> 
     async def get_user(app_id: str, uid: str) -> Data[UserPublic]:
         return Data(data=UserPublic.of(await service.get_user(repo, app_id, uid)))
 
-    @users.put("/{uid}", summary="Update a user's given fields")
+    @users.put("/{uid}", summary="Update a user's given fields", responses=WRITE_RESPONSES)
     async def update_user(app_id: str, uid: str, body: UserUpdate) -> Data[UserPublic]:
-        user = await service.update_user(repo, events, app_id, uid, body, limits)
+        user = await service.update_user(repo, events, user_changes, app_id, uid, body, limits)
         return Data(data=UserPublic.of(user))
 
-    @users.delete("/{uid}", summary="Delete a user")
+    @users.delete("/{uid}", summary="Delete a user", responses=WRITE_RESPONSES)
     async def delete_user(app_id: str, uid: str) -> Data[Deleted]:
-        await service.delete_user(repo, app_id, uid)
+        await service.delete_user(repo, user_changes, app_id, uid)
         return Data(data=Deleted())
 
     return users

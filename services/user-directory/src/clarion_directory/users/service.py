@@ -1,5 +1,5 @@
 """Use cases of the user directory, and the repository port they need. Dependencies
-come in as arguments."""
+come in as arguments; what the use cases publish is in ``announcements``."""
 
 from __future__ import annotations
 
@@ -17,11 +17,18 @@ from clarion_shared.ids import now
 from clarion_shared.lifecycle import Resource
 from clarion_shared.logging import get_logger
 
+from .announcements import (
+    UserChanges,
+    UserEvents,
+    announce,
+    announce_changes,
+    presence_of,
+)
 from .domain import (
     InvalidEvent,
     MetadataLimits,
-    PresenceNotPropagated,
     Status,
+    UidAlreadyExists,
     User,
     UserNotFound,
     check_metadata,
@@ -29,6 +36,7 @@ from .domain import (
     lookup_order,
     metadata_problem,
     resolved,
+    users_changed,
 )
 from .models import (
     ImportEntry,
@@ -114,53 +122,20 @@ class UserRepository(Resource, Protocol):
         ...
 
 
-class PublishFailed(Exception):
-    """The broker did not take the user events (the publisher's own error)."""
-
-
-class UserEvents(Protocol):
-    """Where the directory announces what its HTTP API changed, as other services
-    announce theirs: ``clarion.users.events``, keyed ``app_id:uid``."""
-
-    async def presence_changed(self, events: Sequence[PresenceChanged]) -> None:
-        """Publish every event and wait for the broker; ``PublishFailed`` otherwise."""
-        ...
-
-
 # --- HTTP ----------------------------------------------------------------------------
-
-
-async def announce_presence(events: UserEvents, changes: Sequence[PresenceChanged]) -> None:
-    """Publish presence changes already stored. When the broker does not take them the
-    caller gets ``PresenceNotPropagated`` (503): its retry stores the same change again,
-    a no-op, and publishes it; the directory's own consumer of the topic applies it
-    again, a no-op too (a presence is applied unless a later one is stored)."""
-    if not changes:
-        return
-    try:
-        await events.presence_changed(changes)
-    except PublishFailed as exc:
-        log.warning("directory.presence_not_published", count=len(changes), error=str(exc))
-        raise PresenceNotPropagated([change.uid for change in changes]) from exc
-
-
-def presence_of(user: User) -> PresenceChanged:
-    """The user event for the presence ``user`` now has, as of its ``last_active_at``."""
-    return PresenceChanged(
-        app_id=user.app_id,
-        uid=user.uid,
-        status=user.status,
-        occurred_at=user.last_active_at or user.updated_at,
-    )
 
 
 async def create_user(
     repo: UserRepository,
     events: UserEvents,
+    user_changes: UserChanges,
     app_id: str,
     data: UserCreate,
     limits: MetadataLimits = MetadataLimits(),
 ) -> User:
+    """Store a new user and announce it (``announce``). A uid already taken announces
+    the user too before the 409: it may be the retry of a create whose announcement
+    failed (503), and a dispatcher may still hold that uid as unknown."""
     check_metadata(data.metadata, limits)
     stamp = now()
     user = User(
@@ -170,9 +145,14 @@ async def create_user(
         last_active_at=stamp if data.gives_status else None,
         **data.model_dump(),
     )
-    await repo.insert(user)
+    try:
+        await repo.insert(user)
+    except UidAlreadyExists:
+        await announce_changes(user_changes, app_id, [user.uid])
+        raise
     log.info("directory.user_created", app_id=app_id, uid=user.uid)
-    await announce_presence(events, [presence_of(user)] if data.gives_status else [])
+    presences = [presence_of(user)] if data.gives_status else []
+    await announce(user_changes, events, app_id, [user.uid], presences)
     return user
 
 
@@ -192,6 +172,7 @@ async def check_user(repo: UserRepository, app_id: str, uid: str) -> None:
 async def update_user(
     repo: UserRepository,
     events: UserEvents,
+    user_changes: UserChanges,
     app_id: str,
     uid: str,
     changes: UserUpdate,
@@ -204,14 +185,25 @@ async def update_user(
     if user is None:
         raise UserNotFound(uid)
     log.info("directory.user_updated", app_id=app_id, uid=uid)
-    await announce_presence(events, [presence_of(user)] if changes.status is not None else [])
+    presences = [presence_of(user)] if changes.status is not None else []
+    await announce(user_changes, events, app_id, [uid], presences)
     return user
 
 
-async def delete_user(repo: UserRepository, app_id: str, uid: str) -> None:
-    if not (is_valid_uid(uid) and await repo.delete(app_id, uid)):
+async def delete_user(
+    repo: UserRepository, user_changes: UserChanges, app_id: str, uid: str
+) -> None:
+    """Delete the user and announce it (``announce_changes``). A user not found is
+    announced too before the 404: it may be the retry of a delete whose announcement
+    failed (503), and a dispatcher may still hold the deleted profile."""
+    if not is_valid_uid(uid):
         raise UserNotFound(uid)
-    log.info("directory.user_deleted", app_id=app_id, uid=uid)
+    deleted = await repo.delete(app_id, uid)
+    if deleted:
+        log.info("directory.user_deleted", app_id=app_id, uid=uid)
+    await announce_changes(user_changes, app_id, [uid])
+    if not deleted:
+        raise UserNotFound(uid)
 
 
 async def list_users(repo: UserRepository, app_id: str, query: UserQuery) -> UserPage:
@@ -221,12 +213,14 @@ async def list_users(repo: UserRepository, app_id: str, query: UserQuery) -> Use
 async def import_users(  # long: parse, check, upsert, count, announce: one import
     repo: UserRepository,
     events: UserEvents,
+    user_changes: UserChanges,
     app_id: str,
     entries: Sequence[JsonValue],
     limits: MetadataLimits = MetadataLimits(),
 ) -> ImportResult:
     """Upsert every valid entry in one bulk write; report the others by index. The
-    entries that give ``status`` are presence changes, announced once stored."""
+    users written are announced in one record (``announce``); the entries that give
+    ``status`` are presence changes, announced with them."""
     parsed, failed = split_import(entries)
     valid: list[ImportEntry] = []
     for entry in parsed:
@@ -275,7 +269,7 @@ async def import_users(  # long: parse, check, upsert, count, announce: one impo
         updated=updated,
         failed=len(failed),
     )
-    await announce_presence(events, presences)
+    await announce(user_changes, events, app_id, [u.uid for u in upserts], presences)
     return ImportResult(created=created, updated=updated, failed=failed)
 
 
@@ -315,6 +309,32 @@ async def resolve_many(repo: UserRepository, lookups: Sequence[LookupUsers]) -> 
         ms=round((time.perf_counter() - started) * 1000, 1),
     )
     return replies
+
+
+async def apply_user_events(
+    repo: UserRepository,
+    user_changes: UserChanges,
+    events: Sequence[UserUpserted | UserDeleted | PresenceChanged],
+    limits: MetadataLimits = MetadataLimits(),
+) -> None:
+    """Apply the events of one fetch in order (``apply_user_event``), then say once per
+    app which users they named.
+
+    Stale events are named too: one may be the redelivery of an event applied before
+    its announcement failed. ``PublishFailed`` when the broker does not take the
+    records: the caller has the events delivered again (applying them again is a
+    no-op).
+    """
+    named: dict[str, dict[str, None]] = {}
+    for event in events:
+        await apply_user_event(repo, event, limits)
+        named.setdefault(event.app_id, {})[event.uid] = None
+    at = now()
+    records = [
+        record for app_id, uids in named.items() for record in users_changed(app_id, list(uids), at)
+    ]
+    if records:
+        await user_changes.users_changed(records)
 
 
 async def apply_user_event(
