@@ -237,6 +237,11 @@ def test_feed_item_public_json_is_camel_case_with_every_field() -> None:
         "sentAt",
         "deliveredAt",
         "readAt",
+        "templateCategory",
+        "engagedAt",
+        "engagementTopics",
+        "createdAt",
+        "updatedAt",
     }
 
 

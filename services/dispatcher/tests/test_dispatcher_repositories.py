@@ -17,15 +17,22 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from clarion_devtools.helpers import random_ref
 from clarion_dispatcher.fanout import domain
-from clarion_dispatcher.feed.domain import feed_owner
-from clarion_dispatcher.feed.models import FeedItem
+from clarion_dispatcher.feed.domain import FeedFilter, feed_owner, sort_key
+from clarion_dispatcher.feed.models import Engagement, FeedItem
 from clarion_dispatcher.feed.mongo import MongoFeed
 from clarion_dispatcher.feed.service import FeedRepository
 from clarion_dispatcher.notifications.mongo import MongoNotifications
 from clarion_dispatcher.notifications.service import NotificationRepository
-from clarion_dispatcher.testing import InMemoryFeed, InMemoryNotifications, profile, send_command
+from clarion_dispatcher.testing import (
+    InMemoryFeed,
+    InMemoryNotifications,
+    profile,
+    send_command,
+    template,
+)
 
 NOW = 1_700_000_000
+ALL = FeedFilter()
 
 
 def planned(
@@ -144,6 +151,16 @@ def feed_items(app: str, uid: str, count: int, start: int = NOW) -> list[FeedIte
     return items
 
 
+def feed_item(app: str, n: int, *, at: int = NOW, **changes: Any) -> FeedItem:
+    """Alice's feed item of send ``n`` at ``at``, with ``changes`` to its fields."""
+    (made,) = planned(app, f"send-{n}", ["alice"], now=at, created_at=at).feed_items
+    return made.model_copy(update=changes)
+
+
+def ids(items: list[FeedItem]) -> list[str]:
+    return [i.id for i in items]
+
+
 class FeedRepositorySuite:
     @pytest.fixture
     def repo(self) -> FeedRepository:
@@ -156,9 +173,9 @@ class FeedRepositorySuite:
         await repo.add_many(items)
         await repo.add_many(feed_items(app, "bob", 2))
 
-        first, total = await repo.page(owner, None, page=1, per_page=2)
-        last, _ = await repo.page(owner, None, page=3, per_page=2)
-        beyond, beyond_total = await repo.page(owner, None, page=4, per_page=2)
+        first, total = await repo.page(owner, ALL, False, skip=0, limit=2)
+        last, _ = await repo.page(owner, ALL, False, skip=4, limit=2)
+        beyond, beyond_total = await repo.page(owner, ALL, False, skip=6, limit=2)
 
         newest_first = [i.id for i in reversed(items)]
         assert total == 5
@@ -173,7 +190,7 @@ class FeedRepositorySuite:
         app = random_ref("app")
         items = [planned(app, f"s{n}", ["alice"]).feed_items[0] for n in range(4)]
         await repo.add_many(items)
-        page, _ = await repo.page(feed_owner(app, "alice"), None, 1, 10)
+        page, _ = await repo.page(feed_owner(app, "alice"), ALL, False, 0, 10)
         assert [i.id for i in page] == sorted((i.id for i in items), reverse=True)
 
     async def test_read_state_filter_and_unread_count(self, repo: FeedRepository) -> None:
@@ -188,8 +205,8 @@ class FeedRepositorySuite:
         assert transition.changed
         assert (transition.item.read, transition.item.status) == (True, "read")
         assert transition.item.read_at == NOW + 10
-        read, read_total = await repo.page(owner, True, 1, 10)
-        unread, unread_total = await repo.page(owner, False, 1, 10)
+        read, read_total = await repo.page(owner, FeedFilter(read=True), False, 0, 10)
+        unread, unread_total = await repo.page(owner, FeedFilter(read=False), False, 0, 10)
         assert ([i.id for i in read], read_total) == ([items[0].id], 1)
         assert (len(unread), unread_total) == (2, 2)
         assert await repo.unread_count(owner) == 2
@@ -285,6 +302,146 @@ class FeedRepositorySuite:
         assert await repo.get(owner, item.id) == odd
         await repo.remove_many([item.id, "never-stored"])
         assert await repo.get(owner, item.id) is None
+
+    async def test_scan_reads_beyond_a_key_in_either_direction(self, repo: FeedRepository) -> None:
+        app = random_ref("app")
+        owner = feed_owner(app, "alice")
+        # Two items share each second: the id breaks the tie.
+        items = [feed_item(app, n, at=NOW + n // 2) for n in range(6)]
+        await repo.add_many(items)
+        ordered = sorted(items, key=sort_key)
+
+        newest = await repo.scan(owner, ALL, None, ascending=False, limit=4)
+        older = await repo.scan(owner, ALL, sort_key(newest[-1]), ascending=False, limit=4)
+        oldest = await repo.scan(owner, ALL, None, ascending=True, limit=2)
+        newer = await repo.scan(owner, ALL, sort_key(ordered[1]), ascending=True, limit=10)
+
+        assert ids(newest) == ids(ordered[::-1][:4])
+        assert ids(older) == ids(ordered[::-1][4:])
+        assert ids(oldest) == ids(ordered[:2])
+        assert ids(newer) == ids(ordered[2:])
+        assert await repo.scan(feed_owner(app, "bob"), ALL, None, True, 10) == []
+
+    async def test_pages_in_both_orders_with_the_total(self, repo: FeedRepository) -> None:
+        app = random_ref("app")
+        owner = feed_owner(app, "alice")
+        items = [feed_item(app, n, at=NOW + n) for n in range(5)]
+        await repo.add_many(items)
+
+        oldest, total = await repo.page(owner, ALL, True, 0, 2)
+        third, _ = await repo.page(owner, ALL, True, 4, 2)
+
+        assert (ids(oldest), total) == (ids(items[:2]), 5)
+        assert ids(third) == ids(items[4:])
+
+    async def test_filters_dates_inclusive_tags_channel_and_category(
+        self, repo: FeedRepository
+    ) -> None:
+        app = random_ref("app")
+        owner = feed_owner(app, "alice")
+        items = [
+            feed_item(app, 0, at=NOW, tag="promo", template_category="Marketing"),
+            feed_item(app, 1, at=NOW + 10, tag="news", channel_id="in-app-2"),
+            feed_item(app, 2, at=NOW + 20, tag=None, template_category="Alerts"),
+            feed_item(app, 3, at=NOW + 30, tag="promo", read=True),
+        ]
+        await repo.add_many(items)
+
+        async def matching(where: FeedFilter) -> list[str]:
+            found, total = await repo.page(owner, where, True, 0, 10)
+            scanned = await repo.scan(owner, where, None, True, 10)
+            assert (ids(scanned), total) == (ids(found), len(found))
+            return ids(found)
+
+        assert await matching(FeedFilter(sent_from=NOW + 10, sent_to=NOW + 20)) == ids(items[1:3])
+        assert await matching(FeedFilter(sent_from=NOW + 10.5)) == ids(items[2:])
+        assert await matching(FeedFilter(tags=frozenset({"promo"}))) == ids([items[0], items[3]])
+        assert await matching(FeedFilter(tags=frozenset({"promo", "news"}))) == ids(
+            [items[0], items[1], items[3]]
+        )
+        assert await matching(FeedFilter(tags=frozenset())) == []
+        assert await matching(FeedFilter(template_category="Alerts")) == ids([items[2]])
+        assert await matching(FeedFilter(channel_id="in-app-2")) == ids([items[1]])
+        assert await matching(FeedFilter(tags=frozenset({"promo"}), read=False)) == ids([items[0]])
+
+    async def test_an_engagement_is_stored_once_per_topic(self, repo: FeedRepository) -> None:
+        app = random_ref("app")
+        owner = feed_owner(app, "alice")
+        stored = feed_item(app, 0)
+        await repo.add_many([stored])
+
+        first = await repo.engage(owner, stored.id, "clicked", NOW + 1)
+        again = await repo.engage(owner, stored.id, "clicked", NOW + 2)
+        untopical = await repo.engage(owner, stored.id, None, NOW + 3)
+        shared = await repo.engage(owner, stored.id, "shared", NOW + 4)
+
+        assert first is not None
+        assert again is not None
+        assert untopical is not None
+        assert shared is not None
+        assert (first.changed, again.changed, untopical.changed, shared.changed) == (
+            True,
+            False,
+            False,  # engaged already: a report without a topic adds nothing
+            True,
+        )
+        after = shared.item
+        assert after.engaged_at == NOW + 1
+        assert after.updated_at == NOW + 4
+        assert after.engagements == [
+            Engagement(topic="clicked", at=NOW + 1),
+            Engagement(topic="shared", at=NOW + 4),
+        ]
+        assert after.engagement_events_pending == ["clicked", "shared"]
+
+        await repo.engagement_published(owner, stored.id, "clicked")
+        now = await repo.get(owner, stored.id)
+        assert now is not None
+        assert now.engagement_events_pending == ["shared"]
+        assert await repo.engage(feed_owner(app, "bob"), stored.id, "x", NOW) is None
+        assert await repo.engage(owner, "never-stored", None, NOW) is None
+
+    async def test_a_first_engagement_without_a_topic(self, repo: FeedRepository) -> None:
+        app = random_ref("app")
+        owner = feed_owner(app, "alice")
+        stored = feed_item(app, 0)
+        await repo.add_many([stored])
+
+        first = await repo.engage(owner, stored.id, None, NOW + 1)
+        repeat = await repo.engage(owner, stored.id, None, NOW + 2)
+        clicked = await repo.engage(owner, stored.id, "clicked", NOW + 3)
+
+        assert first is not None
+        assert repeat is not None
+        assert clicked is not None
+        assert (first.changed, repeat.changed, clicked.changed) == (True, False, True)
+        assert clicked.item.engaged_at == NOW + 1
+        assert clicked.item.engagement_events_pending == [None, "clicked"]
+        await repo.engagement_published(owner, stored.id, None)
+        after = await repo.get(owner, stored.id)
+        assert after is not None
+        assert after.engagement_events_pending == ["clicked"]
+
+    async def test_transitions_stamp_updated_at(self, repo: FeedRepository) -> None:
+        app = random_ref("app")
+        owner = feed_owner(app, "alice")
+        stored = feed_item(app, 0)
+        await repo.add_many([stored])
+        assert stored.updated_at is None  # never changed since sent
+        delivered = await repo.mark_delivered(owner, stored.id, NOW + 5)
+        read = await repo.mark_read(owner, stored.id, NOW + 9)
+        assert delivered is not None
+        assert read is not None
+        assert (delivered.item.updated_at, read.item.updated_at) == (NOW + 5, NOW + 9)
+
+    async def test_the_template_category_round_trips(self, repo: FeedRepository) -> None:
+        app = random_ref("app")
+        snapshot = template(("in_app",)).model_copy(update={"template_category": "Alerts"})
+        (made,) = planned(app, "s", ["alice"], template_snapshot=snapshot).feed_items
+        await repo.add_many([made])
+        stored = await repo.get(feed_owner(app, "alice"), made.id)
+        assert stored is not None
+        assert stored.template_category == "Alerts"
 
 
 class TestInMemoryFeed(FeedRepositorySuite):

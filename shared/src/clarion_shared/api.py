@@ -6,18 +6,24 @@ envelopes.
 - One item: ``{"data": {...}}`` (:class:`Data`).
 - A page: ``{"data": [...], "meta": {"pagination": {"total", "count", "per_page",
   "current_page", "total_pages"}}}`` (:class:`Paged`).
+- A cursor page: ``{"data": [...], "meta": {"cursor": {"hasMore", "next"}}}``
+  (:class:`Cursored`; the rules and ``cursor.listed`` are in ``cursor``);
+  :class:`Listed` documents either.
 - An error: ``{"error": {"code", "message", "devMessage", "details", "source"}}``
   (:class:`ErrorEnvelope`, for the OpenAPI document; built by ``errors``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel
 from pydantic.alias_generators import to_camel
 
 from .contracts.base import JsonObject
+
+if TYPE_CHECKING:
+    from .cursor import CursorPage
 
 T = TypeVar("T")
 
@@ -75,6 +81,44 @@ class Paged(ApiModel, Generic[T]):
                 )
             ),
         )
+
+
+class CursorState(ApiModel):
+    has_more: bool = Field(description="Whether items remain beyond these, in the direction read.")
+    next: dict[str, int | str] | None = Field(
+        description="The cursor to pass with the same affix for the items beyond these: "
+        "the sort value under its name (updatedAt, createdAt, name, channelType; sentAt on "
+        "the feed) and id. Null when none remain.",
+        examples=[{"updatedAt": 1764900000, "id": "welcome"}],
+    )
+
+
+class CursorMeta(ApiModel):
+    cursor: CursorState
+
+
+class Cursored(ApiModel, Generic[T]):
+    data: list[T]
+    meta: CursorMeta
+
+    @classmethod
+    def of(cls, page: CursorPage[T]) -> Cursored[T]:
+        """The answer of ``page``, its ``next`` naming the sort value ``page.field``."""
+        after = page.next
+        return cls(
+            data=page.items,
+            meta=CursorMeta(
+                cursor=CursorState(
+                    has_more=page.has_more,
+                    next=None if after is None else {page.field: after.value, "id": after.id},
+                )
+            ),
+        )
+
+
+class Listed(RootModel[Paged[T] | Cursored[T]], Generic[T]):
+    """A list's answer: a page (page mode, the default) or a cursor page (cursor mode:
+    when ``limit``, ``affix``, ``id``, a cursor value, ``sort`` or ``order`` is given)."""
 
 
 class Deleted(ApiModel):

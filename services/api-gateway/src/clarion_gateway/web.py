@@ -7,18 +7,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request, Response
+from fastapi import Depends, Header, Request, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from clarion_shared.cursor import ListParams, list_params
 from clarion_shared.errors import ErrorMapper
 from clarion_shared.ids import now
-from clarion_shared.strict_input import MAX_PAGE
 
 from .apps.service import KeyResolver, authenticate, check_admin
 from .idempotency.domain import StoredResponse, fingerprint
 from .idempotency.service import Claim, IdempotencyRepository, run_once
-from .paging import Page
 
 _api_key = APIKeyHeader(
     name="apikey", auto_error=False, description="The app's API key (POST /admin/apps)."
@@ -53,15 +52,8 @@ def auth(keys: KeyResolver, admin_token: str) -> Auth:
     return Auth(require_app, require_admin)
 
 
-def page_of(
-    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
-    per_page: Annotated[int | None, Query(alias="perPage", ge=1, le=100)] = None,
-    limit: Annotated[int | None, Query(ge=1, le=100, description="Same as perPage.")] = None,
-) -> Page:
-    return Page(page, per_page or limit or 20)
-
-
-PageParam = Annotated[Page, Depends(page_of)]
+ListParam = Annotated[ListParams, Depends(list_params)]
+"""A list's paging parameters (page or cursor mode: ``clarion_shared.cursor``)."""
 
 IdempotencyKey = Annotated[
     str | None,

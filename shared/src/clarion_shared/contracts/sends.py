@@ -36,6 +36,9 @@ class TemplateSnapshot(Contract):
 
     template_id: str
     version: int
+    template_category: str | None = Field(
+        default=None, description="the template's category (its feed items carry it)"
+    )
     channels: list[TemplateChannel]
     variable_schema: list[VariableSpec] = Field(default_factory=list)
 

@@ -6,26 +6,30 @@ Included before the template routes, whose ``/{template_id}`` would otherwise ta
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from clarion_shared.api import (
     CLIENT_ERRORS,
+    Cursored,
     Data,
     Deleted,
+    Listed,
     Paged,
     Responses,
     error_response,
     openapi_link,
 )
+from clarion_shared.cursor import CreatedAtCursor, UpdatedAtCursor
 from clarion_shared.ids import now
 
 from ..idempotency.domain import StoredResponse
-from ..web import Auth, IdempotencyKey, PageParam, Responder, json_response
+from ..paging import NAME_CURSOR, answer
+from ..web import Auth, IdempotencyKey, ListParam, Responder, json_response
 from . import service
 from .models import CategoryCreate, CategoryPublic, CategoryUpdate
-from .service import CategoryQuery, CategoryRepository, TemplateCatalog
+from .service import CATEGORY_SORTS, CategoryQuery, CategoryRepository, TemplateCatalog
 
 PREFIX = "/v3/campaigns/templates/categories"
 _CATEGORY = PREFIX + "/{category_id}"
@@ -101,23 +105,25 @@ def router(  # long: one closure per route, all on the same dependencies
 
     @routes.get(
         "",
-        response_model=Paged[CategoryPublic],
-        summary="List the app's template categories (CometChat's seven included)",
+        response_model=Listed[CategoryPublic],
+        summary="List the app's template categories, CometChat's seven included (pages, or "
+        "cursor pages: sort updatedAt | createdAt | name)",
     )
     async def list_categories(
-        page: PageParam,
-        sort: Literal["name", "createdAt", "updatedAt"] = "updatedAt",
-        order: Literal["asc", "desc"] = "desc",
+        paging: ListParam,
+        sort: Annotated[
+            Literal["name", "createdAt", "updatedAt"] | None,
+            Query(description="updatedAt by default."),
+        ] = None,
+        updated_at: UpdatedAtCursor = None,
+        created_at: CreatedAtCursor = None,
+        name: Annotated[str | None, NAME_CURSOR] = None,
         app_id: str = Depends(auth.require_app),
-    ) -> Paged[CategoryPublic]:
-        query = CategoryQuery(sort=sort, order=order, page=page)
+    ) -> Paged[CategoryPublic] | Cursored[CategoryPublic]:
+        values = {"updatedAt": updated_at, "createdAt": created_at, "name": name}
+        query = CategoryQuery(paging.sorted_by(sort, values).request(CATEGORY_SORTS))
         found = await service.list_categories(categories, app_id, query, now())
-        return Paged.of(
-            [CategoryPublic.of(c) for c in found.items],
-            found.total,
-            found.page.number,
-            found.page.per_page,
-        )
+        return answer(found, CategoryPublic.of)
 
     @routes.get(
         "/{category_id}",

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from typing import Protocol
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random
 
+from clarion_shared.cursor import CursorPage, CursorRequest, ListSorts, PageRequest, slice_cursor
 from clarion_shared.lifecycle import Resource
 from clarion_shared.logging import get_logger
 
-from ..paging import Page, PageOf
+from ..paging import Page, PageOf, SortKey
 from ..templates.domain import Template
 from .domain import (
     AppCategories,
@@ -63,11 +64,22 @@ class TemplateCatalog(Protocol):
     async def list_for_app(self, app_id: str) -> list[Template]: ...
 
 
+CATEGORY_SORTS = ListSorts(
+    fields={"name": "name", "createdAt": "createdAt", "updatedAt": "updatedAt"},
+    page_default=("updatedAt", "desc"),
+)
+_SORT_KEYS: dict[str, SortKey[Category]] = {
+    "name": SortKey(lambda c: c.name, fold=True),
+    "createdAt": SortKey(lambda c: c.created_at),
+    "updatedAt": SortKey(lambda c: c.updated_at),
+}
+
+
 @dataclass(frozen=True)
 class CategoryQuery:
-    sort: Literal["name", "createdAt", "updatedAt"] = "updatedAt"
-    order: Literal["asc", "desc"] = "desc"
-    page: Page = field(default_factory=lambda: Page(1, 20))
+    paging: PageRequest | CursorRequest = field(
+        default_factory=lambda: PageRequest(1, 20, "updatedAt", "desc")
+    )
 
 
 async def app_categories(categories: CategoryRepository, app_id: str, now: int) -> AppCategories:
@@ -115,19 +127,27 @@ async def _change(
 
 async def list_categories(
     categories: CategoryRepository, app_id: str, query: CategoryQuery, now: int
-) -> PageOf[Category]:
+) -> PageOf[Category] | CursorPage[Category]:
     found = (await app_categories(categories, app_id, now)).categories
-    if query.sort == "name":
+    paging = query.paging
+    if isinstance(paging, CursorRequest):  # ordered by the value, then the id
+        return slice_cursor(
+            found,
+            paging,
+            _SORT_KEYS[paging.sort].value,
+            lambda c: c.category_id,
+            _SORT_KEYS[paging.sort].normalized,
+        )
+    if paging.sort == "name":
         ordered = sorted(
-            found, key=lambda c: (c.name.casefold(), c.name), reverse=query.order == "desc"
+            found, key=lambda c: (c.name.casefold(), c.name), reverse=paging.order == "desc"
         )
     else:
-        ordered = sorted(
-            found,
-            key=(lambda c: c.created_at) if query.sort == "createdAt" else (lambda c: c.updated_at),
-            reverse=query.order == "desc",
-        )  # ties stay in creation order
-    return PageOf(query.page.slice(ordered), len(ordered), query.page)
+        value = _SORT_KEYS[paging.sort].value
+        # Ties stay in creation order (pages; a cursor needs the id's order).
+        ordered = sorted(found, key=value, reverse=paging.order == "desc")
+    page = Page(paging.number, paging.per_page)
+    return PageOf(page.slice(ordered), len(ordered), page)
 
 
 async def get_category(

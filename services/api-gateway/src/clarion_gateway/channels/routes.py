@@ -9,19 +9,30 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from clarion_shared.api import (
     CLIENT_ERRORS,
     UNAVAILABLE_RESPONSE,
+    Cursored,
     Data,
+    Listed,
     Paged,
     Responses,
     error_response,
     openapi_link,
 )
+from clarion_shared.contracts.sends import ChannelType
+from clarion_shared.cursor import CreatedAtCursor, UpdatedAtCursor
 from clarion_shared.ids import now
 
 from ..idempotency.domain import StoredResponse
-from ..web import Auth, IdempotencyKey, PageParam, Responder, json_response
+from ..paging import NAME_CURSOR, answer
+from ..web import Auth, IdempotencyKey, ListParam, Responder, json_response
 from . import service
 from .models import ChannelAvailability, ChannelCreate, ChannelPublic, ChannelUpdate
-from .service import ChannelQuery, ChannelRepository, ChannelSlots, ConfigPublisher
+from .service import (
+    CHANNEL_SORTS,
+    ChannelQuery,
+    ChannelRepository,
+    ChannelSlots,
+    ConfigPublisher,
+)
 
 # Saving a channel publishes its configuration: 503 when the broker does not take it.
 _NOT_FOUND: Responses = {404: error_response("ERR_NOT_FOUND: no such channel")}
@@ -84,22 +95,45 @@ def router(  # long: one closure per route, all on the same dependencies
 
         return await responder.respond(request, app_id, idempotency_key, call)
 
-    @routes.get("", response_model=Paged[ChannelPublic], summary="List the app's channels")
-    async def list_channels(
-        page: PageParam,
+    @routes.get(
+        "",
+        response_model=Listed[ChannelPublic],
+        summary="List the app's channels (pages, or cursor pages: sort updatedAt | createdAt "
+        "| channelType | name)",
+    )
+    async def list_channels(  # long: CometChat's filters and cursor values, each documented
+        paging: ListParam,
         search: Annotated[str | None, Query(description="In name or channelId")] = None,
-        sort: Literal["createdAt", "updatedAt", "channelType", "name"] = "createdAt",
-        order: Literal["asc", "desc"] = "asc",
+        sort: Annotated[
+            Literal["createdAt", "updatedAt", "channelType", "name"] | None,
+            Query(
+                description="Pages: createdAt ascending by default; cursor pages: updatedAt "
+                "descending."
+            ),
+        ] = None,
+        updated_at: UpdatedAtCursor = None,
+        created_at: CreatedAtCursor = None,
+        channel_type: Annotated[
+            ChannelType | None,
+            Query(
+                alias="channelType",
+                description="Cursor: the channel type of the last item (sort=channelType).",
+            ),
+        ] = None,
+        name: Annotated[str | None, NAME_CURSOR] = None,
         app_id: str = Depends(auth.require_app),
-    ) -> Paged[ChannelPublic]:
-        query = ChannelQuery(search=search, sort=sort, order=order, page=page)
-        found = await service.list_channels(channels, app_id, query)
-        return Paged.of(
-            [ChannelPublic.of(c) for c in found.items],
-            found.total,
-            found.page.number,
-            found.page.per_page,
+    ) -> Paged[ChannelPublic] | Cursored[ChannelPublic]:
+        values = {
+            "updatedAt": updated_at,
+            "createdAt": created_at,
+            "channelType": channel_type,
+            "name": name,
+        }
+        query = ChannelQuery(
+            search=search, paging=paging.sorted_by(sort, values).request(CHANNEL_SORTS)
         )
+        found = await service.list_channels(channels, app_id, query)
+        return answer(found, ChannelPublic.of)
 
     @routes.get(
         "/availability",

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from typing import Protocol
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from clarion_shared.contracts.config_channels import ChannelConfig
 from clarion_shared.contracts.sends import CHANNEL_TYPES, ChannelType
+from clarion_shared.cursor import CursorPage, CursorRequest, ListSorts, PageRequest
 from clarion_shared.errors import Conflict
 from clarion_shared.lifecycle import Resource
 from clarion_shared.logging import get_logger
 
 from ..kafka import PublishFailed
-from ..paging import Page, PageOf, matches_search
+from ..paging import PageOf, SortKey, matches_search, paginate
 from ..slugs import GENERATED_ID_RETRIES, candidate_ids, check_slug, slugify
 from .domain import (
     CHANNEL_TYPE_LIMITS,
@@ -75,9 +76,26 @@ class ConfigPublisher(Protocol):
 @dataclass(frozen=True)
 class ChannelQuery:
     search: str | None = None
-    sort: Literal["createdAt", "updatedAt", "channelType", "name"] = "createdAt"
-    order: Literal["asc", "desc"] = "asc"
-    page: Page = field(default_factory=lambda: Page(1, 20))
+    paging: PageRequest | CursorRequest = field(
+        default_factory=lambda: PageRequest(1, 20, "createdAt", "asc")
+    )
+
+
+CHANNEL_SORTS = ListSorts(
+    fields={
+        "createdAt": "createdAt",
+        "updatedAt": "updatedAt",
+        "channelType": "channelType",
+        "name": "name",
+    },
+    page_default=("createdAt", "asc"),
+)
+_SORT_KEYS: dict[str, SortKey[Channel]] = {
+    "createdAt": SortKey(lambda c: c.created_at),
+    "updatedAt": SortKey(lambda c: c.updated_at),
+    "channelType": SortKey(lambda c: c.type),
+    "name": SortKey(lambda c: c.name, fold=True),
+}
 
 
 async def create_channel(
@@ -153,7 +171,7 @@ async def get_channel(channels: ChannelRepository, app_id: str, channel_id: str)
 
 async def list_channels(
     channels: ChannelRepository, app_id: str, query: ChannelQuery
-) -> PageOf[Channel]:
+) -> PageOf[Channel] | CursorPage[Channel]:
     # Channels per app are few: filter, sort and page in process (FerretDB would scan
     # for a regex anyway).
     found = [
@@ -161,17 +179,7 @@ async def list_channels(
         for c in await channels.list_for_app(app_id)
         if matches_search(query.search, c.name, c.channel_id)
     ]
-    if query.sort == "updatedAt":
-        found.sort(key=lambda c: (c.updated_at, c.channel_id))
-    elif query.sort == "channelType":
-        found.sort(key=lambda c: (c.type, c.channel_id))
-    elif query.sort == "name":
-        found.sort(key=lambda c: (c.name.casefold(), c.channel_id))
-    else:
-        found.sort(key=lambda c: (c.created_at, c.channel_id))
-    if query.order == "desc":
-        found.reverse()
-    return PageOf(query.page.slice(found), len(found), query.page)
+    return paginate(found, query.paging, _SORT_KEYS, lambda c: c.channel_id)
 
 
 async def update_channel(

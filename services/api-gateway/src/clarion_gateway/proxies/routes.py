@@ -5,7 +5,8 @@
   ``/internal/apps/{app}/feed/{uid}...``, once the user-directory has said the user
   exists (``/internal/apps/{app}/uids/{uid}``: one ``_id`` read); a uid the app does
   not have is the directory's 404 ``ERR_USER_NOT_FOUND`` on every feed route, and the
-  dispatcher never sees the request
+  dispatcher never sees the request; the list takes ``receiver`` for the uid when
+  ``onbehalfof`` is absent (CometChat's admin call)
 - ``GET /v3/campaigns/notifications/{id}`` → dispatcher ``/internal/apps/{app}/notifications/{id}``
 
 Method, query string and body go as they came; status and body come back as they are
@@ -31,13 +32,21 @@ from clarion_shared.api import (
     PEER_RESPONSES,
     Data,
     Deleted,
+    Listed,
     Paged,
     Responses,
     error_response,
     json_body,
     openapi_link,
 )
-from clarion_shared.public.feed import FEED_STREAM_RESPONSE, FeedItemPublic, UnreadCountPublic
+from clarion_shared.public.feed import (
+    FEED_STREAM_RESPONSE,
+    EngagementReport,
+    FeedItemPublic,
+    FeedQuery,
+    UnreadCountPublic,
+    feed_query,
+)
 from clarion_shared.public.notifications import NotificationPublic
 from clarion_shared.public.users import (
     ImportResult,
@@ -99,6 +108,7 @@ _FEED_LINKS: Responses = {
                 ("GetFeedItem", "get", _FEED_ITEM),
                 ("MarkFeedItemRead", "post", f"{_FEED_ITEM}/read"),
                 ("MarkFeedItemDelivered", "post", f"{_FEED_ITEM}/delivered"),
+                ("ReportFeedItemEngagement", "post", f"{_FEED_ITEM}/engagement"),
                 ("DeleteFeedItem", "delete", _FEED_ITEM),
             )
         }
@@ -231,9 +241,13 @@ def feed_router(auth: Auth, peers: Peers) -> APIRouter:  # long: one closure per
     app_of_key = Depends(auth.require_app)
 
     async def feed(
-        request: Request, app_id: str, onbehalfof: str | None, stream: bool = False
+        request: Request,
+        app_id: str,
+        onbehalfof: str | None,
+        stream: bool = False,
+        receiver: str | None = None,
     ) -> Response:
-        uid = feed_owner(onbehalfof)
+        uid = feed_owner(onbehalfof, receiver)
         refused = await unknown_user(peers, app_id, uid)
         if refused is not None:
             return refused
@@ -242,14 +256,19 @@ def feed_router(auth: Auth, peers: Peers) -> APIRouter:  # long: one closure per
 
     @routes.get(
         "",
-        summary="The user's feed items, newest first (readState, page, perPage)",
-        response_model=Paged[FeedItemPublic],
+        summary="The user's feed items, newest first: pages (page, perPage), or cursor "
+        "pages (limit, affix, sentAt and id, sort, order), with CometChat's filters",
+        response_model=Listed[FeedItemPublic],
         responses=_FEED_LINKS,
     )
     async def list_feed(
-        request: Request, onbehalfof: OnBehalfOf = None, app_id: str = app_of_key
+        request: Request,
+        query: Annotated[FeedQuery, Depends(feed_query)],
+        onbehalfof: OnBehalfOf = None,
+        app_id: str = app_of_key,
     ) -> Response:
-        return await feed(request, app_id, onbehalfof)
+        # Checked here as the dispatcher checks them (one definition), passed on as sent.
+        return await feed(request, app_id, onbehalfof, receiver=query.receiver)
 
     @routes.get(
         "/unread-count",
@@ -294,6 +313,18 @@ def feed_router(auth: Auth, peers: Peers) -> APIRouter:  # long: one closure per
         response_model=Data[FeedItemPublic],
     )
     async def mark_delivered(
+        item_id: str, request: Request, onbehalfof: OnBehalfOf = None, app_id: str = app_of_key
+    ) -> Response:
+        return await feed(request, app_id, onbehalfof)
+
+    @routes.post(
+        "/{item_id}/engagement",
+        summary="Report an engagement, with an optional topic (idempotent per topic; "
+        "published as after_feed_item_engaged)",
+        response_model=Data[FeedItemPublic],
+        openapi_extra=json_body(EngagementReport),
+    )
+    async def report_engagement(
         item_id: str, request: Request, onbehalfof: OnBehalfOf = None, app_id: str = app_of_key
     ) -> Response:
         return await feed(request, app_id, onbehalfof)

@@ -6,13 +6,23 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
-from clarion_shared.api import CLIENT_ERRORS, Data, Paged, Responses, error_response, openapi_link
+from clarion_shared.api import (
+    CLIENT_ERRORS,
+    Cursored,
+    Data,
+    Listed,
+    Paged,
+    Responses,
+    error_response,
+    openapi_link,
+)
+from clarion_shared.cursor import CreatedAtCursor, UpdatedAtCursor
 from clarion_shared.ids import now
 
 from ..categories.service import CategoryRepository
 from ..idempotency.domain import StoredResponse
-from ..paging import split_csv
-from ..web import Auth, IdempotencyKey, PageParam, Responder, json_response
+from ..paging import NAME_CURSOR, answer, split_csv
+from ..web import Auth, IdempotencyKey, ListParam, Responder, json_response
 from . import categorized, service
 from .domain import TemplateLimits
 from .models import (
@@ -25,7 +35,7 @@ from .models import (
     channel_inputs,
     schema_inputs,
 )
-from .service import TemplateQuery, TemplateRepository
+from .service import TEMPLATE_SORTS, TemplateQuery, TemplateRepository
 
 _NOT_FOUND: Responses = {404: error_response("ERR_NOT_FOUND: no such template")}
 _BUSY = "another request changed the template at the same time (retry)"
@@ -105,35 +115,38 @@ def router(  # long: one closure per route, all on the same dependencies
 
         return await responder.respond(request, app_id, idempotency_key, call)
 
-    @routes.get("", response_model=Paged[TemplateSummary], summary="List templates")
-    async def list_templates(
-        page: PageParam,
+    @routes.get(
+        "",
+        response_model=Listed[TemplateSummary],
+        summary="List templates (pages, or cursor pages: sort updatedAt | createdAt | name)",
+    )
+    async def list_templates(  # long: CometChat's filters and cursor values, each documented
+        paging: ListParam,
         status: Literal["draft", "approved", "archived"] | None = None,
         search: Annotated[str | None, Query(description="In name or templateId")] = None,
         tags: Annotated[str | None, Query(description="Comma-separated")] = None,
         tag_match: Annotated[Literal["any", "all"], Query(alias="tagMatch")] = "any",
         template_category: Annotated[str | None, Query(alias="templateCategory")] = None,
-        sort: Literal["updatedAt", "createdAt", "name"] = "updatedAt",
-        order: Literal["asc", "desc"] = "desc",
+        sort: Annotated[
+            Literal["updatedAt", "createdAt", "name"] | None,
+            Query(description="Pages: updatedAt by default; cursor pages likewise."),
+        ] = None,
+        updated_at: UpdatedAtCursor = None,
+        created_at: CreatedAtCursor = None,
+        name: Annotated[str | None, NAME_CURSOR] = None,
         app_id: str = Depends(auth.require_app),
-    ) -> Paged[TemplateSummary]:
+    ) -> Paged[TemplateSummary] | Cursored[TemplateSummary]:
+        values = {"updatedAt": updated_at, "createdAt": created_at, "name": name}
         query = TemplateQuery(
             status=status,
             search=search,
             tags=tuple(split_csv(tags)),
             tag_match=tag_match,
             template_category=template_category,
-            sort=sort,
-            order=order,
-            page=page,
+            paging=paging.sorted_by(sort, values).request(TEMPLATE_SORTS),
         )
         found = await service.list_templates(templates, app_id, query)
-        return Paged.of(
-            [TemplateSummary.of(t) for t in found.items],
-            found.total,
-            found.page.number,
-            found.page.per_page,
-        )
+        return answer(found, TemplateSummary.of)
 
     @routes.get(
         "/{template_id}",

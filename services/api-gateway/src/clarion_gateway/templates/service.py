@@ -15,12 +15,13 @@ from typing import Literal, Protocol
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from clarion_shared.contracts.base import JsonObject
+from clarion_shared.cursor import CursorPage, CursorRequest, ListSorts, PageRequest
 from clarion_shared.errors import Invalid
 from clarion_shared.lifecycle import Resource
 from clarion_shared.logging import get_logger
 
 from ..channels.domain import channel_type_of
-from ..paging import Page, PageOf, matches_search, matches_tags
+from ..paging import PageOf, SortKey, matches_search, matches_tags, paginate
 from ..slugs import GENERATED_ID_RETRIES, candidate_ids, check_slug, slugify
 from . import versions
 from .domain import (
@@ -69,9 +70,20 @@ class TemplateQuery:
     tags: tuple[str, ...] = ()
     tag_match: Literal["any", "all"] = "any"
     template_category: str | None = None
-    sort: Literal["updatedAt", "createdAt", "name"] = "updatedAt"
-    order: Literal["asc", "desc"] = "desc"
-    page: Page = field(default_factory=lambda: Page(1, 20))
+    paging: PageRequest | CursorRequest = field(
+        default_factory=lambda: PageRequest(1, 20, "updatedAt", "desc")
+    )
+
+
+TEMPLATE_SORTS = ListSorts(
+    fields={"updatedAt": "updatedAt", "createdAt": "createdAt", "name": "name"},
+    page_default=("updatedAt", "desc"),
+)
+_SORT_KEYS: dict[str, SortKey[Template]] = {
+    "updatedAt": SortKey(lambda t: t.updated_at),
+    "createdAt": SortKey(lambda t: t.created_at),
+    "name": SortKey(lambda t: t.name, fold=True),
+}
 
 
 def _schema(items: Sequence[VariableInput] | None) -> tuple[VariableDef, ...] | None:
@@ -184,7 +196,7 @@ async def get_template(templates: TemplateRepository, app_id: str, template_id: 
 
 async def list_templates(
     templates: TemplateRepository, app_id: str, query: TemplateQuery
-) -> PageOf[Template]:
+) -> PageOf[Template] | CursorPage[Template]:
     # Filtered in process: FerretDB pushes down no regex or $in, and an app's templates
     # are read with one equality query on app_id.
     found = [
@@ -195,15 +207,7 @@ async def list_templates(
         and matches_search(query.search, t.name, t.template_id)
         and matches_tags(t.tags, query.tags, query.tag_match)
     ]
-    if query.sort == "createdAt":
-        found.sort(key=lambda t: (t.created_at, t.template_id))
-    elif query.sort == "name":
-        found.sort(key=lambda t: (t.name.casefold(), t.template_id))
-    else:
-        found.sort(key=lambda t: (t.updated_at, t.template_id))
-    if query.order == "desc":
-        found.reverse()
-    return PageOf(query.page.slice(found), len(found), query.page)
+    return paginate(found, query.paging, _SORT_KEYS, lambda t: t.template_id)
 
 
 async def _change(

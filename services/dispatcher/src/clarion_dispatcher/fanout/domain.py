@@ -225,7 +225,8 @@ def plan_receiver(
         if content is None or profile is None:
             continue
         if channel.channel_type == IN_APP:
-            feed_items.append(feed_item_for(record, content))
+            category = send.command.template.template_category
+            feed_items.append(feed_item_for(record, content, category))
         else:
             jobs.append(delivery_job(record, content, profile))
     failed = None if failure is None else delivery_failed(send, uid, failure)

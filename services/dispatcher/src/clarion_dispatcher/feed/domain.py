@@ -1,14 +1,23 @@
-"""Pure rules of the in-app feed: whose item it is, what it shows, what its events say."""
+"""Pure rules of the in-app feed: whose item it is, what it shows, how lists filter
+and order it, what its events say."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from clarion_shared.contracts.base import JsonObject
-from clarion_shared.contracts.status import FeedItemDelivered, FeedItemRead, FeedItemSent
-from clarion_shared.errors import NotFound
+from clarion_shared.contracts.status import (
+    FeedItemDelivered,
+    FeedItemEngaged,
+    FeedItemRead,
+    FeedItemSent,
+)
+from clarion_shared.cursor import Position
+from clarion_shared.errors import Invalid, NotFound
 
 from ..notifications.domain import event_id
 from ..notifications.models import NotificationRecord
-from .models import FeedItem, FeedItemPublic
+from .models import FeedItem, FeedItemPublic, FeedQuery
 
 
 class FeedItemNotFound(NotFound):
@@ -22,7 +31,88 @@ def feed_owner(app_id: str, uid: str) -> str:
     return f"{app_id}:{uid}"
 
 
-def feed_item_for(record: NotificationRecord, content: JsonObject) -> FeedItem:
+def sort_key(item: FeedItem) -> str:
+    """``sent_at`` then id as one string, so the feed's order is a single-field sort.
+
+    FerretDB pushes a single-field sort down to its storage (not a compound one), and
+    on MongoDB the (owner, sort_key) index serves the query whole.
+    """
+    return position_key(item.sent_at, item.id)
+
+
+def position_key(sent_at: int, item_id: str) -> str:
+    """The sort key of the place ``(sentAt, id)`` a cursor names (twelve digits: the
+    cursor's ``MAX_TIMESTAMP``)."""
+    return f"{sent_at:012d}:{item_id}"
+
+
+def position_of(item: FeedItem) -> Position:
+    """The cursor naming ``item``: its sentAt and id."""
+    return Position(item.sent_at, item.id)
+
+
+@dataclass(frozen=True)
+class FeedFilter:
+    """Which of a user's items a list shows. ``tags``: the tags an item may have (None:
+    any item, with or without one; empty: none can match)."""
+
+    read: bool | None = None
+    sent_from: float | None = None
+    sent_to: float | None = None
+    tags: frozenset[str] | None = None
+    template_category: str | None = None
+    channel_id: str | None = None
+
+    def matches(self, item: FeedItem) -> bool:
+        return (
+            (self.read is None or item.read == self.read)
+            and (self.sent_from is None or item.sent_at >= self.sent_from)
+            and (self.sent_to is None or item.sent_at <= self.sent_to)
+            and (self.tags is None or item.tag in self.tags)
+            and (self.template_category is None or item.template_category == self.template_category)
+            and (self.channel_id is None or item.channel_id == self.channel_id)
+        )
+
+
+def feed_filter(query: FeedQuery) -> FeedFilter:
+    """The filter of CometChat's feed parameters; ``dateFrom`` after ``dateTo`` is 400."""
+    if (
+        query.date_from is not None
+        and query.date_to is not None
+        and query.date_from > query.date_to
+    ):
+        raise Invalid(
+            "dateFrom is after dateTo.",
+            details=[{"field": "dateFrom", "message": "must not be after dateTo"}],
+        )
+    return FeedFilter(
+        read=None if query.read_state in (None, "all") else query.read_state == "read",
+        sent_from=query.date_from,
+        sent_to=query.date_to,
+        tags=accepted_tags(query.tags, query.tag_match),
+        template_category=query.template_category,
+        channel_id=query.channel_id,
+    )
+
+
+def accepted_tags(tags: str | None, match: str) -> frozenset[str] | None:
+    """The tags an item may carry to match ``tags`` (comma-separated) under ``match``.
+
+    An item has one tag: with ``any`` it must be one of those named; with ``all`` it must
+    be every one of them, which only one distinct tag can be (two or more: nothing
+    matches). No tag named: no filter.
+    """
+    wanted = frozenset(t.strip() for t in (tags or "").split(",") if t.strip())
+    if not wanted:
+        return None
+    if match == "all" and len(wanted) > 1:
+        return frozenset()
+    return wanted
+
+
+def feed_item_for(
+    record: NotificationRecord, content: JsonObject, template_category: str | None = None
+) -> FeedItem:
     """The in-app feed item of a sent ``in_app`` record (same id)."""
     return FeedItem(
         id=record.id,
@@ -42,6 +132,7 @@ def feed_item_for(record: NotificationRecord, content: JsonObject) -> FeedItem:
         template_version=record.template_version,
         content=content,
         tag=record.tag,
+        template_category=template_category,
         status="sent",
         read=False,
         sent_at=record.created_at,
@@ -61,10 +152,15 @@ def public_feed_item(item: FeedItem) -> FeedItemPublic:
         template_version=item.template_version,
         content=item.content,
         tag=item.tag,
+        template_category=item.template_category,
         status=item.status,
         sent_at=item.sent_at,
         delivered_at=item.delivered_at,
         read_at=item.read_at,
+        engaged_at=item.engaged_at,
+        engagement_topics=[e.topic for e in item.engagements if e.topic is not None],
+        created_at=item.sent_at,
+        updated_at=item.updated_at or item.sent_at,
     )
 
 
@@ -102,5 +198,22 @@ def feed_item_delivered(item: FeedItem) -> FeedItemDelivered:
         send_id=item.send_id,
         mode=item.mode,
         occurred_at=item.delivered_at,
+        feed_item=public_feed_item(item).to_json(),
+    )
+
+
+def feed_item_engaged(item: FeedItem, topic: str | None) -> FeedItemEngaged:
+    """The event of the engagement of ``topic`` stored on ``item`` (None: its first,
+    without a topic): id derived from the item and the topic, time the stored one."""
+    engagement = item.engagement_of(topic)
+    assert engagement is not None
+    return FeedItemEngaged(
+        event_id=event_id(item.id, f"feed_item_engaged:{topic or ''}"),
+        app_id=item.app_id,
+        send_id=item.send_id,
+        mode=item.mode,
+        occurred_at=engagement.at,
+        topic=topic,
+        first_engagement=engagement == item.engagements[0],
         feed_item=public_feed_item(item).to_json(),
     )

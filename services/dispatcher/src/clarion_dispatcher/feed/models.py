@@ -9,20 +9,36 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from clarion_shared.contracts.base import JsonObject
 from clarion_shared.contracts.sends import ChannelType, SendMode
-from clarion_shared.public.feed import FeedItemPublic, FeedStatus, UnreadCountPublic
+from clarion_shared.public.feed import (
+    EngagementReport,
+    FeedItemPublic,
+    FeedQuery,
+    FeedStatus,
+    UnreadCountPublic,
+)
 
 __all__ = [
+    "Engagement",
+    "EngagementReport",
     "FeedEvent",
     "FeedItem",
     "FeedItemPublic",
+    "FeedQuery",
     "FeedStatus",
     "FeedTransition",
-    "ReadState",
     "UnreadCountPublic",
 ]
 
 FeedEvent = Literal["read", "delivered"]
-ReadState = Literal["read", "unread"]
+
+
+class Engagement(BaseModel):
+    """One engagement that changed the item: its first, then each new topic."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    topic: str | None = None
+    at: int
 
 
 class FeedItem(BaseModel):
@@ -45,15 +61,25 @@ class FeedItem(BaseModel):
     template_version: int
     content: JsonObject
     tag: str | None = None
+    template_category: str | None = None
     status: FeedStatus = "sent"
     read: bool = False
     sent_at: int
     delivered_at: int | None = None
     read_at: int | None = None
+    engaged_at: int | None = None
+    engagements: list[Engagement] = Field(default_factory=list)
+    updated_at: int | None = Field(default=None, description="None: never changed since sent")
     # Set in the same update as the transition, cleared once its status event is
     # acknowledged: a crash in between leaves it set, and the next call publishes again.
     read_event_pending: bool = False
     delivered_event_pending: bool = False
+    # The topics (None: the first engagement, without one) whose event is owed.
+    engagement_events_pending: list[str | None] = Field(default_factory=list)
+
+    def engagement_of(self, topic: str | None) -> Engagement | None:
+        """The stored engagement an event of ``topic`` is about."""
+        return next((e for e in self.engagements if e.topic == topic), None)
 
 
 class FeedTransition(BaseModel):

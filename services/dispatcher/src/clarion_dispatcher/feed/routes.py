@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncGenerator
+from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Depends
 from fastapi.responses import StreamingResponse
 
-from clarion_shared.api import DEFAULT_PER_PAGE, MAX_PER_PAGE, Data, Deleted, Paged
-from clarion_shared.public.feed import FEED_STREAM_RESPONSE
-from clarion_shared.strict_input import MAX_PAGE
+from clarion_shared.api import Data, Deleted, Listed
+from clarion_shared.cursor import listed
+from clarion_shared.public.feed import FEED_STREAM_RESPONSE, feed_query
 from clarion_shared.topics import Topics
 
 from ..errors import RESPONSES
@@ -19,7 +20,7 @@ from ..publisher import Publisher
 from . import service
 from .domain import feed_owner
 from .live import FeedHub
-from .models import FeedItemPublic, ReadState, UnreadCountPublic
+from .models import EngagementReport, FeedItemPublic, FeedQuery, UnreadCountPublic
 from .service import FeedRepository
 
 
@@ -39,16 +40,15 @@ def router(  # long: one closure per route, all on the same dependencies
         responses=RESPONSES,
     )
 
-    @routes.get("", summary="A user's feed items, newest first")
+    @routes.get(
+        "",
+        summary="A user's feed items, newest first (pages, or cursor pages)",
+        response_model=Listed[FeedItemPublic],
+    )
     async def list_items(
-        app_id: str,
-        uid: str,
-        read_state: ReadState | None = Query(None, alias="readState"),
-        page: int = Query(1, ge=1, le=MAX_PAGE),
-        per_page: int = Query(DEFAULT_PER_PAGE, ge=1, le=MAX_PER_PAGE, alias="perPage"),
-    ) -> Paged[FeedItemPublic]:
-        items, total = await service.list_feed(app_id, uid, read_state, page, per_page, feed=feed)
-        return Paged[FeedItemPublic].of(items, total, page, per_page)
+        app_id: str, uid: str, query: Annotated[FeedQuery, Depends(feed_query)]
+    ) -> object:
+        return listed(await service.list_feed(app_id, uid, query, feed=feed))
 
     @routes.get("/unread-count", summary="How many of a user's feed items are unread")
     async def count_unread(app_id: str, uid: str) -> Data[UnreadCountPublic]:
@@ -84,6 +84,22 @@ def router(  # long: one closure per route, all on the same dependencies
     async def delivered(app_id: str, uid: str, item_id: str) -> Data[FeedItemPublic]:
         item = await service.mark_delivered(
             app_id, uid, item_id, feed=feed, publisher=publisher, status_topic=status_topic
+        )
+        return Data(data=item)
+
+    @routes.post(
+        "/{item_id}/engagement",
+        summary="Report an engagement (idempotent per topic)",
+    )
+    async def engagement(
+        app_id: str,
+        uid: str,
+        item_id: str,
+        body: Annotated[EngagementReport | None, Body()] = None,
+    ) -> Data[FeedItemPublic]:
+        topic = None if body is None else body.topic
+        item = await service.engage(
+            app_id, uid, item_id, topic, feed=feed, publisher=publisher, status_topic=status_topic
         )
         return Data(data=item)
 
