@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -20,7 +20,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
 from clarion_devtools.helpers import random_ref, wait_until
-from clarion_gateway.app import Settings, build
+from clarion_gateway.app import Adapters, Settings, compose
+from clarion_gateway.testing import MemoryBatchRegistry
 from clarion_shared.contracts.config_channels import ChannelConfig
 from clarion_shared.contracts.sends import SendNotification
 from clarion_shared.settings import DEV_ADMIN_TOKEN, InfraSettings
@@ -105,7 +106,8 @@ async def live(
         dev_api_key=random_ref("devkey"),
         realtime_timeout_s=1.0,
     )
-    app = build(settings)
+    # No dispatcher runs here: its batch registry is the in-memory one.
+    app = compose(settings, replace(Adapters.connect(settings), batches=MemoryBatchRegistry()))
     try:
         async with (
             app.router.lifespan_context(app),

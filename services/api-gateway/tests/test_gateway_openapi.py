@@ -19,6 +19,7 @@ ENVELOPE = {"$ref": "#/components/schemas/ErrorEnvelope"}
 USERS = "/v3/users"
 FEED = "/v3/campaigns/notification-feed"
 NOTIFICATION = "/v3/campaigns/notifications/{notification_id}"
+BATCH = "/v3/campaigns/notifications/batches/{batch_id}"
 SEND = "/v3/campaigns/notifications/messages"
 CHANNELS = "/v3/campaigns/channels"
 CHANNEL = f"{CHANNELS}/{{channel_id}}"
@@ -37,12 +38,15 @@ PROXIED: dict[tuple[str, str], str] = {
     ("get", f"{USERS}/{{uid}}"): "Data_UserPublic_",
     ("put", f"{USERS}/{{uid}}"): "Data_UserPublic_",
     ("delete", f"{USERS}/{{uid}}"): "Data_Deleted_",
-    ("get", FEED): "Paged_FeedItemPublic_",
+    ("get", FEED): "Listed_FeedItemPublic_",
     ("get", f"{FEED}/unread-count"): "Data_UnreadCountPublic_",
     ("get", f"{FEED}/{{item_id}}"): "Data_FeedItemPublic_",
     ("post", f"{FEED}/{{item_id}}/read"): "Data_FeedItemPublic_",
     ("post", f"{FEED}/{{item_id}}/delivered"): "Data_FeedItemPublic_",
+    ("post", f"{FEED}/{{item_id}}/engagement"): "Data_FeedItemPublic_",
     ("get", NOTIFICATION): "Data_NotificationPublic_",
+    ("get", BATCH): "Data_BatchPublic_",
+    ("get", f"{BATCH}/receivers"): "Paged_BatchReceiverPublic_",
 }
 STREAM = ("get", f"{FEED}/stream")
 FEED_DELETE = ("delete", FEED_ITEM)  # 204, no body (API.md, CometChat's spec)
@@ -72,12 +76,15 @@ OWN_ERRORS: dict[tuple[str, str], set[str]] = {
     ("delete", CATEGORY): {"404", "409"},
     ("post", SEND): {"403", "404", "409", "429", "503", "504"},
     ("get", NOTIFICATION): {"404", *PEER},
+    ("get", BATCH): {"404", *PEER},
+    ("get", f"{BATCH}/receivers"): {"404", *PEER},
     ("get", FEED): {"404", *PEER},
     ("get", f"{FEED}/unread-count"): {"404", *PEER},
     STREAM: {"404", *PEER},
     ("get", FEED_ITEM): {"404", *PEER},
     ("post", f"{FEED_ITEM}/read"): {"404", *PEER},
     ("post", f"{FEED_ITEM}/delivered"): {"404", *PEER},
+    ("post", f"{FEED_ITEM}/engagement"): {"404", *PEER},
     FEED_DELETE: {"404", *PEER},
     ("post", USERS): {"409", *PEER},
     ("get", USERS): PEER,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from clarion_dispatcher.app import Settings, build
+from clarion_shared.topics import Topics
 
 
 def test_settings_defaults_and_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -16,6 +17,7 @@ def test_settings_defaults_and_prefixed_environment(monkeypatch: pytest.MonkeyPa
     )
     assert defaults.reply_fetch_max_wait_ms == 5
     assert defaults.db_name == "clarion_dispatcher"
+    assert (defaults.user_cache_size, defaults.user_cache_ttl_s) == (100_000, 60.0)
 
     monkeypatch.setenv("CLARION_DISPATCHER_GROUP_ID", "dispatcher-blue")
     monkeypatch.setenv("CLARION_DISPATCHER_DIRECTORY_TIMEOUT_S", "2.5")
@@ -41,5 +43,26 @@ def test_build_wires_routes_and_readiness_checks() -> None:
         ("POST", f"{feed}/{{item_id}}/delivered"),
         ("DELETE", f"{feed}/{{item_id}}"),
         ("GET", "/internal/apps/{app_id}/notifications/{notification_id}"),
+        ("PUT", "/internal/apps/{app_id}/batches/{batch_id}"),
+        ("GET", "/internal/apps/{app_id}/batches/{batch_id}"),
+        ("GET", "/internal/apps/{app_id}/batches/{batch_id}/receivers"),
     } <= routes
-    assert set(app.state.readiness) == {"mongo", "kafka", "directory_replies", "kafka_groups"}
+    assert set(app.state.readiness) == {
+        "mongo",
+        "kafka",
+        "directory_replies",
+        "user_changes",
+        "batch_announcer",
+        "kafka_groups",
+    }
+
+
+def test_the_tracker_transaction_id_is_stable_per_instance_and_namespace() -> None:
+    topics = Topics("ns.")
+    named = Settings(group_instance_id="dispatcher-0", instance_id="host-1")
+    assert named.tracker_transactional_id(topics) == "dispatcher.ns.clarion.status.dispatcher-0"
+    unnamed = Settings(instance_id="host-1")
+    assert unnamed.tracker_transactional_id(topics) == "dispatcher.ns.clarion.status.host-1"
+    assert unnamed.tracker_transactional_id(Topics("other.")) != (
+        unnamed.tracker_transactional_id(topics)
+    )

@@ -17,8 +17,10 @@ from clarion_dispatcher.app import Adapters, Settings, compose
 from clarion_dispatcher.fanout import service
 from clarion_dispatcher.testing import (
     FakeDirectory,
+    InMemoryBatches,
     InMemoryFeed,
     InMemoryNotifications,
+    RecordingAnnouncer,
     RecordingPublisher,
     profile,
     send_command,
@@ -54,7 +56,12 @@ def with_fakes(
     """The real adapters (not started) with the fakes in place; the real broker's
     publisher unless ``publisher`` is given."""
     adapters = replace(
-        Adapters.connect(SETTINGS), directory=directory, notifications=notifications, feed=feed
+        Adapters.connect(SETTINGS),
+        directory=directory,
+        notifications=notifications,
+        feed=feed,
+        batches=InMemoryBatches(),
+        announcer=RecordingAnnouncer(),
     )
     return adapters if publisher is None else replace(adapters, publisher=publisher)
 
@@ -129,6 +136,7 @@ async def api() -> AsyncIterator[tuple[httpx.AsyncClient, InMemoryFeed, Recordin
             directory=directory,
             notifications=notifications,
             feed=feed,
+            batches=InMemoryBatches(),
             publisher=publisher,
             topics=TOPICS,
             now=1_700_000_000 + n,

@@ -27,6 +27,7 @@ from clarion_devtools.helpers import random_ref, start_new_groups_at_end, wait_u
 from clarion_directory.app import Settings as DirectorySettings
 from clarion_directory.app import build as build_directory
 from clarion_dispatcher.app import Settings, build
+from clarion_dispatcher.batches.mongo import MongoBatches
 from clarion_dispatcher.fanout import service
 from clarion_dispatcher.fanout.kafka import KafkaDirectoryClient
 from clarion_dispatcher.feed.mongo import MongoFeed
@@ -73,7 +74,10 @@ class TopicTail:
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, fetch_max_wait_ms=10
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            fetch_max_wait_ms=10,
+            isolation_level="read_committed",
         )
         await self._consumer.start()
         await _assign_at_end(self._consumer, self.topic)
@@ -162,7 +166,10 @@ async def harness(
     # Both services' new groups start after what earlier tests sent.
     await start_new_groups_at_end(
         bootstrap,
-        [(f"{settings.group_id}.{topic}", topic) for topic in (topics.sends, topics.sends_realtime)]
+        [
+            (f"{settings.group_id}.{topic}", topic)
+            for topic in (topics.sends, topics.sends_realtime, topics.status)
+        ]
         + [
             (f"{directory_settings.group_id}.{topic}", topic)
             for topic in (
@@ -221,6 +228,8 @@ async def test_readiness_checks_pass(harness: Harness) -> None:
         "mongo": True,
         "kafka": True,
         "directory_replies": True,
+        "user_changes": True,
+        "batch_announcer": True,
         "kafka_groups": True,
     }
 
@@ -359,6 +368,7 @@ async def test_measure_fan_out_of_one_thousand_in_app_receivers(
                 directory=directory,
                 notifications=MongoNotifications(harness.db),
                 feed=MongoFeed(harness.db),
+                batches=MongoBatches(harness.db),
                 publisher=BrokerPublisher(harness.broker),
                 topics=harness.topics,
             )

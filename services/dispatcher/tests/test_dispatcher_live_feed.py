@@ -17,6 +17,7 @@ from clarion_dispatcher.feed.live import FeedHub
 from clarion_dispatcher.feed.routes import live_events
 from clarion_dispatcher.testing import (
     FakeDirectory,
+    InMemoryBatches,
     InMemoryFeed,
     InMemoryNotifications,
     RecordingPublisher,
@@ -151,6 +152,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         directory=directory,
         notifications=notifications,
         feed=feed,
+        batches=InMemoryBatches(),
         publisher=publisher,
         topics=TOPICS,
     )

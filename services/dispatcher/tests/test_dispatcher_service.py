@@ -12,11 +12,12 @@ from clarion_dispatcher.fanout import rendering, service
 from clarion_dispatcher.fanout.service import ChunkOutcome
 from clarion_dispatcher.feed import service as feed_service
 from clarion_dispatcher.feed.domain import FeedItemNotFound
-from clarion_dispatcher.feed.models import FeedItemPublic
+from clarion_dispatcher.feed.models import FeedItemPublic, FeedQuery
 from clarion_dispatcher.notifications import service as notification_service
 from clarion_dispatcher.notifications.domain import NotificationNotFound
 from clarion_dispatcher.testing import (
     FakeDirectory,
+    InMemoryBatches,
     InMemoryFeed,
     InMemoryNotifications,
     RecordingPublisher,
@@ -35,6 +36,7 @@ from clarion_shared.contracts.status import (
     FeedItemSent,
     status_event_adapter,
 )
+from clarion_shared.cursor import ListParams, NumberedPage
 from clarion_shared.topics import Topics
 
 APP = "app1"
@@ -50,12 +52,14 @@ class World:
     directory: FakeDirectory = field(init=False)
     notifications: InMemoryNotifications = field(init=False)
     feed: InMemoryFeed = field(init=False)
+    batches: InMemoryBatches = field(init=False)
     publisher: RecordingPublisher = field(init=False)
 
     def __post_init__(self) -> None:
         self.directory = FakeDirectory(journal=self.journal)
         self.notifications = InMemoryNotifications(self.journal)
         self.feed = InMemoryFeed(self.journal)
+        self.batches = InMemoryBatches()
         self.publisher = RecordingPublisher(journal=self.journal)
 
     async def dispatch(self, command: SendNotification) -> ChunkOutcome:
@@ -64,6 +68,7 @@ class World:
             directory=self.directory,
             notifications=self.notifications,
             feed=self.feed,
+            batches=self.batches,
             publisher=self.publisher,
             topics=TOPICS,
             now=1_700_000_500,
@@ -257,15 +262,19 @@ async def test_list_feed_filters_read_state_newest_first(world: World) -> None:
     second = await _seed(world, "ntf-b")
     await world.mark_read(first, now=1)
 
-    everything, total = await feed_service.list_feed(APP, "alice", None, 1, 20, feed=world.feed)
-    unread, unread_total = await feed_service.list_feed(
-        APP, "alice", "unread", 1, 20, feed=world.feed
+    everything = await feed_service.list_feed(
+        APP, "alice", FeedQuery(ListParams()), feed=world.feed
+    )
+    unread = await feed_service.list_feed(
+        APP, "alice", FeedQuery(ListParams(), read_state="unread"), feed=world.feed
     )
 
-    assert total == 2
+    assert isinstance(everything, NumberedPage)
+    assert isinstance(unread, NumberedPage)
+    assert everything.total == 2
     # Same sent_at: the id breaks the tie, descending.
-    assert [i.id for i in everything] == sorted([first, second], reverse=True)
-    assert ([i.id for i in unread], unread_total) == ([second], 1)
+    assert [i.id for i in everything.items] == sorted([first, second], reverse=True)
+    assert ([i.id for i in unread.items], unread.total) == ([second], 1)
 
 
 async def test_get_notification_404_when_the_send_is_unknown(world: World) -> None:
@@ -297,6 +306,7 @@ async def test_commands_of_one_fetch_share_lookups_writes_and_publishes(world: W
         directory=world.directory,
         notifications=world.notifications,
         feed=world.feed,
+        batches=world.batches,
         publisher=world.publisher,
         topics=TOPICS,
         now=1_700_000_500,
@@ -338,6 +348,7 @@ async def test_realtime_sends_of_a_fetch_are_answered_before_its_batch_chunks(
         directory=world.directory,
         notifications=world.notifications,
         feed=world.feed,
+        batches=world.batches,
         publisher=world.publisher,
         topics=TOPICS,
     )

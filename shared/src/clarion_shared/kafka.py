@@ -1,38 +1,38 @@
-"""Kafka plumbing on FastStream: the broker, correlation ids, publishing, dead letters.
+"""Kafka plumbing on FastStream: the broker, correlation ids, publishing, consumer groups.
 
-Consumers in Clarion take the raw record (``bytes``), parse it here and call one use
-case. A record that cannot be parsed, or whose processing keeps failing with an error
-that is not transient, goes to ``<topic>.dlq`` with the reason; it never blocks the
-partition. Transient errors (broker or database unreachable) are raised, so the record
-is not committed and is delivered again.
+Consumers in Clarion take the raw record (``bytes``), parse it and call one use case,
+with the house policy of ``clarion_shared.consuming`` (re-exported here): a record that
+cannot be parsed, or whose processing keeps failing with an error that is not
+transient, goes to ``<topic>.dlq`` with the reason; it never blocks the partition.
+Transient errors (broker or database unreachable) are raised, so the record is not
+committed and is delivered again.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from aiokafka import ConsumerRebalanceListener
-from aiokafka.errors import KafkaError
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.response import KafkaPublishCommand
 from faststream.message import StreamMessage
-from pydantic import TypeAdapter, ValidationError
-from pymongo.errors import ConnectionFailure, OperationFailure
+from pydantic import TypeAdapter
 from tenacity import (
     AsyncRetrying,
-    RetryCallState,
     retry_if_exception_type,
-    stop_after_attempt,
     stop_after_delay,
-    wait_exponential,
     wait_fixed,
 )
 
+from .consuming import TRANSIENT_ERRORS as TRANSIENT_ERRORS
+from .consuming import Positioned as Positioned
+from .consuming import consume_batch as consume_batch
+from .consuming import consume_positioned_batch as consume_positioned_batch
+from .consuming import consume_record as consume_record
+from .consuming import dead_letter as dead_letter
 from .contracts.base import Contract
 from .logging import get_correlation_id, get_logger, set_correlation_id
 from .settings import InfraSettings
@@ -40,13 +40,6 @@ from .settings import InfraSettings
 log = get_logger(__name__)
 
 T = TypeVar("T")
-
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    KafkaError,
-    ConnectionFailure,
-    TimeoutError,
-    asyncio.TimeoutError,
-)
 
 
 class CorrelationMiddleware(BaseMiddleware[KafkaPublishCommand, Any]):
@@ -79,7 +72,7 @@ def make_broker(settings: InfraSettings, client_id: str) -> KafkaBroker:
         client_id=client_id,
         middlewares=[CorrelationMiddleware],
         acks="all",
-        linger_ms=2,
+        linger_ms=settings.kafka_linger_ms,
         max_request_size=4 * 1024 * 1024,
         request_timeout_ms=settings.kafka_request_timeout_ms,
         logger=None,
@@ -87,6 +80,11 @@ def make_broker(settings: InfraSettings, client_id: str) -> KafkaBroker:
 
 
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
+
+
+def group_id_of(prefix: str, topic: str) -> str:
+    """The consumer group of a service's subscribers to ``topic``: ``<prefix>.<topic>``."""
+    return f"{prefix}.{topic}"
 
 
 class ConsumerGroups:
@@ -116,9 +114,12 @@ class ConsumerGroups:
         self._joined: dict[str, asyncio.Event] = {}
 
     def group_id(self, topic: str) -> str:
-        return f"{self.prefix}.{topic}"
+        return group_id_of(self.prefix, topic)
 
-    def subscriber(self, topic: str, **options: Any) -> Callable[[Handler], Handler]:
+    def subscriber(
+        self, topic: str, listener: ConsumerRebalanceListener | None = None, **options: Any
+    ) -> Callable[[Handler], Handler]:
+        """``listener`` hears the group's rebalances too (after ``joined`` is marked)."""
         options.setdefault("auto_offset_reset", "earliest")
         if self.instance is not None:
             options["group_instance_id"] = f"{self.instance}.{topic}"
@@ -127,7 +128,7 @@ class ConsumerGroups:
             topic,
             group_id=self.group_id(topic),
             ack_policy=AckPolicy.NACK_ON_ERROR,
-            listener=_JoinListener(joined),
+            listener=_JoinListener(joined, listener),
             **options,
         )
         return decorator
@@ -146,21 +147,45 @@ class ConsumerGroups:
 
         self.subscriber(topic, batch=True, **options)(on_batch)
 
+    def consume_positioned_batches(
+        self,
+        topic: str,
+        adapter: TypeAdapter[T],
+        handle_many: Callable[[Sequence[Positioned[T]]], Awaitable[None]],
+        *,
+        wanted: Callable[[bytes], bool] | None = None,
+        **options: Any,
+    ) -> None:
+        """Like ``consume_batches``, each value with where it was read
+        (``consume_positioned_batch``)."""
+
+        async def on_batch(msg: KafkaMessage) -> None:
+            await consume_positioned_batch(
+                self.broker, msg, topic, adapter, handle_many, wanted=wanted
+            )
+
+        self.subscriber(topic, batch=True, **options)(on_batch)
+
     async def joined(self) -> bool:
         return all(event.is_set() for event in self._joined.values())
 
 
 class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Marks the first assignment, even an empty one (more members than partitions)."""
+    """Marks the first assignment, even an empty one (more members than partitions),
+    and passes every rebalance on to ``then`` when given."""
 
-    def __init__(self, joined: asyncio.Event) -> None:
+    def __init__(self, joined: asyncio.Event, then: ConsumerRebalanceListener | None) -> None:
         self._joined = joined
+        self._then = then
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        return None
+        if self._then is not None:
+            await self._then.on_partitions_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self._joined.set()
+        if self._then is not None:
+            await self._then.on_partitions_assigned(assigned)
 
 
 _YIELD_EVERY = 200
@@ -207,149 +232,6 @@ async def publish_many(
     if futures:
         await asyncio.gather(*futures)
     return count
-
-
-async def dead_letter(
-    broker: KafkaBroker,
-    topic: str,
-    body: bytes,
-    key: bytes | None,
-    reason: str,
-    headers: dict[str, str] | None = None,
-) -> None:
-    """Send a record that cannot be processed to ``<topic>.dlq`` with the reason."""
-    dlq_headers = dict(headers or {})
-    dlq_headers.update({"dlq-source-topic": topic, "dlq-reason": reason[:1000]})
-    await broker.publish(body, f"{topic}.dlq", key=key, headers=dlq_headers)
-    log.warning("kafka.dead_lettered", topic=topic, reason=reason[:200])
-
-
-@dataclass(frozen=True)
-class _Record(Generic[T]):
-    value: T
-    body: bytes
-    key: bytes | None
-    headers: dict[str, str]
-
-
-def _records(msg: StreamMessage[Any]) -> tuple[Any, ...]:
-    raw = msg.raw_message
-    return tuple(raw) if isinstance(raw, tuple | list) else (raw,)
-
-
-async def _parse(
-    broker: KafkaBroker, topic: str, record: Any, adapter: TypeAdapter[T]
-) -> _Record[T] | None:
-    """Parse one ConsumerRecord; dead-letter it (and return None) when it is invalid."""
-    body: bytes = record.value or b""
-    headers = {name: value.decode(errors="replace") for name, value in record.headers or ()}
-    try:
-        value = adapter.validate_json(body)
-    except ValidationError as exc:
-        await dead_letter(broker, topic, body, record.key, f"invalid message: {exc}", headers)
-        return None
-    return _Record(value, body, record.key, headers)
-
-
-async def _run_with_policy(
-    run: Callable[[], Awaitable[None]], topic: str, attempts: int
-) -> str | None:
-    """Run ``run`` with retries (0.2 s, then 0.8 s, ...): None when it succeeded, else
-    why it never will.
-
-    Transient errors are raised after the last attempt, so the records are redelivered.
-    """
-
-    def log_failure(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        if error is not None and not isinstance(error, (*TRANSIENT_ERRORS, OperationFailure)):
-            log.error(
-                "kafka.handler_failed",
-                topic=topic,
-                attempt=state.attempt_number,
-                exc_info=error,
-            )
-
-    retrying = AsyncRetrying(
-        stop=stop_after_attempt(attempts),
-        wait=wait_exponential(multiplier=0.2, exp_base=4),
-        after=log_failure,
-        reraise=True,
-    )
-
-    async def attempt() -> None:
-        # tenacity awaits only coroutine functions; ``run`` may be a lambda.
-        await run()
-
-    try:
-        await retrying(attempt)
-    except TRANSIENT_ERRORS:
-        raise
-    except OperationFailure as exc:
-        return f"database error: {exc}"
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-async def consume_record(
-    broker: KafkaBroker,
-    msg: StreamMessage[Any],
-    topic: str,
-    adapter: TypeAdapter[T],
-    handle: Callable[[T], Awaitable[None]],
-    attempts: int = 3,
-) -> None:
-    """Parse one record and run ``handle`` on it with the house error policy.
-
-    - unparsable record: dead-lettered, committed;
-    - transient error: retried in process, then raised so the record is redelivered;
-    - any other error: retried, then dead-lettered with the reason.
-    """
-
-    async def handle_many(values: Sequence[T]) -> None:
-        for value in values:
-            await handle(value)
-
-    await consume_batch(broker, msg, topic, adapter, handle_many, attempts)
-
-
-async def consume_batch(
-    broker: KafkaBroker,
-    msg: StreamMessage[Any],
-    topic: str,
-    adapter: TypeAdapter[T],
-    handle_many: Callable[[Sequence[T]], Awaitable[None]],
-    attempts: int = 3,
-) -> None:
-    """Parse a batch of records and handle the valid ones together.
-
-    The policy of ``consume_record`` applies to the batch; when the batch keeps failing
-    with an error that is not transient, each record is tried on its own, so only the
-    culprit is dead-lettered.
-    """
-    parsed = [
-        record
-        for raw in _records(msg)
-        if (record := await _parse(broker, topic, raw, adapter)) is not None
-    ]
-    if not parsed:
-        return
-    reason = await _run_with_policy(
-        lambda: handle_many([record.value for record in parsed]), topic, attempts
-    )
-    if reason is None:
-        return
-    if len(parsed) > 1:
-        log.warning("kafka.batch_failed_isolating", topic=topic, records=len(parsed))
-    for record in parsed:
-        single = (
-            reason
-            if len(parsed) == 1
-            else await _run_with_policy(partial(handle_many, [record.value]), topic, attempts)
-        )
-        if single is not None:
-            await dead_letter(broker, topic, record.body, record.key, single, record.headers)
 
 
 class BrokerConnection:

@@ -78,6 +78,15 @@ class InfraSettings(BaseSettings):
         description="Deadline of every broker request; a publish not acknowledged in "
         "time fails (and its consumer's record is retried) instead of waiting.",
     )
+    kafka_linger_ms: int = Field(
+        default=0,
+        ge=0,
+        le=1_000,
+        validation_alias=AliasChoices("CLARION_KAFKA_LINGER_MS", "kafka_linger_ms"),
+        description="How long a producer waits to fill a batch before sending it. 0: a "
+        "record goes at once (records still batch while a request is in flight), which "
+        "keeps each Kafka hop of a realtime send short.",
+    )
     environment: str = Field(
         default="dev",
         validation_alias=AliasChoices("CLARION_ENV", "environment"),

@@ -50,6 +50,10 @@ class TopicTail:
             enable_auto_commit=False,
             auto_offset_reset="latest",
             fetch_max_wait_ms=self._fetch_max_wait_ms,
+            # Records of a Kafka transaction only once it commits (``BatchCompleted`` on
+            # the status topic): an aborted attempt is never seen. Topics without
+            # transactions read the same either way.
+            isolation_level="read_committed",
         )
         await consumer.start()
         tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]

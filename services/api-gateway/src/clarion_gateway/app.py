@@ -31,11 +31,13 @@ from .errors import ERRORS
 from .idempotency.mongo import MongoIdempotency
 from .idempotency.service import IdempotencyRepository
 from .proxies import routes as proxy_routes
+from .proxies.batches import batches_router
 from .proxies.peers import PEERS, Peer, Peers
 from .sends import routes as send_routes
 from .sends.domain import SendLimits
 from .sends.kafka import KafkaSends, SendReplies
-from .sends.service import Realtime, Requester, SendCommands
+from .sends.registry import PeerBatchRegistry
+from .sends.service import BatchRegistry, Realtime, Requester, SendCommands
 from .templates import routes as template_routes
 from .templates.domain import TemplateLimits
 from .templates.mongo import MongoTemplates
@@ -145,6 +147,16 @@ class Settings(ServiceSettings):
             )
         return self
 
+    def send_limits(self) -> SendLimits:
+        return SendLimits(
+            realtime_max=self.realtime_max_receivers,
+            batch_max=self.batch_max_receivers,
+            chunk_size=self.batch_chunk_size,
+            chunk_max_bytes=self.batch_chunk_max_bytes,
+            variable_max_bytes=self.variable_max_bytes,
+            receiver_variables_max_bytes=self.receiver_variables_max_bytes,
+        )
+
     def peer_urls(self) -> dict[Peer, str]:
         return {
             "dispatcher": self.dispatcher_url,
@@ -165,6 +177,7 @@ class Adapters:
     idempotency: IdempotencyRepository
     broker: Connection
     sends: SendCommands
+    batches: BatchRegistry
     configs: ConfigPublisher
     replies: Requester
     peers: Peers
@@ -181,6 +194,11 @@ class Adapters:
         channels = MongoChannels(db)
         broker = kafka.make_broker(settings, f"{SERVICE}-{settings.instance_id}")
         topics = Topics(settings.topic_prefix)
+        peers = Peers.connect(
+            settings.peer_urls(),
+            settings.peer_timeout_s,
+            internal_token=settings.internal_token,
+        )
         return cls(
             database=mongo.MongoConnection(client),
             apps=MongoApps(db, channels.exists),
@@ -190,15 +208,12 @@ class Adapters:
             idempotency=MongoIdempotency(db),
             broker=kafka.BrokerConnection(broker),
             sends=KafkaSends(broker, topics),
+            batches=PeerBatchRegistry(peers),
             configs=KafkaChannelConfigs(broker, topics),
             replies=SendReplies(
                 settings.kafka_bootstrap_servers, topics.replies, settings.reply_fetch_max_wait_ms
             ),
-            peers=Peers.connect(
-                settings.peer_urls(),
-                settings.peer_timeout_s,
-                internal_token=settings.internal_token,
-            ),
+            peers=peers,
         )
 
     def resources(self) -> list[Resource]:
@@ -265,20 +280,13 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
     realtime = Realtime(
         adapters.replies, Topics(settings.topic_prefix).replies, settings.realtime_timeout_s
     )
-    limits = SendLimits(
-        realtime_max=settings.realtime_max_receivers,
-        batch_max=settings.batch_max_receivers,
-        chunk_size=settings.batch_chunk_size,
-        chunk_max_bytes=settings.batch_chunk_max_bytes,
-        variable_max_bytes=settings.variable_max_bytes,
-        receiver_variables_max_bytes=settings.receiver_variables_max_bytes,
-    )
+    limits = settings.send_limits()
     template_limits = TemplateLimits(
         channel_content_max_bytes=settings.template_channel_max_bytes,
         template_max_bytes=settings.template_max_bytes,
     )
-    # The send route comes before the notification proxy: both live under
-    # /v3/campaigns/notifications. The category routes come before the template
+    # The send route and the batch proxy come before the notification proxy: all live
+    # under /v3/campaigns/notifications. The category routes come before the template
     # routes, whose /{template_id} would take "categories" for an id.
     for router in (
         app_routes.router(auth, adapters.apps),
@@ -288,8 +296,16 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
             auth, responder, adapters.templates, adapters.categories, template_limits
         ),
         send_routes.router(
-            auth, responder, adapters.templates, adapters.channels, adapters.sends, realtime, limits
+            auth,
+            responder,
+            adapters.templates,
+            adapters.channels,
+            adapters.sends,
+            adapters.batches,
+            realtime,
+            limits,
         ),
+        batches_router(auth, adapters.peers),
         proxy_routes.notifications_router(auth, adapters.peers),
         proxy_routes.feed_router(auth, adapters.peers),
         proxy_routes.users_router(auth, adapters.peers),

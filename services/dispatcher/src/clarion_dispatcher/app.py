@@ -15,6 +15,11 @@ from clarion_shared.lifecycle import Resource, lifespan
 from clarion_shared.settings import ServiceSettings
 from clarion_shared.topics import Topics
 
+from .batches import consumers as batch_consumers
+from .batches import routes as batch_routes
+from .batches.kafka import TransactionalAnnouncer
+from .batches.mongo import MongoBatches
+from .batches.service import Announcer, BatchRepository
 from .errors import ERRORS
 from .fanout import consumers
 from .fanout.kafka import KafkaDirectoryClient
@@ -27,6 +32,9 @@ from .notifications import routes as notification_routes
 from .notifications.mongo import MongoNotifications
 from .notifications.service import NotificationRepository
 from .publisher import BrokerPublisher, Publisher
+from .users.cache import UserCache
+from .users.directory import CachingDirectory
+from .users.kafka import UserChangesTail
 
 SERVICE = "dispatcher"
 
@@ -55,11 +63,42 @@ class Settings(ServiceSettings):
         ge=0,
         description="fetch_max_wait_ms of the directory reply consumer (latency).",
     )
+    user_cache_size: int = Field(
+        default=100_000,
+        ge=0,
+        description="User profiles each process keeps for realtime sends (users.cache); "
+        "0 turns the cache off: every lookup asks the user-directory.",
+    )
+    user_cache_ttl_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a cached profile is used at most: how stale it can be when "
+        "the directory's announcement of a change was lost.",
+    )
     feed_stream_heartbeat_s: float = Field(
         default=15.0,
         gt=0,
         description="A live feed stream sends a comment this often, so that proxies keep it.",
     )
+    tracker_max_records: int = Field(
+        default=500,
+        ge=1,
+        description="Status events the batch tracker handles together from one fetch.",
+    )
+    tracker_transaction_timeout_ms: int = Field(
+        default=10_000,
+        ge=1_000,
+        description="How long the broker keeps a killed tracker's transaction open (its "
+        "BatchCompleted unpublished) before aborting it; read_committed readers of that "
+        "partition wait as long. A restart under the same group instance id aborts it at "
+        "once.",
+    )
+
+    def tracker_transactional_id(self, topics: Topics) -> str:
+        """Stable per process instance (its group instance id when set), unique per
+        namespace (the group id names the prefixed topic)."""
+        instance = self.group_instance_id or self.instance_id
+        return f"{kafka.group_id_of(self.group_id, topics.status)}.{instance}"
 
 
 @dataclass(frozen=True)
@@ -69,12 +108,17 @@ class Adapters:
     database: mongo.MongoConnection
     notifications: NotificationRepository
     feed: FeedRepository
+    batches: BatchRepository
     directory: UserDirectory
     broker: KafkaBroker
     publisher: Publisher
+    # Publishes BatchCompleted with the tracker's offsets, in Kafka transactions.
+    announcer: Announcer
     feed_hub: FeedHub
     # Reads the status topic from its end and feeds ``feed_hub`` (``feed.live``).
     feed_tail: Resource
+    # Reads clarion.users.changes from its end and keeps ``directory``'s cache coherent.
+    user_changes: UserChangesTail
 
     @classmethod
     def connect(cls, settings: Settings) -> Adapters:
@@ -87,6 +131,7 @@ class Adapters:
         db = client[settings.db_name]
         broker = kafka.make_broker(settings, SERVICE)
         topics = Topics(settings.topic_prefix)
+        user_cache = UserCache(settings.user_cache_size, settings.user_cache_ttl_s)
         directory = KafkaDirectoryClient(
             broker,
             topics,
@@ -99,10 +144,25 @@ class Adapters:
             database=mongo.MongoConnection(client),
             notifications=MongoNotifications(db),
             feed=MongoFeed(db),
-            directory=directory,
+            batches=MongoBatches(db),
+            directory=CachingDirectory(directory, user_cache),
             broker=broker,
             publisher=BrokerPublisher(broker),
+            announcer=TransactionalAnnouncer(
+                settings.kafka_bootstrap_servers,
+                topics.status,
+                transactional_id=settings.tracker_transactional_id(topics),
+                group_id=kafka.group_id_of(settings.group_id, topics.status),
+                transaction_timeout_ms=settings.tracker_transaction_timeout_ms,
+                request_timeout_ms=settings.kafka_request_timeout_ms,
+            ),
             feed_hub=hub,
+            user_changes=UserChangesTail(
+                settings.kafka_bootstrap_servers,
+                topics.users_changes,
+                user_cache,
+                settings.reply_fetch_max_wait_ms,
+            ),
             feed_tail=status_tail(
                 settings.kafka_bootstrap_servers,
                 topics.status,
@@ -117,9 +177,13 @@ class Adapters:
             self.database,
             self.notifications,
             self.feed,
+            self.batches,
             # The reply consumer before the broker: a chunk consumed as soon as the
-            # broker starts may already ask the directory.
+            # broker starts may already ask the directory. The announcer too: the
+            # tracker may decide a batch as soon as it consumes.
             self.directory,
+            self.user_changes,
+            self.announcer,
             kafka.BrokerConnection(self.broker),
             self.feed_tail,
         ]
@@ -130,6 +194,8 @@ class Adapters:
             "mongo": self.database.ready,
             "kafka": kafka.BrokerConnection(self.broker).ready,
             "directory_replies": self.directory.ready,
+            "user_changes": self.user_changes.ready,
+            "batch_announcer": self.announcer.ready,
         }
 
 
@@ -143,8 +209,16 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
         directory=adapters.directory,
         notifications=adapters.notifications,
         feed=adapters.feed,
+        batches=adapters.batches,
         publisher=adapters.publisher,
         max_records=settings.max_batch_records,
+    )
+    batch_consumers.register(
+        groups,
+        topics,
+        batches=adapters.batches,
+        announcer=adapters.announcer,
+        max_records=settings.tracker_max_records,
     )
     app = http.create_app(
         SERVICE,
@@ -153,7 +227,7 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
         errors=ERRORS,
         readiness={**adapters.readiness(), "kafka_groups": groups.joined},
         internal_token=settings.internal_token,
-        description="Fan-out of send commands; the in-app feed and notification states.",
+        description="Fan-out of send commands; the in-app feed, notification and batch states.",
     )
     app.include_router(
         feed_routes.router(
@@ -165,6 +239,7 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
         )
     )
     app.include_router(notification_routes.router(adapters.notifications))
+    app.include_router(batch_routes.router(adapters.batches))
     return app
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from clarion_shared.api import ERROR_RESPONSES
 from clarion_shared.errors import ErrorMapper, answer
 
+from .batches.domain import BatchNotFound
 from .feed.domain import FeedItemNotFound
 from .notifications.domain import NotificationNotFound
 
@@ -14,6 +15,7 @@ ERRORS = ErrorMapper(
     {
         NotificationNotFound: answer(404, "ERR_NOT_FOUND"),
         FeedItemNotFound: answer(404, "ERR_NOT_FOUND"),
+        BatchNotFound: answer(404, "ERR_NOT_FOUND"),
     }
 )
 

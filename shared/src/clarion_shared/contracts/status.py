@@ -47,6 +47,18 @@ class FeedItemRead(_StatusEvent):
     feed_item: JsonObject
 
 
+class FeedItemEngaged(_StatusEvent):
+    """The user engaged with a feed item (``POST .../{id}/engagement``): once per item
+    and topic, and once for its first engagement when that had no topic. The event id
+    is derived from the item and the topic; ``occurred_at`` is the stored time, so a
+    republished event repeats exactly."""
+
+    type: Literal["feed_item_engaged"] = "feed_item_engaged"
+    topic: str | None = None
+    first_engagement: bool = Field(description="the item's first engagement (analytics count it)")
+    feed_item: JsonObject
+
+
 class DeliveryFailed(_StatusEvent):
     type: Literal["delivery_failed"] = "delivery_failed"
     uid: str
@@ -67,13 +79,35 @@ class ChunkDispatched(_StatusEvent):
     failed: int
 
 
+BatchStatus = Literal["completed", "partially_failed", "failed"]
+
+
+class BatchCompleted(_StatusEvent):
+    """A batch is final (API.md, Finality), decided once by the dispatcher: published
+    exactly once per batch to ``read_committed`` readers (a Kafka transaction). Its
+    fields are the batch status object (``GET .../notifications/batches/{batchId}``)."""
+
+    type: Literal["batch_completed"] = "batch_completed"
+    batch_id: str
+    status: BatchStatus
+    total: int
+    sent: int
+    delivered: int
+    failed: int
+    pending: int
+    created_at: int
+    completed_at: int
+
+
 AnyStatusEvent = (
     NotificationCreated
     | FeedItemSent
     | FeedItemDelivered
     | FeedItemRead
+    | FeedItemEngaged
     | DeliveryFailed
     | ChunkDispatched
+    | BatchCompleted
 )
 StatusEvent = Annotated[AnyStatusEvent, Field(discriminator="type")]
 status_event_adapter: TypeAdapter[AnyStatusEvent] = TypeAdapter(StatusEvent)

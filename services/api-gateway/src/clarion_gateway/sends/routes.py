@@ -17,7 +17,7 @@ from ..web import Auth, IdempotencyKey, Responder, json_response
 from . import service
 from .domain import RealtimeOutcome, SendLimits
 from .models import BatchAccepted, MessageSend, RealtimeSent
-from .service import Realtime, SendCommands
+from .service import BatchRegistry, Realtime, SendCommands
 
 # A realtime send the dispatcher rejects as a whole answers the status of its code
 # (errors.RESULT_STATUS: each of its statuses is here).
@@ -29,7 +29,10 @@ _SEND_ERRORS: Responses = {
         "answered yet, or the dispatcher rejected the send with it"
     ),
     429: error_response("ERR_TOO_MANY_REQUESTS: the dispatcher refused the send for now"),
-    503: error_response("ERR_UNAVAILABLE: the broker is unreachable"),
+    503: error_response(
+        "ERR_UNAVAILABLE: the broker is unreachable, or the dispatcher (a batch is "
+        "registered with it first): nothing was sent"
+    ),
     504: error_response(
         "ERR_TIMEOUT: no realtime result in time; the send may still complete "
         "(details.notificationId)"
@@ -42,7 +45,17 @@ _SENT_LINKS: Responses = {
                 "get",
                 "/v3/campaigns/notifications/{notification_id}",
                 {"notification_id": "$response.body#/data/notificationId"},
-            )
+            ),
+            "GetBatch": openapi_link(
+                "get",
+                "/v3/campaigns/notifications/batches/{batch_id}",
+                {"batch_id": "$response.body#/data/batchId"},
+            ),
+            "ListBatchReceivers": openapi_link(
+                "get",
+                "/v3/campaigns/notifications/batches/{batch_id}/receivers",
+                {"batch_id": "$response.body#/data/batchId"},
+            ),
         }
     }
 }
@@ -54,6 +67,7 @@ def router(
     templates: TemplateRepository,
     channels: ChannelRepository,
     commands: SendCommands,
+    registry: BatchRegistry,
     realtime: Realtime,
     limits: SendLimits,
 ) -> APIRouter:
@@ -90,6 +104,7 @@ def router(
                 templates=templates,
                 channels=channels,
                 commands=commands,
+                registry=registry,
                 realtime=realtime,
                 limits=limits,
                 now=now(),

@@ -1,8 +1,9 @@
 """Direct sends: validate, then publish the command to the dispatcher.
 
 Realtime (1-10 receivers): one command with a reply address; the request waits (bounded)
-for the dispatcher's result. Batch (11-10,000): the receivers travel in chunks keyed by
-the batch id, and the request answers at once.
+for the dispatcher's result. Batch (11-10,000): the batch is registered with the
+dispatcher (so that it can be read, ``queued``, as soon as the request answers), then
+the receivers travel in chunks keyed by the batch id, and the request answers at once.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from clarion_shared.errors import TimedOut, Unavailable
 from clarion_shared.ids import derive_id, new_id
 from clarion_shared.lifecycle import Resource
 from clarion_shared.logging import get_logger
+from clarion_shared.public.batches import BatchRegistration
 
 from ..channels.service import ChannelRepository
 from ..kafka import PublishFailed
@@ -56,6 +58,17 @@ class SendCommands(Protocol):
     async def send(self, command: SendNotification) -> None: ...
 
     async def send_chunks(self, commands: Sequence[SendNotification]) -> None: ...
+
+
+class RegistrationFailed(Exception):
+    """The dispatcher did not take a batch's registration (unreachable, or refused it)."""
+
+
+class BatchRegistry(Resource, Protocol):
+    async def register(self, app_id: str, batch_id: str, batch: BatchRegistration) -> None:
+        """Register the batch with the dispatcher, which owns it; a repeat (same id, a
+        retried send) is a no-op there. Raises ``RegistrationFailed``."""
+        ...
 
 
 class Requester(Resource, Protocol):
@@ -107,6 +120,7 @@ async def send_message(
     templates: TemplateRepository,
     channels: ChannelRepository,
     commands: SendCommands,
+    registry: BatchRegistry,
     realtime: Realtime,
     limits: SendLimits,
     now: int,
@@ -132,7 +146,7 @@ async def send_message(
         notification_id = _send_id("ntf_", request.app_id, idempotency_key)
         return await _realtime(send, notification_id, commands, realtime, now)
     batch_id = _send_id("bat_", request.app_id, idempotency_key)
-    return await _batch(send, batch_id, commands, limits, now)
+    return await _batch(send, batch_id, commands, registry, limits, now)
 
 
 def _send_id(prefix: str, app_id: str, idempotency_key: str | None) -> str:
@@ -174,9 +188,35 @@ def _batch_chunks(
 
 
 async def _batch(
-    send: _Send, batch_id: str, commands: SendCommands, limits: SendLimits, now: int
+    send: _Send,
+    batch_id: str,
+    commands: SendCommands,
+    registry: BatchRegistry,
+    limits: SendLimits,
+    now: int,
 ) -> BatchAccepted:
+    """Register the batch, then publish its chunks: nothing is published for a batch
+    the dispatcher does not know (503, nothing half-done)."""
     chunks = _batch_chunks(send, batch_id, limits, now)
+    registration = BatchRegistration(
+        total=len(send.receivers),
+        created_at=now,
+        channels=[channel.channel_type for channel in send.snapshot.channels],
+        chunks=[chunk.receivers for chunk in chunks],
+    )
+    try:
+        await registry.register(send.app_id, batch_id, registration)
+    except RegistrationFailed as exc:
+        log.error(
+            "send.batch_registration_failed",
+            app_id=send.app_id,
+            batch_id=batch_id,
+            error=str(exc),
+        )
+        raise Unavailable(
+            "The service is temporarily unavailable; try again.",
+            dev_message="The dispatcher did not take the batch; nothing was sent.",
+        ) from exc
     try:
         await commands.send_chunks(chunks)
     except PublishFailed as exc:
@@ -281,6 +321,7 @@ async def _snapshot(
     return TemplateSnapshot(
         template_id=template.template_id,
         version=version.version,
+        template_category=template.template_category,
         channels=resolved,
         variable_schema=[
             VariableSpec(

@@ -15,12 +15,14 @@ from clarion_shared.contracts.config_channels import ChannelConfig
 from clarion_shared.contracts.replies import SendResult
 from clarion_shared.contracts.sends import SendNotification
 from clarion_shared.ids import new_id
+from clarion_shared.public.batches import BatchRegistration
 
 from ..apps.domain import App
 from ..categories.domain import AppCategories
 from ..channels.domain import Channel
 from ..idempotency.domain import IdempotencyRecord, StoredResponse
 from ..kafka import publishing
+from ..sends.service import RegistrationFailed
 from ..templates.domain import Template
 
 
@@ -215,6 +217,23 @@ class RecordingCommands:
     async def channel_config(self, config: ChannelConfig) -> None:
         self._fail()
         self.configs.append(config)
+
+
+class MemoryBatchRegistry(NoLifecycle):
+    """The dispatcher's batch registry: ``registered[(app_id, batch_id)]`` keeps the
+    first registration (a repeat is a no-op, as there); ``unreachable`` fails every
+    registration as an unreachable dispatcher does."""
+
+    def __init__(self) -> None:
+        self.registered: dict[tuple[str, str], BatchRegistration] = {}
+        self.calls = 0
+        self.unreachable = False
+
+    async def register(self, app_id: str, batch_id: str, batch: BatchRegistration) -> None:
+        self.calls += 1
+        if self.unreachable:
+            raise RegistrationFailed("dispatcher: connection refused")
+        self.registered.setdefault((app_id, batch_id), batch)
 
 
 Responder = Callable[[SendNotification], Awaitable[SendResult | None]]

@@ -20,7 +20,13 @@ from clarion_shared.topics import Topics
 
 from ..app import Adapters, Settings, compose
 from ..proxies.peers import Peers
-from .fakes import FakeConnection, FakeRequester, MemoryStore, RecordingCommands
+from .fakes import (
+    FakeConnection,
+    FakeRequester,
+    MemoryBatchRegistry,
+    MemoryStore,
+    RecordingCommands,
+)
 
 DEV_KEY = "clarion-dev-key"
 DEV_APP = "clarion-dev"
@@ -52,6 +58,7 @@ def fake_adapters(
     commands: RecordingCommands,
     requester: FakeRequester,
     peer_transport: httpx.AsyncBaseTransport | None = None,
+    registry: MemoryBatchRegistry | None = None,
 ) -> Adapters:
     """Every adapter a fake; the peers are the real client on ``peer_transport``."""
     return Adapters(
@@ -63,6 +70,7 @@ def fake_adapters(
         idempotency=store.idempotency,
         broker=FakeConnection(),
         sends=commands,
+        batches=registry or MemoryBatchRegistry(),
         configs=commands,
         replies=requester,
         peers=Peers.connect(
@@ -81,6 +89,8 @@ class Harness:
     store: MemoryStore
     commands: RecordingCommands
     topics: Topics = field(default_factory=Topics)
+    # The dispatcher's batch registry (a batch is registered before it is published).
+    registry: MemoryBatchRegistry = field(default_factory=MemoryBatchRegistry)
     # What the fake dispatcher answers a realtime send with (None: no answer).
     reply: Callable[[SendNotification], SendResult | None] = all_sent
     # What the fake peers answer (every internal HTTP request lands here).
@@ -132,13 +142,21 @@ async def gateway_harness(settings: Settings | None = None) -> AsyncIterator[Har
         holder[0].peer_requests.append(request)
         return holder[0].peer(request)
 
+    registry = MemoryBatchRegistry()
     adapters = fake_adapters(
-        settings, store, commands, FakeRequester(commands, respond), httpx.MockTransport(peer)
+        settings,
+        store,
+        commands,
+        FakeRequester(commands, respond),
+        httpx.MockTransport(peer),
+        registry,
     )
     app = compose(settings, adapters)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client,
     ):
-        holder.append(Harness(app, client, store, commands, Topics(settings.topic_prefix)))
+        holder.append(
+            Harness(app, client, store, commands, Topics(settings.topic_prefix), registry)
+        )
         yield holder[0]

@@ -10,6 +10,7 @@ from clarion_shared import kafka
 from clarion_shared.contracts.sends import SendNotification
 from clarion_shared.topics import Topics
 
+from ..batches.service import BatchRepository
 from ..feed.service import FeedRepository
 from ..notifications.service import NotificationRepository
 from ..publisher import Publisher
@@ -26,6 +27,7 @@ def register(
     directory: UserDirectory,
     notifications: NotificationRepository,
     feed: FeedRepository,
+    batches: BatchRepository,
     publisher: Publisher,
     max_records: int = 16,
 ) -> None:
@@ -42,6 +44,7 @@ def register(
             directory=directory,
             notifications=notifications,
             feed=feed,
+            batches=batches,
             publisher=publisher,
             topics=topics,
         )

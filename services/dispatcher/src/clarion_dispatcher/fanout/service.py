@@ -1,9 +1,9 @@
 """Use cases of the fan-out: one Kafka fetch of send chunks, and the directory port.
 
 Every dependency is passed in, with the ``Topics`` the fan-out publishes to; the
-repositories' ports live with their resources (``notifications``, ``feed``), the
-publisher's at the root. The real adapters are named in ``app``; the in-memory ones
-live in ``testing``.
+repositories' ports live with their resources (``notifications``, ``feed``,
+``batches``), the publisher's at the root. The real adapters are named in ``app``; the
+in-memory ones live in ``testing``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from clarion_shared.lifecycle import Resource
 from clarion_shared.logging import get_logger
 from clarion_shared.topics import Topics
 
+from ..batches import domain as batch_domain
+from ..batches.service import BatchRepository
 from ..feed.models import FeedItem
 from ..feed.service import FeedRepository
 from ..notifications.domain import RecordsRefused
@@ -73,6 +75,7 @@ async def dispatch_chunk(
     directory: UserDirectory,
     notifications: NotificationRepository,
     feed: FeedRepository,
+    batches: BatchRepository,
     publisher: Publisher,
     topics: Topics,
     now: int | None = None,
@@ -83,6 +86,7 @@ async def dispatch_chunk(
         directory=directory,
         notifications=notifications,
         feed=feed,
+        batches=batches,
         publisher=publisher,
         topics=topics,
         now=now,
@@ -96,6 +100,7 @@ async def dispatch_fetch(
     directory: UserDirectory,
     notifications: NotificationRepository,
     feed: FeedRepository,
+    batches: BatchRepository,
     publisher: Publisher,
     topics: Topics,
 ) -> list[ChunkOutcome]:
@@ -115,18 +120,20 @@ async def dispatch_fetch(
                 directory=directory,
                 notifications=notifications,
                 feed=feed,
+                batches=batches,
                 publisher=publisher,
                 topics=topics,
             )
     return outcomes
 
 
-async def dispatch_chunks(
+async def dispatch_chunks(  # long: the fan-out's steps in order, each one call
     commands: Sequence[SendNotification],
     *,
     directory: UserDirectory,
     notifications: NotificationRepository,
     feed: FeedRepository,
+    batches: BatchRepository,
     publisher: Publisher,
     topics: Topics,
     now: int | None = None,
@@ -135,10 +142,10 @@ async def dispatch_chunks(
 
     The commands of one Kafka fetch share the work: one directory resolution per app,
     one bulk write per collection, pipelined publishes. Safe to repeat: records and feed
-    items have derived ids and are only inserted, jobs and events carry derived ids. The
-    order (records and feed items, then publishes, then replies) means a reply always
-    finds the feed items it announces; the caller commits the Kafka records only after
-    this returns.
+    items have derived ids and are only inserted, batch chunks' outcomes are recorded
+    once, jobs and events carry derived ids. The order (writes, then the publishes
+    and the replies at once) means a reply finds the feed items it announces, and a
+    ``ChunkDispatched`` the outcomes it counts; the caller commits after this returns.
     """
     started = time.perf_counter()
     at = clock_now() if now is None else now
@@ -151,15 +158,19 @@ async def dispatch_chunks(
 
     records = [record for plan in plans for record in plan.records]
     feed_items = [item for plan in plans for item in plan.feed_items]
-    refused = await _store(records, feed_items, notifications, feed)
+    chunk_outcomes = _chunk_outcomes(commands, plans)
+    refused = await _store(records, feed_items, chunk_outcomes, notifications, feed, batches)
     if refused:
-        plans = await _fail_refused(commands, plans, users_by_app, at, refused, notifications, feed)
+        plans = await _fail_refused(
+            commands, plans, users_by_app, at, refused, notifications, feed, batches
+        )
         records = [record for plan in plans for record in plan.records]
         feed_items = [item for plan in plans for item in plan.feed_items]
     stored_s = time.perf_counter() - started
 
-    events = await _publish(commands, plans, publisher, topics)
-    await _reply(commands, plans, publisher)
+    events, _ = await asyncio.gather(
+        _publish(commands, plans, publisher, topics), _reply(commands, plans, publisher)
+    )
     duration_s = time.perf_counter() - started
     log.info(
         "dispatch.chunks_done",
@@ -194,18 +205,32 @@ async def _resolve(
     return dict(zip(apps, resolved, strict=True))
 
 
+def _chunk_outcomes(
+    commands: Sequence[SendNotification], plans: Sequence[domain.ChunkPlan]
+) -> list[batch_domain.ChunkOutcome]:
+    """What the batch chunks among ``commands`` recorded for each receiver."""
+    outcomes = (
+        batch_domain.chunk_outcome(command, plan.receivers, plan.records)
+        for command, plan in zip(commands, plans, strict=True)
+    )
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
 async def _store(
     records: Sequence[NotificationRecord],
     feed_items: Sequence[FeedItem],
+    chunk_outcomes: Sequence[batch_domain.ChunkOutcome],
     notifications: NotificationRepository,
     feed: FeedRepository,
+    batches: BatchRepository,
 ) -> frozenset[str]:
-    """Write both collections at once (nothing reads either before the publishes); the
-    ids the database refused for good, if any. Other errors are raised: the chunk is
-    retried."""
+    """Write the records, the feed items and the batch chunks' outcomes at once
+    (nothing reads them before the publishes); the ids the database refused for good,
+    if any. Other errors are raised: the chunk is retried."""
     outcomes = await asyncio.gather(
         notifications.add_many(records) if records else _nothing(),
         feed.add_many(feed_items) if feed_items else _nothing(),
+        batches.record(chunk_outcomes) if chunk_outcomes else _nothing(),
         return_exceptions=True,
     )
     refused: set[str] = set()
@@ -225,16 +250,19 @@ async def _fail_refused(
     refused: frozenset[str],
     notifications: NotificationRepository,
     feed: FeedRepository,
+    batches: BatchRepository,
 ) -> list[domain.ChunkPlan]:
     """Fail the receivers whose records or feed items were refused, and only them:
     their records are stored again as failed (``ERR_STORE_FAILED``, no content), their
-    feed items removed, and the plans redone so that results and events say so."""
+    feed items removed, their batch chunks' outcomes corrected, and the plans redone so
+    that results and events say so."""
     failure = ErrorInfo(
         code=domain.ERR_STORE_FAILED, message="The notification could not be stored."
     )
     replanned: list[domain.ChunkPlan] = []
     failed_records: list[NotificationRecord] = []
     dropped_items: list[str] = []
+    corrected: list[tuple[SendNotification, domain.ChunkPlan]] = []
     for command, plan in zip(commands, plans, strict=True):
         uids = {record.uid for record in plan.records if record.id in refused}
         if not uids:
@@ -246,8 +274,14 @@ async def _fail_refused(
         failed_records += [record for record in again.records if record.uid in uids]
         dropped_items += [item.id for item in plan.feed_items if item.receiver in uids]
         replanned.append(again)
+        corrected.append((command, again))
         log.warning("dispatch.receivers_not_stored", send_id=command.send_id, receivers=len(uids))
-    await asyncio.gather(notifications.put_many(failed_records), feed.remove_many(dropped_items))
+    chunk_outcomes = _chunk_outcomes([c for c, _ in corrected], [p for _, p in corrected])
+    await asyncio.gather(
+        notifications.put_many(failed_records),
+        feed.remove_many(dropped_items),
+        batches.correct(chunk_outcomes) if chunk_outcomes else _nothing(),
+    )
     return replanned
 
 

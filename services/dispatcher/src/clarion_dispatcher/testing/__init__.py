@@ -4,7 +4,8 @@ builders of send commands.
 Used by the unit tests, and run through the same repository suite as the Mongo
 adapters so they cannot drift apart. Each fake is a ``Resource`` whose start and stop
 do nothing, so a test can put it in ``app.Adapters``. Each may append to a shared
-``journal`` so a test can check the order of effects.
+``journal`` so a test can check the order of effects. The batches' fakes live in
+``testing.batches``, the feed's in ``testing.feed``; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from clarion_shared.contracts.sends import (
     VariableSpec,
 )
 
-from .fanout.service import DirectoryTimedOut
-from .feed.models import FeedEvent, FeedItem, FeedTransition
-from .feed.mongo import sort_key
-from .notifications.domain import RecordsRefused
-from .notifications.models import NotificationRecord
+from ..fanout.service import DirectoryTimedOut
+from ..notifications.domain import RecordsRefused
+from ..notifications.models import NotificationRecord
+from .batches import InMemoryBatches as InMemoryBatches
+from .batches import RecordingAnnouncer as RecordingAnnouncer
+from .feed import InMemoryFeed as InMemoryFeed
 
 
 class _NoLifecycle:
@@ -69,81 +71,6 @@ class InMemoryNotifications(_NoLifecycle):
 
     async def for_send(self, app_id: str, send_id: str) -> list[NotificationRecord]:
         return [r for r in self.records.values() if r.send_id == send_id and r.app_id == app_id]
-
-
-class InMemoryFeed(_NoLifecycle):
-    def __init__(self, journal: list[str] | None = None) -> None:
-        self.items: dict[str, FeedItem] = {}
-        self.write_calls = 0
-        self._journal = journal
-
-    async def add_many(self, items: Sequence[FeedItem]) -> None:
-        self.write_calls += 1
-        if self._journal is not None:
-            self._journal.append(f"feed:{len(items)}")
-        for item in items:
-            self.items.setdefault(item.id, item)
-
-    async def remove_many(self, item_ids: Sequence[str]) -> None:
-        for item_id in item_ids:
-            self.items.pop(item_id, None)
-
-    def _owned(self, owner: str, read: bool | None = None) -> list[FeedItem]:
-        return [
-            item
-            for item in self.items.values()
-            if item.owner == owner and (read is None or item.read == read)
-        ]
-
-    async def page(
-        self, owner: str, read: bool | None, page: int, per_page: int
-    ) -> tuple[list[FeedItem], int]:
-        matching = sorted(self._owned(owner, read), key=sort_key, reverse=True)
-        start = (page - 1) * per_page
-        return matching[start : start + per_page], len(matching)
-
-    async def unread_count(self, owner: str) -> int:
-        return len(self._owned(owner, read=False))
-
-    async def get(self, owner: str, item_id: str) -> FeedItem | None:
-        item = self.items.get(item_id)
-        return item if item is not None and item.owner == owner else None
-
-    async def mark_read(self, owner: str, item_id: str, at: int) -> FeedTransition | None:
-        item = await self.get(owner, item_id)
-        if item is None:
-            return None
-        if item.read:
-            return FeedTransition(item=item, changed=False)
-        changed = item.model_copy(
-            update={"read": True, "read_at": at, "status": "read", "read_event_pending": True}
-        )
-        self.items[item_id] = changed
-        return FeedTransition(item=changed, changed=True)
-
-    async def mark_delivered(self, owner: str, item_id: str, at: int) -> FeedTransition | None:
-        item = await self.get(owner, item_id)
-        if item is None:
-            return None
-        if item.delivered_at is not None:
-            return FeedTransition(item=item, changed=False)
-        status = item.status if item.read else "delivered"
-        changed = item.model_copy(
-            update={"delivered_at": at, "status": status, "delivered_event_pending": True}
-        )
-        self.items[item_id] = changed
-        return FeedTransition(item=changed, changed=True)
-
-    async def event_published(self, owner: str, item_id: str, event: FeedEvent) -> None:
-        item = await self.get(owner, item_id)
-        if item is not None:
-            self.items[item_id] = item.model_copy(update={f"{event}_event_pending": False})
-
-    async def delete(self, owner: str, item_id: str) -> bool:
-        if await self.get(owner, item_id) is None:
-            return False
-        del self.items[item_id]
-        return True
 
 
 @dataclass

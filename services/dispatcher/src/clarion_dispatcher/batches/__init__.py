@@ -1,0 +1,1 @@
+"""Batches: registration, each receiver's outcome, the one decision that a batch is final."""

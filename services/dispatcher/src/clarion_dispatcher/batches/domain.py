@@ -1,0 +1,315 @@
+"""Pure rules of batches: their ids, a receiver's outcome, when a batch is final, the
+public view and the one ``BatchCompleted`` event.
+
+Nothing here does I/O. The fan-out turns a chunk's records into a ``ChunkOutcome``
+(``chunk_outcome``); the tracker asks ``decide`` whether every chunk is recorded with no
+receiver pending, and builds the event with ``batch_completed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from clarion_shared.contracts.sends import ChannelType, SendNotification
+from clarion_shared.contracts.status import BatchCompleted
+from clarion_shared.errors import Invalid, NotFound
+from clarion_shared.ids import derive_id
+
+from ..notifications.domain import event_id
+from ..notifications.models import NotificationRecord
+from .models import (
+    Batch,
+    BatchChunk,
+    BatchPublic,
+    BatchReceiverPublic,
+    BatchRegistration,
+    BatchStatus,
+    FinalStatus,
+    ReceiverOutcome,
+    ReceiverStatus,
+)
+
+
+class BatchNotFound(NotFound):
+    """The app has no batch of that id."""
+
+    def __init__(self) -> None:
+        super().__init__("Batch")
+
+
+def batch_key(app_id: str, batch_id: str) -> str:
+    """The batch document's ``_id``: batch ids chosen by other services cannot collide
+    across apps."""
+    return derive_id(app_id, "batch", batch_id)
+
+
+def chunk_key(app_id: str, batch_id: str, chunk: int) -> str:
+    return derive_id(app_id, "batch", batch_id, str(chunk))
+
+
+def position_id(topic: str, partition: int, offset: int) -> str:
+    """Where a record was read: a redelivered record has the same, a republished copy
+    (a replayed fan-out's event, same event id) does not."""
+    return f"{topic}:{partition}:{offset}"
+
+
+# ---------------------------------------------------------------- registration
+
+
+def registered(
+    app_id: str, batch_id: str, registration: BatchRegistration
+) -> tuple[Batch, list[BatchChunk]]:
+    """The documents of a newly registered batch: every receiver ``pending``.
+
+    Raises ``Invalid`` when the chunks do not add up to ``total`` distinct receivers.
+    """
+    uids = [uid for chunk in registration.chunks for uid in chunk]
+    problems: list[dict[str, str]] = []
+    if any(not chunk for chunk in registration.chunks):
+        problems.append({"field": "chunks", "message": "a chunk has no receivers"})
+    if len(uids) != registration.total or len(set(uids)) != len(uids):
+        problems.append(
+            {"field": "chunks", "message": "the chunks must hold `total` distinct receivers"}
+        )
+    if problems:
+        raise Invalid("The batch registration is not consistent.", details=problems)
+    key = batch_key(app_id, batch_id)
+    batch = Batch(
+        id=key,
+        app_id=app_id,
+        batch_id=batch_id,
+        total=registration.total,
+        chunks=len(registration.chunks),
+        channels=list(registration.channels),
+        created_at=registration.created_at,
+    )
+    chunks = [
+        BatchChunk(
+            id=chunk_key(app_id, batch_id, index),
+            batch_key=key,
+            app_id=app_id,
+            batch_id=batch_id,
+            chunk=index,
+            receivers=[ReceiverOutcome(uid=uid) for uid in receivers],
+            pending=len(receivers),
+        )
+        for index, receivers in enumerate(registration.chunks)
+    ]
+    return batch, chunks
+
+
+# ---------------------------------------------------------------- fan-out
+
+
+def receiver_outcome(uid: str, records: Sequence[NotificationRecord]) -> ReceiverOutcome:
+    """``pending`` while a delivery is ``queued`` (a worker or a retry will finish it),
+    else ``sent`` when one delivery is sent, else ``failed`` with the first failure."""
+    statuses = [record.status for record in records]
+    if "queued" in statuses:
+        return ReceiverOutcome(uid=uid, status="pending")
+    if "sent" in statuses:
+        return ReceiverOutcome(uid=uid, status="sent")
+    error = next((record.error for record in records if record.error is not None), None)
+    return ReceiverOutcome(
+        uid=uid,
+        status="failed",
+        code=error.code if error else None,
+        message=error.message if error else None,
+    )
+
+
+@dataclass(frozen=True)
+class ChunkOutcome:
+    """What the fan-out of one chunk of a batch recorded for each of its receivers; the
+    command's numbers describe the batch when nobody registered it."""
+
+    app_id: str
+    batch_id: str
+    chunk: int
+    chunks: int
+    total: int
+    created_at: int
+    channels: list[ChannelType]
+    receivers: list[ReceiverOutcome]
+
+    def count(self, status: ReceiverStatus) -> int:
+        return sum(1 for receiver in self.receivers if receiver.status == status)
+
+    @property
+    def key(self) -> str:
+        return chunk_key(self.app_id, self.batch_id, self.chunk)
+
+    @property
+    def batch_key(self) -> str:
+        return batch_key(self.app_id, self.batch_id)
+
+    def unregistered_batch(self) -> Batch:
+        """The batch as this chunk's command describes it (nobody registered it)."""
+        return Batch(
+            id=self.batch_key,
+            app_id=self.app_id,
+            batch_id=self.batch_id,
+            total=self.total,
+            chunks=self.chunks,
+            channels=self.channels,
+            created_at=self.created_at,
+        )
+
+
+def chunk_outcome(
+    command: SendNotification, receivers: Sequence[str], records: Iterable[NotificationRecord]
+) -> ChunkOutcome | None:
+    """The outcome of a batch chunk's ``receivers`` (in order) from their records; None
+    for a command that is not a batch's."""
+    if command.mode != "batch":
+        return None
+    by_uid: dict[str, list[NotificationRecord]] = {}
+    for record in records:
+        by_uid.setdefault(record.uid, []).append(record)
+    return ChunkOutcome(
+        app_id=command.app_id,
+        batch_id=command.send_id,
+        chunk=command.chunk,
+        chunks=command.chunks,
+        total=command.total or len(receivers),
+        created_at=command.created_at,
+        channels=[channel.channel_type for channel in command.template.channels],
+        receivers=[receiver_outcome(uid, by_uid.get(uid, [])) for uid in receivers],
+    )
+
+
+# ---------------------------------------------------------------- the decision
+
+
+def final_status(sent: int, failed: int) -> FinalStatus:
+    if failed == 0:
+        return "completed"
+    return "failed" if sent == 0 else "partially_failed"
+
+
+def decide(batch: Batch, chunks: Iterable[BatchChunk]) -> FinalStatus | None:
+    """The batch's final status once every chunk is recorded and no receiver is
+    pending (API.md, Finality); None before, and for a batch already decided."""
+    if batch.final:
+        return None
+    recorded = {chunk.chunk: chunk for chunk in chunks if chunk.dispatched}
+    if set(recorded) != set(range(batch.chunks)):
+        return None
+    if any(chunk.pending for chunk in recorded.values()):
+        return None
+    sent = sum(chunk.sent for chunk in recorded.values())
+    failed = sum(chunk.failed for chunk in recorded.values())
+    return final_status(sent, failed)
+
+
+# ---------------------------------------------------------------- what is shown
+
+
+@dataclass(frozen=True)
+class Counts:
+    sent: int
+    delivered: int
+    failed: int
+    pending: int
+
+
+def counts(batch: Batch, chunks: Iterable[BatchChunk]) -> Counts:
+    """From the chunks' counts (their receivers are not needed); a chunk not recorded
+    yet (or, for a batch nobody registered, not seen yet) is all pending."""
+    sent = delivered = failed = 0
+    for chunk in chunks:
+        sent += chunk.sent
+        failed += chunk.failed
+        delivered += len(chunk.delivered)
+    return Counts(sent, delivered, failed, max(0, batch.total - sent - failed))
+
+
+def shown_status(batch: Batch, chunks: Iterable[BatchChunk]) -> BatchStatus:
+    if batch.final:
+        return batch.status
+    return "dispatching" if any(chunk.dispatched for chunk in chunks) else "queued"
+
+
+def public_batch(batch: Batch, chunks: Sequence[BatchChunk]) -> BatchPublic:
+    found = counts(batch, chunks)
+    return BatchPublic(
+        batch_id=batch.batch_id,
+        status=shown_status(batch, chunks),
+        total=batch.total,
+        sent=found.sent,
+        delivered=found.delivered,
+        failed=found.failed,
+        pending=found.pending,
+        created_at=batch.created_at,
+        completed_at=batch.completed_at if batch.final else None,
+    )
+
+
+@dataclass(frozen=True)
+class PageSpan:
+    """Where a page of receivers lies: the chunks holding it, and how many receivers
+    (of the status asked) of those chunks come before it."""
+
+    chunks: list[int]
+    skip: int
+    total: int
+
+
+def page_span(
+    chunks: Sequence[BatchChunk], status: ReceiverStatus | None, page: int, per_page: int
+) -> PageSpan:
+    """From the chunks' counts alone: only the chunks holding the page are read whole."""
+    start, end = (page - 1) * per_page, page * per_page
+    wanted: list[int] = []
+    skip = before = 0
+    for chunk in sorted(chunks, key=lambda c: c.chunk):
+        count = chunk.count(status)
+        if count and before < end and before + count > start:
+            if not wanted:
+                skip = start - before
+            wanted.append(chunk.chunk)
+        before += count
+    return PageSpan(wanted, skip, before)
+
+
+def public_receivers(
+    chunks: Sequence[BatchChunk], status: ReceiverStatus | None = None
+) -> list[BatchReceiverPublic]:
+    """The receivers in send order (chunk by chunk), those in ``status`` when given."""
+    return [
+        BatchReceiverPublic(
+            uid=receiver.uid, status=receiver.status, code=receiver.code, message=receiver.message
+        )
+        for chunk in sorted(chunks, key=lambda c: c.chunk)
+        for receiver in chunk.receivers
+        if status is None or receiver.status == status
+    ]
+
+
+def _final(batch: Batch) -> FinalStatus:
+    if batch.status == "completed" or batch.status == "partially_failed":
+        return batch.status
+    if batch.status == "failed":
+        return batch.status
+    raise ValueError(f"batch {batch.batch_id} is not decided")
+
+
+def batch_completed(batch: Batch, chunks: Sequence[BatchChunk]) -> BatchCompleted:
+    """The event of a decided batch (its status object): one id per batch, whoever
+    publishes it."""
+    status = _final(batch)
+    assert batch.completed_at is not None
+    shown = public_batch(batch, chunks).model_dump(
+        by_alias=False, exclude={"status", "completed_at"}
+    )
+    return BatchCompleted(
+        event_id=event_id(batch.id, "batch_completed"),
+        app_id=batch.app_id,
+        send_id=batch.batch_id,
+        mode="batch",
+        occurred_at=batch.completed_at,
+        status=status,
+        completed_at=batch.completed_at,
+        **shown,
+    )

@@ -1,0 +1,156 @@
+"""In-memory batches and a recording announcer (the ports of ``batches.service``).
+
+``InMemoryBatches`` runs through the same repository suite as ``MongoBatches``;
+``RecordingAnnouncer`` keeps what was announced and the offsets committed with it, and
+can fail a transaction the way Kafka does (nothing published, nothing committed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from aiokafka.errors import KafkaConnectionError
+
+from clarion_shared.contracts.status import BatchCompleted
+
+from ..batches.domain import ChunkOutcome, batch_key, chunk_key
+from ..batches.models import Batch, BatchChunk, FinalStatus
+
+TopicPartitionKey = tuple[str, int]
+
+
+class InMemoryBatches:
+    def __init__(self) -> None:
+        self.batches: dict[str, Batch] = {}
+        self.chunk_docs: dict[str, BatchChunk] = {}
+        self.record_calls = 0
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def register(self, batch: Batch, chunks: Sequence[BatchChunk]) -> None:
+        for chunk in chunks:
+            self.chunk_docs.setdefault(chunk.id, chunk)
+        self.batches.setdefault(batch.id, batch)
+
+    async def get(self, app_id: str, batch_id: str) -> Batch | None:
+        batch = self.batches.get(batch_key(app_id, batch_id))
+        return batch if batch is not None and batch.app_id == app_id else None
+
+    async def chunks(self, batch: Batch, *, receivers: bool = True) -> list[BatchChunk]:
+        found = [chunk for chunk in self.chunk_docs.values() if chunk.batch_key == batch.id]
+        if not receivers:
+            found = [chunk.model_copy(update={"receivers": []}) for chunk in found]
+        return sorted(found, key=lambda chunk: chunk.chunk)
+
+    async def chunks_numbered(self, batch: Batch, numbers: Sequence[int]) -> list[BatchChunk]:
+        wanted = [chunk_key(batch.app_id, batch.batch_id, number) for number in numbers]
+        found = [self.chunk_docs[one] for one in wanted if one in self.chunk_docs]
+        return sorted(found, key=lambda chunk: chunk.chunk)
+
+    def _recorded(self, outcome: ChunkOutcome) -> BatchChunk:
+        current = self.chunk_docs.get(outcome.key)
+        return BatchChunk(
+            id=outcome.key,
+            batch_key=outcome.batch_key,
+            app_id=outcome.app_id,
+            batch_id=outcome.batch_id,
+            chunk=outcome.chunk,
+            receivers=list(outcome.receivers),
+            dispatched=True,
+            sent=outcome.count("sent"),
+            failed=outcome.count("failed"),
+            pending=outcome.count("pending"),
+            delivered=current.delivered if current is not None else [],
+        )
+
+    async def record(self, outcomes: Sequence[ChunkOutcome]) -> None:
+        self.record_calls += 1
+        for outcome in outcomes:
+            current = self.chunk_docs.get(outcome.key)
+            if current is not None and current.dispatched:
+                continue  # first write wins
+            self.chunk_docs[outcome.key] = self._recorded(outcome)
+            if current is None:
+                self.batches.setdefault(outcome.batch_key, outcome.unregistered_batch())
+
+    async def correct(self, outcomes: Sequence[ChunkOutcome]) -> None:
+        for outcome in outcomes:
+            if outcome.key in self.chunk_docs:
+                self.chunk_docs[outcome.key] = self._recorded(outcome)
+
+    async def finish(
+        self,
+        batch: Batch,
+        status: FinalStatus,
+        completed_at: int,
+        decided_by: str,
+        decided_event: str,
+    ) -> bool:
+        current = self.batches.get(batch.id)
+        if current is None or current.final:
+            return False
+        self.batches[batch.id] = current.model_copy(
+            update={
+                "status": status,
+                "final": True,
+                "completed_at": completed_at,
+                "decided_by": decided_by,
+                "decided_event": decided_event,
+            }
+        )
+        return True
+
+    async def mark_delivered(self, chunk_id: str, uids: Sequence[str]) -> None:
+        chunk = self.chunk_docs[chunk_id]
+        delivered = [*chunk.delivered, *(uid for uid in uids if uid not in chunk.delivered)]
+        self.chunk_docs[chunk_id] = chunk.model_copy(update={"delivered": delivered})
+
+
+@dataclass(frozen=True)
+class Transaction:
+    events: list[BatchCompleted]
+    offsets: dict[TopicPartitionKey, int]
+
+
+@dataclass
+class RecordingAnnouncer:
+    """``committed``: the transactions that committed (share it with a new announcer to
+    stand for a restarted process). ``fail_next`` fails the next ones (nothing
+    committed). An event this instance committed already is left out, as the real one
+    does (it remembers them in process)."""
+
+    committed: list[Transaction] = field(default_factory=list)
+    attempts: int = 0
+    fail_next: int = 0
+    remembered: set[str] = field(default_factory=set)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def ready(self) -> bool:
+        return True
+
+    @property
+    def announced(self) -> list[BatchCompleted]:
+        return [event for transaction in self.committed for event in transaction.events]
+
+    async def announce(
+        self, events: Sequence[BatchCompleted], offsets: Mapping[TopicPartitionKey, int]
+    ) -> None:
+        fresh = [event for event in events if event.event_id not in self.remembered]
+        if not fresh:
+            return
+        self.attempts += 1
+        if self.fail_next:
+            self.fail_next -= 1
+            raise KafkaConnectionError("the transaction did not commit")
+        self.committed.append(Transaction(fresh, dict(offsets)))
+        self.remembered.update(event.event_id for event in fresh)
