@@ -6,8 +6,9 @@ Scenarios (each prints a row and lands in ``bench/results/latest.json``):
 - realtime-5: 500 sequential realtime sends to 5 receivers (issue 7's latency goal);
 - realtime-10: sequential realtime sends to 10 receivers;
 - realtime-concurrent: 32 clients sending realtime to 5 receivers each at once;
-- batch-10k: one send to 10,000 receivers, timed until every chunk is dispatched
-  (read from ``clarion.status``), i.e. every notification record and feed item exists;
+- batch-10k: one send to 10,000 receivers, timed from the request until its
+  ``BatchCompleted`` (read from ``clarion.status``), i.e. the batch status is
+  ``completed``; ``all_dispatched_s``: until every chunk was reported dispatched;
 - realtime-1-during-batch: sequential realtime sends to 1 receiver while another
   10,000-receiver batch is fanned out (what a realtime send waits for behind a batch);
 - live-feed-1: sequential realtime sends to a user whose live feed (server-sent events)
@@ -21,17 +22,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 
 from clarion_shared.settings import InfraSettings
 
 from .scenarios import (
+    REPLICAS,
     Row,
     batch,
+    batch_receivers_once,
     bench_stack,
     live_feed,
     n,
+    partition_sharing,
     realtime,
     realtime_concurrent,
     realtime_during_batch,
@@ -41,7 +46,7 @@ from .scenarios import (
 )
 
 
-async def run(settings: InfraSettings, gateway_url: str) -> list[Row]:
+async def run(settings: InfraSettings, gateway_url: str) -> tuple[list[Row], dict[str, Any]]:
     users = n(10_000)
     async with httpx.AsyncClient(base_url=gateway_url, timeout=120) as http:
         started = time.perf_counter()
@@ -62,14 +67,23 @@ async def run(settings: InfraSettings, gateway_url: str) -> list[Row]:
         for scenario in scenarios:
             rows.append(await scenario())
             print(table(rows[-1:]).splitlines()[-1], flush=True)
-    return rows
+        scaled: dict[str, Any] = {}
+        if REPLICAS > 1:
+            # Scaled out: the batch reached every receiver once, and the groups' members
+            # shared the partitions.
+            batch_row = next(row for row in rows if row.scenario.startswith("batch-"))
+            await batch_receivers_once(http, auth, batch_row.extra["batch_id"], uids)
+            scaled = {"replicas": REPLICAS, "groups": await partition_sharing(settings)}
+            for group, owners in scaled["groups"].items():
+                print(f"{group}: {owners}", flush=True)
+    return rows, scaled
 
 
 def main() -> None:
     settings = InfraSettings()
     with bench_stack(settings) as stack:
-        rows = asyncio.run(run(settings, stack.gateway_url))
-    write_report("latest", rows)
+        rows, scaled = asyncio.run(run(settings, stack.gateway_url))
+    write_report("latest" if REPLICAS == 1 else f"replicas-{REPLICAS}", rows, **scaled)
 
 
 if __name__ == "__main__":

@@ -397,8 +397,8 @@ async def test_publishes_land_on_the_topics_with_test_broker() -> None:
         batch_id = response.json()["data"]["batchId"]
     assert [c.channel_id for c in configs] == ["feed"]
     assert [(key, c.send_id, c.chunk, len(c.receivers)) for key, c in sends] == [
-        (batch_id.encode(), batch_id, 0, 500),
-        (batch_id.encode(), batch_id, 1, 100),
+        (f"{batch_id}:0".encode(), batch_id, 0, 500),
+        (f"{batch_id}:1".encode(), batch_id, 1, 100),
     ]
 
 

@@ -243,7 +243,7 @@ async def test_batch_chunks_land_on_sends(live: Live) -> None:
             return [
                 SendNotification.model_validate_json(v)
                 for k, v in tail.records
-                if k == batch_id.encode()
+                if k is not None and k.decode().startswith(f"{batch_id}:")
             ]
 
         async def all_three() -> bool:
@@ -258,6 +258,9 @@ async def test_batch_chunks_land_on_sends(live: Live) -> None:
         ]
         assert [uid for c in got for uid in c.receivers] == receivers
         assert all(c.app_id == live.app_id and c.mode == "batch" for c in got)
+        # Keyed per chunk, so the chunks spread over the partitions (and dispatchers).
+        keys = sorted(k for k, _ in tail.records if k and k.decode().startswith(batch_id))
+        assert keys == [f"{batch_id}:{n}".encode() for n in range(3)]
         # The same Idempotency-Key and body: the same answer, nothing published again.
         again = await live.client.post(
             SEND,

@@ -88,8 +88,10 @@ class TopicTail:
         while True:
             batches = await self._consumer.getmany(timeout_ms=200)
             for records in batches.values():
-                self.records.extend(records)
+                # The hook first: a test that waits for ``records`` finds what the hook
+                # did for them done, not cut short by stopping the tail.
                 await self.on_records(records)
+                self.records.extend(records)
 
     async def on_records(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         return None

@@ -75,7 +75,7 @@ class Topics:
     @property
     def sends_realtime(self) -> str:
         """Realtime work has lanes of its own, so it never queues behind a batch fan-out
-        in a partition (or behind a batch's lookups of the same app, keyed alike)."""
+        in a partition (or behind a batch's lookups)."""
         return self._name("sends.realtime")
 
     @property
@@ -137,7 +137,7 @@ def _specs(t: Topics) -> list[TopicSpec]:  # long: the registry, one entry per t
     return [
         TopicSpec(
             t.sends,
-            "batch or campaign id",
+            "batch or campaign id and chunk (<id>:<chunk>)",
             ("api-gateway", "other services"),
             ("dispatcher",),
             sends.SendNotification,
@@ -160,14 +160,14 @@ def _specs(t: Topics) -> list[TopicSpec]:  # long: the registry, one entry per t
         ),
         TopicSpec(
             t.directory_lookups,
-            "app id",
+            "request id",
             ("dispatcher",),
             ("user-directory",),
             directory_lookups.LookupUsers,
         ),
         TopicSpec(
             t.directory_lookups_realtime,
-            "app id",
+            "request id",
             ("dispatcher",),
             ("user-directory",),
             directory_lookups.LookupUsers,

@@ -28,11 +28,21 @@ class KafkaSends:
             await kafka.publish(self._broker, topic, command, key=command.send_id)
 
     async def send_chunks(self, commands: Sequence[SendNotification]) -> None:
-        """Publish the chunks pipelined, then wait for every acknowledgement."""
+        """Publish the chunks pipelined, then wait for every acknowledgement.
+
+        Keyed ``<batch id>:<chunk>``: a batch's chunks spread over the partitions, so N
+        dispatchers share one batch (the batch tracker, not their order, tells when the
+        batch is done)."""
         with publishing():
             await kafka.publish_many(
-                self._broker, self._sends, [(command.send_id, command) for command in commands]
+                self._broker,
+                self._sends,
+                [(chunk_key(command), command) for command in commands],
             )
+
+
+def chunk_key(command: SendNotification) -> str:
+    return f"{command.send_id}:{command.chunk}"
 
 
 class SendReplies:

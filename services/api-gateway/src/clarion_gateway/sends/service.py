@@ -3,7 +3,7 @@
 Realtime (1-10 receivers): one command with a reply address; the request waits (bounded)
 for the dispatcher's result. Batch (11-10,000): the batch is registered with the
 dispatcher (so that it can be read, ``queued``, as soon as the request answers), then
-the receivers travel in chunks keyed by the batch id, and the request answers at once.
+the receivers travel in chunks keyed by batch and chunk, and the request answers at once.
 """
 
 from __future__ import annotations

@@ -91,7 +91,8 @@ class KafkaDirectoryClient:
                 app_id=app_id,
                 uids=list(uids),
             )
-            await kafka.publish(self._broker, topic, lookup, key=app_id)
+            # Keyed by request: one app's lookups spread over the directory's processes.
+            await kafka.publish(self._broker, topic, lookup, key=request_id)
 
         try:
             return await requester.request(send, self._timeout_s)
