@@ -36,7 +36,7 @@ from .scenarios import (
     bench_stack,
     live_feed,
     n,
-    partition_sharing,
+    process_shares,
     realtime,
     realtime_concurrent,
     realtime_during_batch,
@@ -73,9 +73,7 @@ async def run(settings: InfraSettings, gateway_url: str) -> tuple[list[Row], dic
             # shared the partitions.
             batch_row = next(row for row in rows if row.scenario.startswith("batch-"))
             await batch_receivers_once(http, auth, batch_row.extra["batch_id"], uids)
-            scaled = {"replicas": REPLICAS, "groups": await partition_sharing(settings)}
-            for group, owners in scaled["groups"].items():
-                print(f"{group}: {owners}", flush=True)
+            scaled = {"replicas": REPLICAS, "receivers_listed_once": True}
     return rows, scaled
 
 
@@ -83,6 +81,10 @@ def main() -> None:
     settings = InfraSettings()
     with bench_stack(settings) as stack:
         rows, scaled = asyncio.run(run(settings, stack.gateway_url))
+        if scaled:
+            scaled["processes"] = process_shares(stack)
+            for process, share in scaled["processes"].items():
+                print(f"{process}: {share}", flush=True)
     write_report("latest" if REPLICAS == 1 else f"replicas-{REPLICAS}", rows, **scaled)
 
 

@@ -20,11 +20,9 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from httpx_sse import aconnect_sse
 
-from clarion_devtools.devstack import Stack, stack_env
+from clarion_devtools.devstack import SERVICE_PREFIXES, Stack, stack_env
 from clarion_shared.contracts.status import (
     BatchCompleted,
     ChunkDispatched,
@@ -466,30 +464,21 @@ async def import_users(http: httpx.AsyncClient, auth: dict[str, str], calls: int
     return await sequential("import-1000", calls, one)
 
 
-async def partition_sharing(settings: InfraSettings) -> dict[str, dict[str, list[int]]]:
-    """Per consumer group of the bench's topics: each member's partitions (its client
-    id and instance id), from the broker's own description of the groups."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        listed = await admin.list_consumer_groups()
-        groups = sorted(g[0] for g in listed if BENCH_TOPIC_PREFIX in g[0])
-        shared: dict[str, dict[str, list[int]]] = {}
-        for response in await admin.describe_consumer_groups(groups):
-            for group in response.groups:
-                group_id, members = group[1], group[5]
-                owners: dict[str, list[int]] = {}
-                for member in members:
-                    # (member id, [instance id,] client id, host, metadata, assignment)
-                    instance = member[1] if len(member) == 6 else None
-                    assignment = ConsumerProtocolMemberAssignment.decode(member[-1])
-                    owners[str(instance or member[0])] = sorted(
-                        p for _, parts in assignment.assignment for p in parts
-                    )
-                shared[group_id.removeprefix(BENCH_TOPIC_PREFIX)] = owners
-        return shared
-    finally:
-        await admin.close()
+def process_shares(stack: Stack) -> dict[str, dict[str, float]]:
+    """Per dispatcher and user-directory process: the partitions it holds in each of its
+    consumer groups and the receivers it fanned out (its ``/metrics``)."""
+    wanted = ("clarion_kafka_partitions_assigned", "clarion_dispatch_receivers_total")
+    shares: dict[str, dict[str, float]] = {}
+    for service in ("dispatcher", "user-directory"):
+        for process in stack.process_names(service):
+            port = stack.env_of(process)[f"{SERVICE_PREFIXES[service]}PORT"]
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            shares[process] = {
+                line.split(" ")[0].replace(BENCH_TOPIC_PREFIX, ""): float(line.split(" ")[1])
+                for line in text.splitlines()
+                if line.startswith(wanted) and not line.startswith("#")
+            }
+    return shares
 
 
 async def batch_receivers_once(

@@ -19,6 +19,7 @@ from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.response import KafkaPublishCommand
 from faststream.message import StreamMessage
+from prometheus_client import Gauge
 from pydantic import TypeAdapter
 from tenacity import (
     AsyncRetrying,
@@ -128,7 +129,7 @@ class ConsumerGroups:
             topic,
             group_id=self.group_id(topic),
             ack_policy=AckPolicy.NACK_ON_ERROR,
-            listener=_JoinListener(joined, listener),
+            listener=_JoinListener(joined, listener, topic),
             **options,
         )
         return decorator
@@ -170,19 +171,31 @@ class ConsumerGroups:
         return all(event.is_set() for event in self._joined.values())
 
 
+ASSIGNED_PARTITIONS = Gauge(
+    "clarion_kafka_partitions_assigned",
+    "Partitions of a topic this process consumes in its consumer group",
+    ["topic"],
+)
+
+
 class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
     """Marks the first assignment, even an empty one (more members than partitions),
     and passes every rebalance on to ``then`` when given."""
 
-    def __init__(self, joined: asyncio.Event, then: ConsumerRebalanceListener | None) -> None:
+    def __init__(
+        self, joined: asyncio.Event, then: ConsumerRebalanceListener | None, topic: str
+    ) -> None:
         self._joined = joined
         self._then = then
+        self._assigned = ASSIGNED_PARTITIONS.labels(topic=topic)
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
+        self._assigned.set(0)
         if self._then is not None:
             await self._then.on_partitions_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._assigned.set(len(assigned))
         self._joined.set()
         if self._then is not None:
             await self._then.on_partitions_assigned(assigned)

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from prometheus_client import Counter
+
 from clarion_shared.contracts.base import Contract, ErrorInfo
 from clarion_shared.contracts.directory_replies import UserProfile
 from clarion_shared.contracts.replies import SendResult
@@ -34,6 +36,10 @@ from ..publisher import Publisher
 from . import domain
 
 log = get_logger(__name__)
+
+RECEIVERS = Counter(
+    "clarion_dispatch_receivers_total", "Receivers this process fanned out", ["mode"]
+)
 
 Keyed = tuple[str | None, Contract]
 
@@ -172,6 +178,8 @@ async def dispatch_chunks(  # long: the fan-out's steps in order, each one call
         _publish(commands, plans, publisher, topics), _reply(commands, plans, publisher)
     )
     duration_s = time.perf_counter() - started
+    for command, plan in zip(commands, plans, strict=True):
+        RECEIVERS.labels(mode=command.mode).inc(len(plan.receivers))
     log.info(
         "dispatch.chunks_done",
         commands=len(commands),
