@@ -41,6 +41,7 @@ from .scenarios import (
     import_users,
     n,
     realtime,
+    send_body,
     setup,
     table,
     user_get,
@@ -59,13 +60,14 @@ async def measure(
     http: httpx.AsyncClient,
     auth: dict[str, str],
     uids: list[str],
+    feed_uids: list[str],
     settings: InfraSettings,
     tag: str,
 ) -> list[Row]:
     rows: list[Row] = []
     scenarios: list[Callable[[], Awaitable[Row]]] = [
         lambda: realtime(http, auth, uids, n(200), 5),
-        lambda: feed_page(http, auth, uids, n(200)),
+        lambda: feed_page(http, auth, feed_uids, n(200)),
         lambda: user_get(http, auth, uids, n(200)),
         lambda: import_users(http, auth, 3, tag),
         lambda: batch(http, auth, uids, settings),
@@ -74,6 +76,28 @@ async def measure(
         rows.append(await scenario())
         print(f"[{tag}] " + table(rows[-1:]).splitlines()[-1], flush=True)
     return rows
+
+
+async def feed_readers(http: httpx.AsyncClient, auth: dict[str, str]) -> list[str]:
+    """50 users with 10 feed items each, whom no other scenario sends to: both runs read
+    the same feeds, so the feed page compares like with like."""
+    readers = [f"reader-{i:02d}" for i in range(50)]
+    imported = await http.post(
+        "/v3/users/import",
+        json={"users": [{"uid": uid, "name": uid} for uid in readers]},
+        headers=auth,
+    )
+    assert imported.raise_for_status().json()["data"]["created"] == len(readers), imported.text
+    for item in range(10):
+        for start in range(0, len(readers), 10):
+            response = await http.post(
+                "/v3/campaigns/notifications/messages",
+                json=send_body(readers[start : start + 10], f"feed-{item}"),
+                headers=auth,
+            )
+            sent = response.raise_for_status().json()["data"]["receivers"]
+            assert all(r["status"] == "sent" for r in sent), sent
+    return readers
 
 
 def seed_users(count: int, at: int) -> Iterator[dict[str, Any]]:
@@ -186,9 +210,10 @@ async def run(settings: InfraSettings, gateway_url: str) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=gateway_url, timeout=300) as http:
         auth, uids = await setup(http, n(10_000))
         await realtime(http, auth, uids, 10, 1)  # warm-up
-        empty = await measure(http, auth, uids, settings, "empty")
+        feed_uids = await feed_readers(http, auth)
+        empty = await measure(http, auth, uids, feed_uids, settings, "empty")
         seeded_in = await seed(settings)
-        full = await measure(http, auth, uids, settings, "seeded")
+        full = await measure(http, auth, uids, feed_uids, settings, "seeded")
     return {"empty": empty, "full": full, "seeded_in_s": seeded_in}
 
 
