@@ -130,30 +130,21 @@ def send_body(receivers: list[str], common: str) -> dict[str, Any]:
 async def realtime(
     http: httpx.AsyncClient, auth: dict[str, str], uids: list[str], sends: int, width: int
 ) -> Row:
-    latencies: list[float] = []
-    started = time.perf_counter()
-    for i in range(sends):
+    """Sequential realtime sends to ``width`` receivers each."""
+
+    async def send(i: int) -> int:
         receivers = [uids[(i * width + j) % len(uids)] for j in range(width)]
-        t0 = time.perf_counter()
         response = await http.post(
             "/v3/campaigns/notifications/messages",
             json=send_body(receivers, str(i)),
             headers=auth,
         )
-        latencies.append((time.perf_counter() - t0) * 1000)
         data = response.raise_for_status().json()["data"]
         assert data["mode"] == "realtime"
         assert all(r["status"] == "sent" for r in data["receivers"]), data
-    elapsed = time.perf_counter() - started
-    return Row(
-        f"realtime-{width}",
-        sends,
-        sends * width,
-        elapsed,
-        percentile(latencies, 0.5),
-        percentile(latencies, 0.95),
-        percentile(latencies, 0.99),
-    )
+        return width
+
+    return await sequential(f"realtime-{width}", sends, send)
 
 
 async def realtime_concurrent(
