@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from clarion_shared.contracts.authoring_changes import AuthoringChanged
 from clarion_shared.contracts.base import Contract, ErrorInfo
 from clarion_shared.contracts.config_channels import ChannelConfig
 from clarion_shared.contracts.config_webhooks import WebhookConfig
@@ -49,6 +50,7 @@ EXAMPLES: list[Contract] = [
     UsersResolved(request_id="r", app_id="a", users=[UserProfile(uid="u")], missing=["v"]),
     PresenceChanged(app_id="a", uid="u", status="online", occurred_at=1),
     UsersChanged(app_id="a", uids=["u", "v"], occurred_at=1),
+    AuthoringChanged(app_id="a", occurred_at=1),
     DeliveryJob(
         job_id="j",
         app_id="a",

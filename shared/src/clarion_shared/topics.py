@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from .contracts import (
+    authoring_changes,
     config_channels,
     config_webhooks,
     directory_lookups,
@@ -103,6 +104,12 @@ class Topics:
         """Which users the directory changed: every dispatcher instance drops them from
         its cache of profiles."""
         return self._name("users.changes")
+
+    @property
+    def authoring_changes(self) -> str:
+        """Which apps' templates or channels the gateway changed: every gateway instance
+        drops that app from its cache of what sends are made of."""
+        return self._name("authoring.changes")
 
     @property
     def status(self) -> str:
@@ -197,6 +204,15 @@ def _specs(t: Topics) -> list[TopicSpec]:  # long: the registry, one entry per t
             # Every dispatcher instance reads it from its end (a tail, no consumer
             # group), and a tail never dead-letters: an unreadable record empties the
             # reader's cache instead.
+            has_dlq=False,
+        ),
+        TopicSpec(
+            t.authoring_changes,
+            "app id",
+            ("api-gateway",),
+            ("api-gateway",),
+            authoring_changes.AuthoringChanged,
+            # Read by every gateway instance from its end, like users.changes.
             has_dlq=False,
         ),
         *[

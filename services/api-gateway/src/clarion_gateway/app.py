@@ -20,6 +20,15 @@ from . import web
 from .apps import routes as app_routes
 from .apps.mongo import MongoApps
 from .apps.service import AppRepository, KeyResolver, ensure_dev_app
+from .authoring.cache import AuthoringCache
+from .authoring.kafka import KafkaAnnouncer
+from .authoring.service import (
+    Announcer,
+    AnnouncingChannels,
+    AnnouncingTemplates,
+    CachedChannels,
+    CachedTemplates,
+)
 from .categories import routes as category_routes
 from .categories.mongo import MongoCategories
 from .categories.service import CategoryRepository
@@ -127,6 +136,18 @@ class Settings(ServiceSettings):
         "long is taken as dead (its process crashed): a retry runs it again.",
     )
     reply_fetch_max_wait_ms: int = Field(default=5, ge=0)
+    authoring_cache_size: int = Field(
+        default=10_000,
+        ge=0,
+        description="Templates and channels each process keeps for sends (authoring.cache); "
+        "0 turns the cache off: every send reads them from the database.",
+    )
+    authoring_cache_ttl_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a cached template or channel is used at most: how stale it "
+        "can be when the announcement of a change was lost.",
+    )
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Self:
@@ -157,6 +178,12 @@ class Settings(ServiceSettings):
             receiver_variables_max_bytes=self.receiver_variables_max_bytes,
         )
 
+    def template_limits(self) -> TemplateLimits:
+        return TemplateLimits(
+            channel_content_max_bytes=self.template_channel_max_bytes,
+            template_max_bytes=self.template_max_bytes,
+        )
+
     def peer_urls(self) -> dict[Peer, str]:
         return {
             "dispatcher": self.dispatcher_url,
@@ -181,6 +208,8 @@ class Adapters:
     configs: ConfigPublisher
     replies: Requester
     peers: Peers
+    # Announces template and channel writes; keeps the send path's cache coherent.
+    authoring: Announcer
 
     @classmethod
     def connect(cls, settings: Settings) -> Adapters:
@@ -214,6 +243,13 @@ class Adapters:
                 settings.kafka_bootstrap_servers, topics.replies, settings.reply_fetch_max_wait_ms
             ),
             peers=peers,
+            authoring=KafkaAnnouncer(
+                broker,
+                topics,
+                settings.kafka_bootstrap_servers,
+                AuthoringCache(settings.authoring_cache_size, settings.authoring_cache_ttl_s),
+                settings.reply_fetch_max_wait_ms,
+            ),
         )
 
     def resources(self) -> list[Resource]:
@@ -227,8 +263,10 @@ class Adapters:
             self.categories,
             self.idempotency,
             self.broker,
-            # Positions on the reply topic are fixed before the first request can come.
+            # Positions on the reply topic are fixed before the first request can come,
+            # and so are those of the authoring changes (the cache opens then).
             self.replies,
+            self.authoring,
         ]
 
     def readiness(self) -> dict[str, ReadinessCheck]:
@@ -241,6 +279,7 @@ class Adapters:
             "mongo": self.database.ready,
             "kafka": self.broker.ready,
             "replies": replies_ready,
+            "authoring_changes": self.authoring.ready,
             **{peer: _peer_check(self.peers, peer) for peer in PEERS},
         }
 
@@ -281,25 +320,24 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
         adapters.replies, Topics(settings.topic_prefix).replies, settings.realtime_timeout_s
     )
     limits = settings.send_limits()
-    template_limits = TemplateLimits(
-        channel_content_max_bytes=settings.template_channel_max_bytes,
-        template_max_bytes=settings.template_max_bytes,
-    )
+    # Every write of a template or a channel is announced; sends read them cached.
+    templates = AnnouncingTemplates(adapters.templates, adapters.authoring)
+    channels = AnnouncingChannels(adapters.channels, adapters.authoring)
     # The send route and the batch proxy come before the notification proxy: all live
     # under /v3/campaigns/notifications. The category routes come before the template
     # routes, whose /{template_id} would take "categories" for an id.
     for router in (
         app_routes.router(auth, adapters.apps),
-        channel_routes.router(auth, responder, adapters.channels, adapters.apps, adapters.configs),
-        category_routes.router(auth, responder, adapters.categories, adapters.templates),
+        channel_routes.router(auth, responder, channels, adapters.apps, adapters.configs),
+        category_routes.router(auth, responder, adapters.categories, templates),
         template_routes.router(
-            auth, responder, adapters.templates, adapters.categories, template_limits
+            auth, responder, templates, adapters.categories, settings.template_limits()
         ),
         send_routes.router(
             auth,
             responder,
-            adapters.templates,
-            adapters.channels,
+            CachedTemplates(templates, adapters.authoring.cache),
+            CachedChannels(channels, adapters.authoring.cache),
             adapters.sends,
             adapters.batches,
             realtime,

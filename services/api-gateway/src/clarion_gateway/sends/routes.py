@@ -10,14 +10,12 @@ from clarion_shared.api import CLIENT_ERRORS, Data, Responses, error_response, o
 from clarion_shared.errors import Forbidden
 from clarion_shared.ids import now
 
-from ..channels.service import ChannelRepository
 from ..idempotency.domain import StoredResponse
-from ..templates.service import TemplateRepository
 from ..web import Auth, IdempotencyKey, Responder, json_response
 from . import service
 from .domain import RealtimeOutcome, SendLimits
 from .models import BatchAccepted, MessageSend, RealtimeSent
-from .service import BatchRegistry, Realtime, SendCommands
+from .service import BatchRegistry, ChannelSource, Realtime, SendCommands, TemplateSource
 
 # A realtime send the dispatcher rejects as a whole answers the status of its code
 # (errors.RESULT_STATUS: each of its statuses is here).
@@ -64,8 +62,8 @@ _SENT_LINKS: Responses = {
 def router(
     auth: Auth,
     responder: Responder,
-    templates: TemplateRepository,
-    channels: ChannelRepository,
+    templates: TemplateSource,
+    channels: ChannelSource,
     commands: SendCommands,
     registry: BatchRegistry,
     realtime: Realtime,

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from clarion_shared.contracts.replies import SendResult
 from clarion_shared.contracts.sends import (
+    ChannelType,
     ReplyTo,
     SendNotification,
     TemplateChannel,
@@ -26,9 +27,9 @@ from clarion_shared.lifecycle import Resource
 from clarion_shared.logging import get_logger
 from clarion_shared.public.batches import BatchRegistration
 
-from ..channels.service import ChannelRepository
+from ..channels.domain import Channel
 from ..kafka import PublishFailed
-from ..templates.service import TemplateRepository
+from ..templates.domain import Template
 from ..templates.versions import version_to_send
 from .domain import (
     BatchAccepted,
@@ -58,6 +59,20 @@ class SendCommands(Protocol):
     async def send(self, command: SendNotification) -> None: ...
 
     async def send_chunks(self, commands: Sequence[SendNotification]) -> None: ...
+
+
+class TemplateSource(Protocol):
+    """Where sends read templates (``authoring.service.CachedTemplates``)."""
+
+    async def get(self, app_id: str, template_id: str) -> Template | None: ...
+
+
+class ChannelSource(Protocol):
+    """Where sends read channels (``authoring.service.CachedChannels``)."""
+
+    async def get(self, app_id: str, channel_id: str) -> Channel | None: ...
+
+    async def of_type(self, app_id: str, channel_type: ChannelType) -> list[Channel]: ...
 
 
 class RegistrationFailed(Exception):
@@ -117,8 +132,8 @@ def _unavailable() -> Unavailable:
 async def send_message(
     request: SendRequest,
     *,
-    templates: TemplateRepository,
-    channels: ChannelRepository,
+    templates: TemplateSource,
+    channels: ChannelSource,
     commands: SendCommands,
     registry: BatchRegistry,
     realtime: Realtime,
@@ -290,7 +305,7 @@ async def _realtime(
 
 
 async def _snapshot(
-    templates: TemplateRepository, channels: ChannelRepository, request: SendRequest
+    templates: TemplateSource, channels: ChannelSource, request: SendRequest
 ) -> TemplateSnapshot:
     """The template's approved version, each channel resolved to an enabled instance."""
     template = await templates.get(request.app_id, request.template_id)

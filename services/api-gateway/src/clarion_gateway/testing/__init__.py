@@ -4,6 +4,7 @@ app on them (``harness``)."""
 from .fakes import (
     FakeConnection,
     FakeRequester,
+    MemoryAnnouncer,
     MemoryApps,
     MemoryBatchRegistry,
     MemoryCategories,
@@ -34,6 +35,7 @@ __all__ = [
     "FakeConnection",
     "FakeRequester",
     "Harness",
+    "MemoryAnnouncer",
     "MemoryApps",
     "MemoryBatchRegistry",
     "MemoryCategories",

@@ -18,6 +18,7 @@ from clarion_shared.ids import new_id
 from clarion_shared.public.batches import BatchRegistration
 
 from ..apps.domain import App
+from ..authoring.cache import AuthoringCache
 from ..categories.domain import AppCategories
 from ..channels.domain import Channel
 from ..idempotency.domain import IdempotencyRecord, StoredResponse
@@ -217,6 +218,32 @@ class RecordingCommands:
     async def channel_config(self, config: ChannelConfig) -> None:
         self._fail()
         self.configs.append(config)
+
+
+class MemoryAnnouncer:
+    """``authoring.service.Announcer`` in one process: ``announced`` keeps the app ids in
+    order; the cache opens at start, as the Kafka one's does once its reader is placed.
+    ``fail_with`` makes every announcement raise it (as ``PublishFailed``)."""
+
+    def __init__(self, cache: AuthoringCache) -> None:
+        self.cache = cache
+        self.announced: list[str] = []
+        self.fail_with: Exception | None = None
+
+    async def start(self) -> None:
+        self.cache.open()
+
+    async def stop(self) -> None:
+        self.cache.close()
+
+    async def ready(self) -> bool:
+        return True
+
+    async def announce(self, app_id: str) -> None:
+        with publishing():
+            if self.fail_with is not None:
+                raise self.fail_with
+        self.announced.append(app_id)
 
 
 class MemoryBatchRegistry(NoLifecycle):

@@ -19,10 +19,12 @@ from clarion_shared.settings import DEV_ADMIN_TOKEN
 from clarion_shared.topics import Topics
 
 from ..app import Adapters, Settings, compose
+from ..authoring.cache import AuthoringCache
 from ..proxies.peers import Peers
 from .fakes import (
     FakeConnection,
     FakeRequester,
+    MemoryAnnouncer,
     MemoryBatchRegistry,
     MemoryStore,
     RecordingCommands,
@@ -59,6 +61,7 @@ def fake_adapters(
     requester: FakeRequester,
     peer_transport: httpx.AsyncBaseTransport | None = None,
     registry: MemoryBatchRegistry | None = None,
+    authoring: MemoryAnnouncer | None = None,
 ) -> Adapters:
     """Every adapter a fake; the peers are the real client on ``peer_transport``."""
     return Adapters(
@@ -79,6 +82,10 @@ def fake_adapters(
             peer_transport,
             internal_token=settings.internal_token,
         ),
+        authoring=authoring
+        or MemoryAnnouncer(
+            AuthoringCache(settings.authoring_cache_size, settings.authoring_cache_ttl_s)
+        ),
     )
 
 
@@ -96,6 +103,10 @@ class Harness:
     # What the fake peers answer (every internal HTTP request lands here).
     peer: Callable[[httpx.Request], httpx.Response] = peer_not_found
     peer_requests: list[httpx.Request] = field(default_factory=list)
+    # The announcements of template and channel writes, and the send path's cache.
+    authoring: MemoryAnnouncer = field(
+        default_factory=lambda: MemoryAnnouncer(AuthoringCache(0, 1.0))
+    )
 
     async def create_channel(self, **body: Any) -> dict[str, Any]:
         body.setdefault("name", "In-app")
@@ -143,6 +154,9 @@ async def gateway_harness(settings: Settings | None = None) -> AsyncIterator[Har
         return holder[0].peer(request)
 
     registry = MemoryBatchRegistry()
+    authoring = MemoryAnnouncer(
+        AuthoringCache(settings.authoring_cache_size, settings.authoring_cache_ttl_s)
+    )
     adapters = fake_adapters(
         settings,
         store,
@@ -150,6 +164,7 @@ async def gateway_harness(settings: Settings | None = None) -> AsyncIterator[Har
         FakeRequester(commands, respond),
         httpx.MockTransport(peer),
         registry,
+        authoring,
     )
     app = compose(settings, adapters)
     async with (
@@ -157,6 +172,14 @@ async def gateway_harness(settings: Settings | None = None) -> AsyncIterator[Har
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client,
     ):
         holder.append(
-            Harness(app, client, store, commands, Topics(settings.topic_prefix), registry)
+            Harness(
+                app,
+                client,
+                store,
+                commands,
+                Topics(settings.topic_prefix),
+                registry,
+                authoring=authoring,
+            )
         )
         yield holder[0]
