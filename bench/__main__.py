@@ -5,6 +5,7 @@ Scenarios (each prints a row and lands in ``bench/results/latest.json``):
 - realtime-1: sequential realtime sends to 1 receiver (latency percentiles);
 - realtime-5: 500 sequential realtime sends to 5 receivers (issue 7's latency goal);
 - realtime-10: sequential realtime sends to 10 receivers;
+- realtime-1-sporadic: realtime sends to 1 receiver 0.25-0.45 s apart (an idle pipeline);
 - realtime-concurrent: 32 clients sending realtime to 5 receivers each at once;
 - batch-10k: one send to 10,000 receivers, timed from the request until its
   ``BatchCompleted`` (read from ``clarion.status``), i.e. the batch status is
@@ -40,6 +41,7 @@ from .scenarios import (
     realtime,
     realtime_concurrent,
     realtime_during_batch,
+    realtime_sporadic,
     setup,
     table,
     write_report,
@@ -59,6 +61,7 @@ async def run(settings: InfraSettings, gateway_url: str) -> tuple[list[Row], dic
             lambda: realtime(http, auth, uids, n(200), 1),
             lambda: realtime(http, auth, uids, n(500), 5),
             lambda: realtime(http, auth, uids, n(100), 10),
+            lambda: realtime_sporadic(http, auth, uids, n(60)),
             lambda: realtime_concurrent(http, auth, uids, 32, n(25)),
             lambda: batch(http, auth, uids, settings),
             lambda: realtime_during_batch(http, auth, uids, settings),

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import platform
+import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -145,6 +146,36 @@ async def realtime(
         return width
 
     return await sequential(f"realtime-{width}", sends, send)
+
+
+async def realtime_sporadic(
+    http: httpx.AsyncClient, auth: dict[str, str], uids: list[str], sends: int
+) -> Row:
+    """Realtime sends to 1 receiver that come now and then (0.25-0.45 s apart, seeded),
+    as most apps send: what a send costs when the pipeline was idle before it. The
+    time between sends is not counted."""
+    pauses = random.Random(7)
+    latencies: list[float] = []
+    for i in range(sends):
+        await asyncio.sleep(pauses.uniform(0.25, 0.45))
+        t0 = time.perf_counter()
+        response = await http.post(
+            "/v3/campaigns/notifications/messages",
+            json=send_body([uids[-1 - i % len(uids)]], f"sporadic-{i}"),
+            headers=auth,
+        )
+        latencies.append((time.perf_counter() - t0) * 1000)
+        assert response.raise_for_status().json()["data"]["mode"] == "realtime"
+    return Row(
+        "realtime-1-sporadic",
+        sends,
+        sends,
+        sum(latencies) / 1000,
+        percentile(latencies, 0.5),
+        percentile(latencies, 0.95),
+        percentile(latencies, 0.99),
+        {"pause_s": "0.25-0.45"},
+    )
 
 
 async def realtime_concurrent(

@@ -15,7 +15,7 @@ def test_settings_defaults_and_prefixed_environment(monkeypatch: pytest.MonkeyPa
         "dispatcher",
         60.0,
     )
-    assert defaults.reply_fetch_max_wait_ms == 5
+    assert defaults.reply_fetch_max_wait_ms == 500  # tails: idle polling only (shared.tail)
     assert defaults.db_name == "clarion_dispatcher"
     assert (defaults.user_cache_size, defaults.user_cache_ttl_s) == (100_000, 60.0)
 

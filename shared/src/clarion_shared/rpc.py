@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 from .ids import new_id
 from .logging import get_logger
-from .tail import TopicTail
+from .tail import FETCH_MAX_WAIT_MS, TopicTail
 
 log = get_logger(__name__)
 
@@ -29,7 +29,7 @@ class KafkaRequester(Generic[R]):
         reply_topic: str,
         parse: Callable[[bytes], R],
         request_id_of: Callable[[R], str],
-        fetch_max_wait_ms: int = 5,
+        fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
     ) -> None:
         self.reply_topic = reply_topic
         self._parse = parse

@@ -21,13 +21,21 @@ from .logging import get_logger
 log = get_logger(__name__)
 
 
+# How long the broker holds a tail's fetch when there is nothing to read. It answers a
+# waiting fetch as soon as a record arrives (measured here: a record reached a consumer
+# waiting up to 5 ms in 0.59 ms, one waiting up to 500 ms in 0.46 ms), so this costs no
+# latency; it only sets how often an idle tail asks again: at 5 ms, 200 fetches a second
+# per tail kept an idle gateway at 10% of a core.
+FETCH_MAX_WAIT_MS = 500
+
+
 class TopicTail:
     def __init__(
         self,
         bootstrap_servers: str,
         topic: str,
         on_record: Callable[[bytes], None],
-        fetch_max_wait_ms: int = 5,
+        fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
         *,
         paused: bool = False,
     ) -> None:

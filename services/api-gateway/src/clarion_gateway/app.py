@@ -14,6 +14,7 @@ from clarion_shared.http import ReadinessCheck
 from clarion_shared.ids import now
 from clarion_shared.lifecycle import Connection, Resource, lifespan, on_start
 from clarion_shared.settings import DEV_ADMIN_TOKEN, ServiceSettings
+from clarion_shared.tail import FETCH_MAX_WAIT_MS
 from clarion_shared.topics import Topics
 
 from . import web
@@ -135,7 +136,13 @@ class Settings(ServiceSettings):
         description="A request with an Idempotency-Key that has not answered after this "
         "long is taken as dead (its process crashed): a retry runs it again.",
     )
-    reply_fetch_max_wait_ms: int = Field(default=5, ge=0)
+    reply_fetch_max_wait_ms: int = Field(
+        default=FETCH_MAX_WAIT_MS,
+        ge=0,
+        description="fetch_max_wait_ms of this process's tails (realtime replies, authoring "
+        "changes): how often an idle tail asks the broker again; a record is answered at "
+        "once whatever it is (clarion_shared.tail).",
+    )
     authoring_cache_size: int = Field(
         default=10_000,
         ge=0,

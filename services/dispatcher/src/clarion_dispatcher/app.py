@@ -13,6 +13,7 @@ from clarion_shared import http, kafka, mongo
 from clarion_shared.http import ReadinessCheck
 from clarion_shared.lifecycle import Resource, lifespan
 from clarion_shared.settings import ServiceSettings
+from clarion_shared.tail import FETCH_MAX_WAIT_MS
 from clarion_shared.topics import Topics
 
 from .batches import consumers as batch_consumers
@@ -59,9 +60,11 @@ class Settings(ServiceSettings):
         description="Send commands fanned out together from one fetch.",
     )
     reply_fetch_max_wait_ms: int = Field(
-        default=5,
+        default=FETCH_MAX_WAIT_MS,
         ge=0,
-        description="fetch_max_wait_ms of the directory reply consumer (latency).",
+        description="fetch_max_wait_ms of this process's tails (directory replies, user "
+        "changes, live feeds): how often an idle tail asks the broker again; a record is "
+        "answered at once whatever it is (clarion_shared.tail).",
     )
     user_cache_size: int = Field(
         default=100_000,

@@ -12,7 +12,7 @@ from clarion_shared import kafka
 from clarion_shared.contracts.authoring_changes import AuthoringChanged
 from clarion_shared.ids import now
 from clarion_shared.logging import get_logger
-from clarion_shared.tail import TopicTail
+from clarion_shared.tail import FETCH_MAX_WAIT_MS, TopicTail
 from clarion_shared.topics import Topics
 
 from ..kafka import publishing
@@ -38,7 +38,7 @@ class KafkaAnnouncer:
         topics: Topics,
         bootstrap_servers: str,
         cache: AuthoringCache,
-        fetch_max_wait_ms: int = 5,
+        fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
     ) -> None:
         self._broker = broker
         self._topic = topics.authoring_changes

@@ -10,6 +10,7 @@ from clarion_shared import kafka
 from clarion_shared.contracts.replies import SendResult
 from clarion_shared.contracts.sends import SendNotification
 from clarion_shared.rpc import KafkaRequester
+from clarion_shared.tail import FETCH_MAX_WAIT_MS
 from clarion_shared.topics import Topics
 
 from ..kafka import publishing
@@ -53,7 +54,7 @@ class SendReplies:
     """
 
     def __init__(
-        self, bootstrap_servers: str, reply_topic: str, fetch_max_wait_ms: int = 5
+        self, bootstrap_servers: str, reply_topic: str, fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS
     ) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._reply_topic = reply_topic

@@ -11,6 +11,7 @@ from clarion_shared import kafka
 from clarion_shared.contracts.directory_lookups import MAX_LOOKUP_UIDS, LookupUsers
 from clarion_shared.contracts.directory_replies import UserProfile, UsersResolved
 from clarion_shared.rpc import KafkaRequester
+from clarion_shared.tail import FETCH_MAX_WAIT_MS
 from clarion_shared.topics import Topics
 
 from .service import DirectoryTimedOut
@@ -35,7 +36,7 @@ class KafkaDirectoryClient:
         *,
         bootstrap_servers: str,
         timeout_s: float,
-        fetch_max_wait_ms: int = 5,
+        fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
     ) -> None:
         self._broker = broker
         self._lookups = topics.directory_lookups

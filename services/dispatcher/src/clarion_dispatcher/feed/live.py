@@ -19,7 +19,7 @@ from prometheus_client import Gauge
 from clarion_shared.contracts.base import JsonObject
 from clarion_shared.contracts.status import FeedItemSent
 from clarion_shared.logging import get_logger
-from clarion_shared.tail import TopicTail
+from clarion_shared.tail import FETCH_MAX_WAIT_MS, TopicTail
 
 from .domain import feed_owner
 
@@ -113,7 +113,10 @@ class FeedHub:
 
 
 def status_tail(
-    bootstrap_servers: str, status_topic: str, hub: FeedHub, fetch_max_wait_ms: int = 5
+    bootstrap_servers: str,
+    status_topic: str,
+    hub: FeedHub,
+    fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
 ) -> TopicTail:
     """What feeds ``hub``: this instance's reader of the status topic, paused until the
     first stream opens."""

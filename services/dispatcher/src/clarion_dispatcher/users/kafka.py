@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from clarion_shared.contracts.users_changes import UsersChanged
 from clarion_shared.logging import get_logger
-from clarion_shared.tail import TopicTail
+from clarion_shared.tail import FETCH_MAX_WAIT_MS, TopicTail
 
 from .cache import UserCache
 
@@ -27,7 +27,11 @@ class UserChangesTail:
     With a cache of size 0 (off) nothing is read."""
 
     def __init__(
-        self, bootstrap_servers: str, topic: str, cache: UserCache, fetch_max_wait_ms: int = 5
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        cache: UserCache,
+        fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
     ) -> None:
         self._cache = cache
         self._tail = TopicTail(bootstrap_servers, topic, self.on_record, fetch_max_wait_ms)

@@ -6,6 +6,8 @@ consumer that commits without delivering would lose them for that step.
 
 from __future__ import annotations
 
+from typing import Any
+
 from faststream.kafka import KafkaMessage
 from pydantic import ValidationError
 
@@ -22,7 +24,8 @@ def register(groups: ConsumerGroups, topics: Topics, endpoints: EndpointReposito
     config_topic = topics.config_webhooks
 
     @groups.subscriber(config_topic)
-    async def on_webhook_config(msg: KafkaMessage) -> None:
+    async def on_webhook_config(message: Any) -> None:  # kafka.the_message
+        msg: KafkaMessage = message
         raw_key: bytes | None = msg.raw_message.key  # type: ignore[union-attr]
         key = raw_key.decode() if raw_key else ""
         body: bytes = msg.body
