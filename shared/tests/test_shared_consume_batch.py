@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import anyio
+import pytest
 from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
 from pydantic import TypeAdapter
 
 from clarion_shared.contracts.replies import SendResult
-from clarion_shared.kafka import ConsumerGroups, consume_batch, publish
+from clarion_shared.kafka import BATCH_FETCH_WAIT_MS, ConsumerGroups, consume_batch, publish
 
 TOPIC = "clarion.test.batch"
 
@@ -63,3 +66,31 @@ async def test_a_good_batch_is_handled_in_one_call() -> None:
         await publish(test_broker, TOPIC, SendResult(request_id="x", send_id="s"), key="x")
 
     assert calls == [["0", "1", "2"], ["x"]]
+
+
+class _IdleConsumer:
+    """An aiokafka consumer with nothing to read: ``getmany`` comes back empty."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int | None]] = []
+
+    async def getmany(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, Any]:
+        self.calls.append((timeout_ms, max_records))
+        return {}
+
+
+async def test_a_batch_subscriber_fetches_again_at_once_after_an_empty_fetch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # FastStream's own batch subscriber sleeps after an empty fetch, and a record that
+    # arrives meanwhile waits for the sleep to end; ours goes straight back to getmany.
+    async def no_sleep(*_: Any) -> None:
+        raise AssertionError("the subscriber slept after an empty fetch")
+
+    monkeypatch.setattr(anyio, "sleep", no_sleep)
+    broker = KafkaBroker()
+    groups = ConsumerGroups(broker, "g")
+    subscriber: Any = groups.subscriber(TOPIC, batch=True, max_records=7)
+    consumer = _IdleConsumer()
+    assert await subscriber.get_msg(consumer) == ()
+    assert consumer.calls == [(BATCH_FETCH_WAIT_MS, 7)]

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from itertools import chain
 from typing import Any, TypeVar
 
-from aiokafka import ConsumerRebalanceListener
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.kafka.response import KafkaPublishCommand
+from faststream.kafka.subscriber.usecase import BatchSubscriber
 from faststream.message import StreamMessage
 from prometheus_client import Gauge
 from pydantic import TypeAdapter
@@ -95,14 +97,29 @@ async def the_message(msg: StreamMessage[Any]) -> StreamMessage[Any]:
     return msg
 
 
-# How long a batch subscriber's fetch waits for records when there are none. FastStream's
-# batch subscriber waits this long in ``getmany`` and, when nothing came, sleeps as long
-# again before it fetches anew: a record that arrives during that sleep waits for its
-# end. At FastStream's default (200 ms) an idle lane answered a sporadic realtime send in
-# ~90 ms (p50, sends 0.25-0.45 s apart; 12 ms back to back). At 5 ms a record waits 5 ms
-# at most, and an idle subscriber wakes up 100 times a second (a few microseconds each).
-# ``getmany`` returns as soon as records are there: a busy lane never waits for it.
-BATCH_IDLE_MS = 5
+# How long a batch subscriber's fetch waits for records when there are none; it returns
+# as soon as records arrive, so a busy lane never waits for it (see ``_WaitingBatches``).
+BATCH_FETCH_WAIT_MS = 500
+
+
+class _WaitingBatches(BatchSubscriber):
+    """FastStream's batch subscriber without its sleep after an empty fetch.
+
+    FastStream waits ``batch_timeout_ms`` in ``getmany`` and, when nothing came, sleeps
+    as long again before it fetches anew: a record that arrives during that sleep waits
+    for its end. At FastStream's default (200 ms) an idle lane answered a sporadic
+    realtime send in ~90 ms (p50, sends 0.25-0.45 s apart; 12 ms back to back), and a
+    short timeout only trades that wait for wake-ups. Here an empty fetch is simply
+    followed by the next one: ``getmany`` returns the moment records are there.
+    """
+
+    __slots__ = ()
+
+    async def get_msg(self, consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord, ...]:
+        fetched = await consumer.getmany(
+            timeout_ms=self.batch_timeout_ms, max_records=self.max_records
+        )
+        return tuple(chain.from_iterable(fetched.values()))
 
 
 def group_id_of(prefix: str, topic: str) -> str:
@@ -145,6 +162,8 @@ class ConsumerGroups:
         """``listener`` hears the group's rebalances too (after ``joined`` is marked).
         The handler is called with the ``KafkaMessage`` (``the_message``)."""
         options.setdefault("auto_offset_reset", "earliest")
+        if options.get("batch"):
+            options.setdefault("batch_timeout_ms", BATCH_FETCH_WAIT_MS)
         if self.instance is not None:
             options["group_instance_id"] = f"{self.instance}.{topic}"
         joined = self._joined.setdefault(topic, asyncio.Event())
@@ -156,6 +175,8 @@ class ConsumerGroups:
             decoder=the_message,
             **options,
         )
+        if type(decorator) is BatchSubscriber:
+            decorator.__class__ = _WaitingBatches  # same layout (no slots of its own)
         return decorator
 
     def consume_batches(
@@ -166,7 +187,6 @@ class ConsumerGroups:
         **options: Any,
     ) -> None:
         """Subscribe ``handle_many`` to what each fetch of ``topic`` holds (``consume_batch``)."""
-        options.setdefault("batch_timeout_ms", BATCH_IDLE_MS)
 
         async def on_batch(msg: Any) -> None:  # the KafkaMessage (the_message)
             await consume_batch(self.broker, msg, topic, adapter, handle_many)
@@ -184,7 +204,6 @@ class ConsumerGroups:
     ) -> None:
         """Like ``consume_batches``, each value with where it was read
         (``consume_positioned_batch``)."""
-        options.setdefault("batch_timeout_ms", BATCH_IDLE_MS)
 
         async def on_batch(msg: Any) -> None:  # the KafkaMessage (the_message)
             await consume_positioned_batch(
