@@ -29,6 +29,8 @@ CATEGORIES = f"{TEMPLATES}/categories"
 CATEGORY = f"{CATEGORIES}/{{category_id}}"
 FEED_ITEM = f"{FEED}/{{item_id}}"
 USER = f"{USERS}/{{uid}}"
+CAMPAIGNS = "/v3/campaigns/campaigns"
+CAMPAIGN = f"{CAMPAIGNS}/{{campaign_id}}"
 
 # The operations the gateway forwards to their owners, and their 2xx schemas.
 PROXIED: dict[tuple[str, str], str] = {
@@ -92,6 +94,16 @@ OWN_ERRORS: dict[tuple[str, str], set[str]] = {
     ("get", USER): {"404", *PEER},
     ("put", USER): {"404", *PEER},
     ("delete", USER): {"404", *PEER},
+    ("post", CAMPAIGNS): {"409"},
+    ("get", CAMPAIGNS): set(),
+    ("get", CAMPAIGN): {"404"},
+    ("put", CAMPAIGN): {"404", "409"},
+    ("delete", CAMPAIGN): {"404", "409"},
+    ("post", f"{CAMPAIGN}/cancel"): {"404", "409"},
+    # The user-directory says which uids exist and whom a filter picks.
+    ("post", f"{CAMPAIGN}/recipients"): {"404", "409", *PEER},
+    ("get", f"{CAMPAIGN}/recipients"): {"404"},
+    ("get", f"{CAMPAIGN}/recipients/summary"): {"404"},
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Self
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -30,6 +30,11 @@ from .authoring.service import (
     CachedChannels,
     CachedTemplates,
 )
+from .campaigns import routes as campaign_routes
+from .campaigns.audience import AudienceLocks, Directory, RecipientRepository
+from .campaigns.directory import PeerDirectory
+from .campaigns.mongo import MongoAudienceLocks, MongoCampaigns, MongoRecipients
+from .campaigns.service import CampaignRepository
 from .categories import routes as category_routes
 from .categories.mongo import MongoCategories
 from .categories.service import CategoryRepository
@@ -217,6 +222,11 @@ class Adapters:
     peers: Peers
     # Announces template and channel writes; keeps the send path's cache coherent.
     authoring: Announcer
+    campaigns: CampaignRepository
+    recipients: RecipientRepository
+    audience_locks: AudienceLocks
+    # The user-directory's internal API (which uids exist, the user picker).
+    directory: Directory
 
     @classmethod
     def connect(cls, settings: Settings) -> Adapters:
@@ -257,6 +267,10 @@ class Adapters:
                 AuthoringCache(settings.authoring_cache_size, settings.authoring_cache_ttl_s),
                 settings.reply_fetch_max_wait_ms,
             ),
+            campaigns=MongoCampaigns(db),
+            recipients=MongoRecipients(db),
+            audience_locks=MongoAudienceLocks(db),
+            directory=PeerDirectory(peers),
         )
 
     def resources(self) -> list[Resource]:
@@ -268,6 +282,8 @@ class Adapters:
             self.channels,
             self.templates,
             self.categories,
+            self.campaigns,
+            self.recipients,
             self.idempotency,
             self.broker,
             # Positions on the reply topic are fixed before the first request can come,
@@ -323,6 +339,15 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
     responder = web.Responder(
         adapters.idempotency, ERRORS, settings.idempotency_ttl_s, settings.idempotency_lease_s
     )
+    for router in _routers(settings, adapters, auth, responder):
+        app.include_router(router)
+    return app
+
+
+def _routers(
+    settings: Settings, adapters: Adapters, auth: web.Auth, responder: web.Responder
+) -> list[APIRouter]:
+    """Every route, wired to its use cases' dependencies, in the order they match."""
     realtime = Realtime(
         adapters.replies, Topics(settings.topic_prefix).replies, settings.realtime_timeout_s
     )
@@ -333,7 +358,7 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
     # The send route and the batch proxy come before the notification proxy: all live
     # under /v3/campaigns/notifications. The category routes come before the template
     # routes, whose /{template_id} would take "categories" for an id.
-    for router in (
+    return [
         app_routes.router(auth, adapters.apps),
         channel_routes.router(auth, responder, channels, adapters.apps, adapters.configs),
         category_routes.router(auth, responder, adapters.categories, templates),
@@ -350,13 +375,21 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
             realtime,
             limits,
         ),
+        campaign_routes.router(
+            auth,
+            responder,
+            adapters.campaigns,
+            adapters.recipients,
+            adapters.audience_locks,
+            adapters.directory,
+            templates,
+            limits,
+        ),
         batches_router(auth, adapters.peers),
         proxy_routes.notifications_router(auth, adapters.peers),
         proxy_routes.feed_router(auth, adapters.peers),
         proxy_routes.users_router(auth, adapters.peers),
-    ):
-        app.include_router(router)
-    return app
+    ]
 
 
 def build(settings: Settings) -> FastAPI:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from clarion_shared.errors import ApiError, ErrorMapper, answer
 
+from .campaigns.domain import CampaignStatusRefused, TemplateVersionUnusable, TooManyRecipients
 from .channels.domain import ChannelConfigNotPropagated
 from .proxies.peers import PeerUnavailable
 from .sends.domain import ChannelUnusable, SendRejected, TooManyReceivers, UnknownTemplate
@@ -63,6 +64,9 @@ ERRORS = ErrorMapper(
         TemplateNotApproved: answer(400, "ERR_TEMPLATE_NOT_APPROVED"),
         ChannelUnusable: answer(400, "ERR_CHANNEL_NOT_FOUND"),
         TooManyReceivers: answer(400, "ERR_TARGET_LIMIT_EXCEEDED"),
+        TooManyRecipients: answer(400, "ERR_TARGET_LIMIT_EXCEEDED"),
+        CampaignStatusRefused: answer(400, "ERR_CAMPAIGN_STATUS"),
+        TemplateVersionUnusable: answer(400, "ERR_TEMPLATE_NOT_FOUND"),
         SendRejected: _rejected,
         # Saved but not propagated: no Retry-After, the client sends the update again.
         ChannelConfigNotPropagated: answer(503, "ERR_UNAVAILABLE"),

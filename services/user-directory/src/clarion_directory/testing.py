@@ -48,11 +48,18 @@ class InMemoryUserRepository:
         return [self.users[(app_id, uid)] for uid in uids if (app_id, uid) in self.users]
 
     async def search(self, app_id: str, query: UserQuery) -> UserPage:
-        found = sorted(
+        found = self._listed(app_id, query)
+        return UserPage(users=found[query.offset : query.offset + query.per_page], total=len(found))
+
+    async def search_uids(self, app_id: str, query: UserQuery, limit: int) -> list[str]:
+        return [user.uid for user in self._listed(app_id, query)[:limit]]
+
+    def _listed(self, app_id: str, query: UserQuery) -> list[User]:
+        """Every user of the app ``query`` lists, in the list's order (all pages)."""
+        return sorted(
             (u for (app, _), u in self.users.items() if app == app_id and query.matches(u)),
             key=UserQuery.sort_key,
         )
-        return UserPage(users=found[query.offset : query.offset + query.per_page], total=len(found))
 
     async def update(self, app_id: str, uid: str, changes: UserUpdate, at: int) -> User | None:
         user = self.users.get((app_id, uid))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, JsonValue, StringConstraints
+from pydantic import BeforeValidator, ConfigDict, Field, JsonValue, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from ..api import ApiModel
@@ -161,3 +161,77 @@ class UserImport(ApiModel):
     (a bad entry is reported with its index in ``failed``)."""
 
     users: list[JsonValue] = Field(min_length=1, max_length=MAX_IMPORT)
+
+
+# Campaign audiences: the gateway's two questions to the user-directory
+# (``/internal/apps/{app}/audiences/exist`` and ``.../audiences/select``).
+MAX_AUDIENCE = 10_000
+"""A campaign's recipients at most (API.md, Campaigns)."""
+
+
+def _listed(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+# A list of strings, or one string (``"a,b"``): each string may hold a comma list.
+CommaList = Annotated[list[str], BeforeValidator(_listed, json_schema_input_type=str | list[str])]
+
+
+class UsersExistRequest(ApiModel):
+    """``POST /internal/apps/{app}/audiences/exist`` body: which of these uids are users of
+    the app. Any string is accepted: one that is not a valid uid is simply missing."""
+
+    model_config = ConfigDict(frozen=True)
+
+    uids: list[str] = Field(min_length=1, max_length=MAX_AUDIENCE)
+
+
+class UsersExist(ApiModel):
+    """Its answer: every uid asked is in exactly one list, once, in the order asked."""
+
+    model_config = ConfigDict(frozen=True)
+
+    found: list[str]
+    missing: list[str]
+
+
+class UsersFilter(ApiModel):
+    """The users list's filters (``GET /v3/users`` without ``page`` and ``perPage``) as
+    a JSON object. Each means what the same query parameter means to the list (the
+    user-directory parses both the same way: comma lists or arrays, ``status:
+    available``, ``searchIn: both``), so a filter selects the users the list shows.
+
+    An unknown field is refused rather than ignored: a misspelt filter would otherwise
+    select every user of the app."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    search_key: str | None = Field(default=None, description="Prefix of uid or name.")
+    search_in: CommaList | None = Field(default=None, description="uid, name or both.")
+    role: CommaList | None = None
+    roles: CommaList | None = None
+    status: str | None = Field(default=None, description="online (or available), offline.")
+    created_after: int | None = Field(default=None, description="Unix seconds, inclusive.")
+    created_before: int | None = Field(default=None, description="Unix seconds, inclusive.")
+    tags: CommaList | None = Field(default=None, description="Any of these tags.")
+
+
+class UsersSelectRequest(ApiModel):
+    """``POST /internal/apps/{app}/audiences/select`` body: the users ``filter`` selects,
+    the first ``limit`` of them. One more than an audience holds may be asked, to tell
+    an audience that is too large."""
+
+    model_config = ConfigDict(frozen=True)
+
+    filter: UsersFilter
+    limit: int = Field(ge=1, le=MAX_AUDIENCE + 1)
+
+
+class UsersSelected(ApiModel):
+    """Its answer: the uids, in the users list's order (``createdAt``, then ``uid``),
+    and whether more users match than were given."""
+
+    model_config = ConfigDict(frozen=True)
+
+    uids: list[str]
+    more: bool

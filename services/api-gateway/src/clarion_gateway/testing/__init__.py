@@ -1,6 +1,7 @@
 """Test support: in-memory fakes of every port (``fakes``) and the whole gateway HTTP
 app on them (``harness``)."""
 
+from .campaigns import MemoryAudienceLocks, MemoryCampaigns, MemoryDirectory, MemoryRecipients
 from .fakes import (
     FakeConnection,
     FakeRequester,
@@ -37,10 +38,14 @@ __all__ = [
     "Harness",
     "MemoryAnnouncer",
     "MemoryApps",
+    "MemoryAudienceLocks",
     "MemoryBatchRegistry",
+    "MemoryCampaigns",
     "MemoryCategories",
     "MemoryChannels",
+    "MemoryDirectory",
     "MemoryIdempotency",
+    "MemoryRecipients",
     "MemoryStore",
     "MemoryTemplates",
     "RecordingCommands",

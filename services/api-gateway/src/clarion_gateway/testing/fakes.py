@@ -25,6 +25,7 @@ from ..idempotency.domain import IdempotencyRecord, StoredResponse
 from ..kafka import publishing
 from ..sends.service import RegistrationFailed
 from ..templates.domain import Template
+from .campaigns import MemoryAudienceLocks, MemoryCampaigns, MemoryRecipients
 
 
 class NoLifecycle:
@@ -181,6 +182,9 @@ class MemoryStore:
     """The repositories of one database, wired like the Mongo ones."""
 
     def __init__(self) -> None:
+        self.campaigns = MemoryCampaigns()
+        self.recipients = MemoryRecipients()
+        self.audience_locks = MemoryAudienceLocks()
         self.channels = MemoryChannels()
         self.apps = MemoryApps(self.channels)
         self.templates = MemoryTemplates()

@@ -21,6 +21,7 @@ from clarion_shared.topics import Topics
 from ..app import Adapters, Settings, compose
 from ..authoring.cache import AuthoringCache
 from ..proxies.peers import Peers
+from .campaigns import MemoryDirectory
 from .fakes import (
     FakeConnection,
     FakeRequester,
@@ -62,6 +63,7 @@ def fake_adapters(
     peer_transport: httpx.AsyncBaseTransport | None = None,
     registry: MemoryBatchRegistry | None = None,
     authoring: MemoryAnnouncer | None = None,
+    directory: MemoryDirectory | None = None,
 ) -> Adapters:
     """Every adapter a fake; the peers are the real client on ``peer_transport``."""
     return Adapters(
@@ -86,6 +88,10 @@ def fake_adapters(
         or MemoryAnnouncer(
             AuthoringCache(settings.authoring_cache_size, settings.authoring_cache_ttl_s)
         ),
+        campaigns=store.campaigns,
+        recipients=store.recipients,
+        audience_locks=store.audience_locks,
+        directory=directory or MemoryDirectory(),
     )
 
 
@@ -103,6 +109,8 @@ class Harness:
     # What the fake peers answer (every internal HTTP request lands here).
     peer: Callable[[httpx.Request], httpx.Response] = peer_not_found
     peer_requests: list[httpx.Request] = field(default_factory=list)
+    # The user-directory's internal API as campaigns see it.
+    directory: MemoryDirectory = field(default_factory=MemoryDirectory)
     # The announcements of template and channel writes, and the send path's cache.
     authoring: MemoryAnnouncer = field(
         default_factory=lambda: MemoryAnnouncer(AuthoringCache(0, 1.0))
@@ -157,6 +165,7 @@ async def gateway_harness(settings: Settings | None = None) -> AsyncIterator[Har
     authoring = MemoryAnnouncer(
         AuthoringCache(settings.authoring_cache_size, settings.authoring_cache_ttl_s)
     )
+    directory = MemoryDirectory()
     adapters = fake_adapters(
         settings,
         store,
@@ -165,6 +174,7 @@ async def gateway_harness(settings: Settings | None = None) -> AsyncIterator[Har
         httpx.MockTransport(peer),
         registry,
         authoring,
+        directory,
     )
     app = compose(settings, adapters)
     async with (
@@ -179,6 +189,7 @@ async def gateway_harness(settings: Settings | None = None) -> AsyncIterator[Har
                 commands,
                 Topics(settings.topic_prefix),
                 registry,
+                directory=directory,
                 authoring=authoring,
             )
         )

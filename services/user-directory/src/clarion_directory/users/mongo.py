@@ -279,6 +279,14 @@ class MongoUserRepository:
         cursor = self._users.find(filter_).sort(SORT).skip(query.offset).limit(query.per_page)
         return UserPage(users=[from_document(doc) async for doc in cursor], total=total)
 
+    async def search_uids(self, app_id: str, query: UserQuery, limit: int) -> list[str]:
+        """``search``'s filter and order without its count and page slicing: one read of
+        the matching users (on FerretDB, of the app's), bringing back only the sort keys,
+        not the users' metadata."""
+        fields = {"_id": 0, "uid": 1, "created_at": 1}
+        cursor = self._users.find(users_filter(app_id, query), fields).sort(SORT).limit(limit)
+        return [doc["uid"] async for doc in cursor]
+
     async def update(self, app_id: str, uid: str, changes: UserUpdate, at: int) -> User | None:
         self._snapshots.drop(app_id)
         doc = await self._users.find_one_and_update(

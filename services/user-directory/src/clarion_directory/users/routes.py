@@ -8,6 +8,11 @@ answer in the public API's envelopes, and their errors are the service's mapping
 ``/internal/apps/{app_id}/uids/{uid}`` is the gateway's own question before it passes on
 a feed request for ``onbehalfof: uid``: does that user exist? It sits outside
 ``/users`` so that no public path leads to it.
+
+``POST /internal/apps/{app_id}/audiences/exist`` and ``.../audiences/select`` are the
+gateway's questions when it builds a campaign's audience (a list of uids, or the user
+picker's filter). They too sit outside ``/users``: the gateway forwards every
+``/v3/users...`` path, and these are not part of the public API.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from clarion_shared.api import (
     ERROR_RESPONSES,
@@ -23,6 +30,13 @@ from clarion_shared.api import (
     Deleted,
     Paged,
     Responses,
+)
+from clarion_shared.public.users import (
+    UsersExist,
+    UsersExistRequest,
+    UsersFilter,
+    UsersSelected,
+    UsersSelectRequest,
 )
 
 from . import service
@@ -46,6 +60,7 @@ def router(
     routes = APIRouter()
     routes.include_router(_users(repo, events, user_changes, limits))
     routes.include_router(_uids(repo))
+    routes.include_router(_audiences(repo))
     return routes
 
 
@@ -107,3 +122,31 @@ def _uids(repo: UserRepository) -> APIRouter:
         return Response(status_code=204)
 
     return uids
+
+
+def _audiences(repo: UserRepository) -> APIRouter:
+    audiences = APIRouter(
+        prefix="/internal/apps/{app_id}/audiences", tags=["users"], responses=ERROR_RESPONSES
+    )
+
+    @audiences.post("/exist", summary="Which of these uids are users (a campaign's audience)")
+    async def users_exist(app_id: str, body: UsersExistRequest) -> Data[UsersExist]:
+        return Data(data=await service.users_exist(repo, app_id, body.uids))
+
+    @audiences.post("/select", summary="The uids the users list shows for a filter, all pages")
+    async def select_users(app_id: str, body: UsersSelectRequest) -> Data[UsersSelected]:
+        selected = await service.select_users(repo, app_id, _list_query(body.filter), body.limit)
+        return Data(data=selected)
+
+    return audiences
+
+
+def _list_query(filter_: UsersFilter) -> UserQuery:
+    """The users list's query for ``filter_``, parsed by the list's own rules, so that a
+    filter selects exactly what the same parameters list. What the list would refuse is
+    400 naming ``filter.<parameter>``."""
+    try:
+        return UserQuery.model_validate(filter_.model_dump(by_alias=True, exclude_none=True))
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("body", "filter", *error["loc"])} for error in exc.errors()]
+        raise RequestValidationError(errors) from None

@@ -16,6 +16,7 @@ from clarion_shared.contracts.users_events import PresenceChanged, UserDeleted, 
 from clarion_shared.ids import now
 from clarion_shared.lifecycle import Resource
 from clarion_shared.logging import get_logger
+from clarion_shared.public.users import UsersExist, UsersSelected
 
 from .announcements import (
     UserChanges,
@@ -100,6 +101,11 @@ class UserRepository(Resource, Protocol):
         ...
 
     async def search(self, app_id: str, query: UserQuery) -> UserPage: ...
+
+    async def search_uids(self, app_id: str, query: UserQuery, limit: int) -> list[str]:
+        """The uids of every page ``search`` lists for ``query``, in its order, at most
+        ``limit`` of them (its page ignored): one read, not one per page."""
+        ...
 
     async def update(self, app_id: str, uid: str, changes: UserUpdate, at: int) -> User | None:
         """Apply ``changes`` and stamp ``updated_at``; ``None`` when there is no such user."""
@@ -208,6 +214,27 @@ async def delete_user(
 
 async def list_users(repo: UserRepository, app_id: str, query: UserQuery) -> UserPage:
     return await repo.search(app_id, query)
+
+
+async def users_exist(repo: UserRepository, app_id: str, uids: Sequence[str]) -> UsersExist:
+    """Which of ``uids`` are users of the app, in one bulk read (``get_many`` picks how
+    to read that many); a uid that cannot exist is missing without a read."""
+    asked = list(dict.fromkeys(uids))
+    valid, _ = lookup_order(asked)
+    found = {user.uid for user in await repo.get_many(app_id, valid)} if valid else set()
+    return UsersExist(
+        found=[uid for uid in asked if uid in found],
+        missing=[uid for uid in asked if uid not in found],
+    )
+
+
+async def select_users(
+    repo: UserRepository, app_id: str, query: UserQuery, limit: int
+) -> UsersSelected:
+    """The first ``limit`` uids of the users list for ``query``, all pages; one more is
+    read to tell whether others match."""
+    uids = await repo.search_uids(app_id, query, limit + 1)
+    return UsersSelected(uids=uids[:limit], more=len(uids) > limit)
 
 
 async def import_users(  # long: parse, check, upsert, count, announce: one import

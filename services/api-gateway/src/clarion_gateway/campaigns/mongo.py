@@ -1,0 +1,248 @@
+"""The campaigns' collections: ``campaigns`` (one document per ``{app_id}:{campaign_id}``),
+``campaign_recipients`` (one per recipient, ``_id`` derived from campaign and uid, found
+by the top-level equality ``campaign_key``) and ``campaign_locks`` (one per campaign
+whose audience is being changed; taken by an insert, so two holders never both win).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from clarion_shared.mongo import Document, create_index_best_effort
+
+from ..mongo import dump_json, load_json
+from .domain import (
+    CAMPAIGN_STATUSES,
+    Campaign,
+    CampaignCounts,
+    CampaignStatus,
+    Recipient,
+    RecipientStatus,
+    recipient_id,
+)
+
+# Recipients written per bulk request.
+_WRITE_BATCH = 1000
+DUPLICATE_KEY = 11000
+
+
+def _key(app_id: str, campaign_id: str) -> str:
+    return f"{app_id}:{campaign_id}"
+
+
+def _status(value: Any) -> CampaignStatus:
+    for status in CAMPAIGN_STATUSES:
+        if status == value:
+            return status
+    raise ValueError(f"unknown campaign status {value!r}")
+
+
+def _doc(c: Campaign, revision: int) -> Document:
+    return {
+        "_id": _key(c.app_id, c.campaign_id),
+        "app_id": c.app_id,
+        "campaign_id": c.campaign_id,
+        "name": c.name,
+        "template_id": c.template_id,
+        "template_version": c.template_version,
+        "status": c.status,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+        "variables": dump_json(c.variables),
+        "tag": c.tag,
+        "config": dump_json(c.config),
+        "scheduled_at": c.scheduled_at,
+        "started_at": c.started_at,
+        "completed_at": c.completed_at,
+        "total_targets": c.total_targets,
+        "counts": {
+            "sent": c.counts.sent,
+            "delivered": c.counts.delivered,
+            "failed": c.counts.failed,
+            "read": c.counts.read,
+        },
+        "revision": revision,
+    }
+
+
+def _optional_int(value: Any) -> int | None:
+    return int(value) if value is not None else None
+
+
+def _campaign(doc: Document) -> Campaign:
+    counts = doc.get("counts") or {}
+    return Campaign(
+        app_id=doc["app_id"],
+        campaign_id=doc["campaign_id"],
+        name=doc["name"],
+        template_id=doc["template_id"],
+        template_version=int(doc["template_version"]),
+        status=_status(doc["status"]),
+        created_at=int(doc["created_at"]),
+        updated_at=int(doc["updated_at"]),
+        variables=load_json(doc.get("variables")),
+        tag=doc.get("tag"),
+        config=load_json(doc.get("config")),
+        scheduled_at=_optional_int(doc.get("scheduled_at")),
+        started_at=_optional_int(doc.get("started_at")),
+        completed_at=_optional_int(doc.get("completed_at")),
+        total_targets=int(doc.get("total_targets", 0)),
+        counts=CampaignCounts(
+            sent=int(counts.get("sent", 0)),
+            delivered=int(counts.get("delivered", 0)),
+            failed=int(counts.get("failed", 0)),
+            read=int(counts.get("read", 0)),
+        ),
+        revision=int(doc.get("revision", 0)),
+    )
+
+
+class MongoCampaigns:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._col = db["campaigns"]
+
+    async def start(self) -> None:
+        await create_index_best_effort(self._col, "app_id")
+
+    async def stop(self) -> None:
+        return None
+
+    async def insert(self, campaign: Campaign) -> bool:
+        try:
+            await self._col.insert_one(_doc(campaign, campaign.revision))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def get(self, app_id: str, campaign_id: str) -> Campaign | None:
+        doc = await self._col.find_one({"_id": _key(app_id, campaign_id)})
+        return _campaign(doc) if doc else None
+
+    async def list_for_app(self, app_id: str) -> list[Campaign]:
+        return [_campaign(doc) async for doc in self._col.find({"app_id": app_id})]
+
+    async def replace(self, campaign: Campaign) -> bool:
+        result = await self._col.replace_one(
+            {"_id": _key(campaign.app_id, campaign.campaign_id), "revision": campaign.revision},
+            _doc(campaign, campaign.revision + 1),
+        )
+        return result.matched_count == 1
+
+    async def delete(self, campaign: Campaign) -> bool:
+        result = await self._col.delete_one(
+            {"_id": _key(campaign.app_id, campaign.campaign_id), "revision": campaign.revision}
+        )
+        return result.deleted_count == 1
+
+
+def _recipient_status(value: Any) -> RecipientStatus:
+    statuses: tuple[RecipientStatus, ...] = ("pending", "processing", "completed", "failed")
+    return next((s for s in statuses if s == value), "pending")
+
+
+def _recipient_doc(r: Recipient) -> Document:
+    return {
+        "_id": recipient_id(r.app_id, r.campaign_id, r.uid),
+        "campaign_key": _key(r.app_id, r.campaign_id),
+        "app_id": r.app_id,
+        "campaign_id": r.campaign_id,
+        "uid": r.uid,
+        "seq": r.seq,
+        "variables": dump_json(cast(dict[str, Any], r.variables)),
+        "status": r.status,
+        "code": r.code,
+        "message": r.message,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+    }
+
+
+def _recipient(doc: Document) -> Recipient:
+    return Recipient(
+        app_id=doc["app_id"],
+        campaign_id=doc["campaign_id"],
+        uid=doc["uid"],
+        seq=int(doc["seq"]),
+        created_at=int(doc["created_at"]),
+        updated_at=int(doc["updated_at"]),
+        variables=load_json(doc.get("variables")),
+        status=_recipient_status(doc.get("status")),
+        code=doc.get("code"),
+        message=doc.get("message"),
+    )
+
+
+class MongoRecipients:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._col = db["campaign_recipients"]
+
+    async def start(self) -> None:
+        await create_index_best_effort(self._col, "campaign_key")
+
+    async def stop(self) -> None:
+        return None
+
+    async def uids(self, app_id: str, campaign_id: str) -> set[str]:
+        cursor = self._col.find(
+            {"campaign_key": _key(app_id, campaign_id)}, {"uid": 1}, batch_size=2000
+        )
+        return {doc["uid"] async for doc in cursor}
+
+    async def add(self, recipients: Sequence[Recipient]) -> None:
+        """Insert them; one already there (a retried addition after a crash) is left as
+        it is. Inserts, not upserts: FerretDB holds a connection per matched update."""
+        for start in range(0, len(recipients), _WRITE_BATCH):
+            part = recipients[start : start + _WRITE_BATCH]
+            try:
+                await self._col.insert_many([_recipient_doc(r) for r in part], ordered=False)
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(error.get("code") != DUPLICATE_KEY for error in errors) or not errors:
+                    raise
+
+    async def list(self, app_id: str, campaign_id: str) -> list[Recipient]:
+        cursor = self._col.find({"campaign_key": _key(app_id, campaign_id)}, batch_size=2000)
+        return [_recipient(doc) async for doc in cursor]
+
+    async def delete_all(self, app_id: str, campaign_id: str) -> None:
+        await self._col.delete_many({"campaign_key": _key(app_id, campaign_id)})
+
+
+class MongoAudienceLocks:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._col = db["campaign_locks"]
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def acquire(
+        self, app_id: str, campaign_id: str, holder: str, now: int, lease_s: int
+    ) -> bool:
+        lock = {"_id": _key(app_id, campaign_id), "holder": holder, "expires_at": now + lease_s}
+        try:
+            await self._col.insert_one(lock)
+            return True
+        except DuplicateKeyError:
+            pass
+        held = await self._col.find_one({"_id": lock["_id"]})
+        if held is not None and int(held["expires_at"]) > now:
+            return False
+        # A dead holder's lock (its process crashed): remove it, then claim it by an
+        # insert again, so that of two claimants only one wins.
+        if held is not None:
+            await self._col.delete_one({"_id": lock["_id"], "holder": held["holder"]})
+        try:
+            await self._col.insert_one(lock)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def release(self, app_id: str, campaign_id: str, holder: str) -> None:
+        await self._col.delete_one({"_id": _key(app_id, campaign_id), "holder": holder})

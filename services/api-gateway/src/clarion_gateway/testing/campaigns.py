@@ -1,0 +1,127 @@
+"""In-memory stand-ins for the campaign ports, with the Mongo adapters' behaviour
+(``tests/test_gateway_campaigns_repository.py`` runs the same cases on both)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from ..campaigns.domain import Campaign, Recipient
+
+
+class MemoryCampaigns:
+    def __init__(self) -> None:
+        self.docs: dict[tuple[str, str], Campaign] = {}
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def insert(self, campaign: Campaign) -> bool:
+        key = (campaign.app_id, campaign.campaign_id)
+        if key in self.docs:
+            return False
+        self.docs[key] = campaign
+        return True
+
+    async def get(self, app_id: str, campaign_id: str) -> Campaign | None:
+        return self.docs.get((app_id, campaign_id))
+
+    async def list_for_app(self, app_id: str) -> list[Campaign]:
+        return [c for (app, _), c in self.docs.items() if app == app_id]
+
+    async def replace(self, campaign: Campaign) -> bool:
+        key = (campaign.app_id, campaign.campaign_id)
+        stored = self.docs.get(key)
+        if stored is None or stored.revision != campaign.revision:
+            return False
+        self.docs[key] = replace(campaign, revision=campaign.revision + 1)
+        return True
+
+    async def delete(self, campaign: Campaign) -> bool:
+        key = (campaign.app_id, campaign.campaign_id)
+        stored = self.docs.get(key)
+        if stored is None or stored.revision != campaign.revision:
+            return False
+        del self.docs[key]
+        return True
+
+
+class MemoryRecipients:
+    def __init__(self) -> None:
+        self.docs: dict[tuple[str, str, str], Recipient] = {}
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def uids(self, app_id: str, campaign_id: str) -> set[str]:
+        return {uid for (app, cid, uid) in self.docs if (app, cid) == (app_id, campaign_id)}
+
+    async def add(self, recipients: Sequence[Recipient]) -> None:
+        for r in recipients:
+            self.docs.setdefault((r.app_id, r.campaign_id, r.uid), r)
+
+    async def list(self, app_id: str, campaign_id: str) -> list[Recipient]:
+        return [r for (app, cid, _), r in self.docs.items() if (app, cid) == (app_id, campaign_id)]
+
+    async def delete_all(self, app_id: str, campaign_id: str) -> None:
+        for key in [k for k in self.docs if k[:2] == (app_id, campaign_id)]:
+            del self.docs[key]
+
+
+class MemoryAudienceLocks:
+    def __init__(self) -> None:
+        self.held: dict[tuple[str, str], tuple[str, int]] = {}
+
+    async def acquire(
+        self, app_id: str, campaign_id: str, holder: str, now: int, lease_s: int
+    ) -> bool:
+        current = self.held.get((app_id, campaign_id))
+        if current is not None and current[1] > now:
+            return False
+        self.held[(app_id, campaign_id)] = (holder, now + lease_s)
+        return True
+
+    async def release(self, app_id: str, campaign_id: str, holder: str) -> None:
+        current = self.held.get((app_id, campaign_id))
+        if current is not None and current[0] == holder:
+            del self.held[(app_id, campaign_id)]
+
+
+class MemoryDirectory:
+    """The user-directory's internal API on a dict: ``users[app_id]`` holds each user's
+    fields as the users list filters them (``role``, ``status``, ``name``, ...), in the
+    users list's order (insertion here)."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, dict[str, dict[str, Any]]] = {}
+        self.calls: list[tuple[str, int]] = []
+
+    def add_users(self, app_id: str, *uids: str, **fields: Any) -> None:
+        for uid in uids:
+            self.users.setdefault(app_id, {})[uid] = {"uid": uid, **fields}
+
+    async def existing(self, app_id: str, uids: Sequence[str]) -> set[str]:
+        self.calls.append(("existing", len(uids)))
+        known = self.users.get(app_id, {})
+        return {uid for uid in uids if uid in known}
+
+    async def select(
+        self, app_id: str, filters: Mapping[str, Any], limit: int
+    ) -> tuple[list[str], bool]:
+        self.calls.append(("select", limit))
+        matched = [
+            uid
+            for uid, user in self.users.get(app_id, {}).items()
+            if all(
+                user.get(key) == value or (key == "searchKey" and str(value) in uid)
+                for key, value in filters.items()
+            )
+        ]
+        return matched[:limit], len(matched) > limit

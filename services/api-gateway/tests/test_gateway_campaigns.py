@@ -1,0 +1,292 @@
+"""Campaigns over HTTP on the gateway harness: lifecycle and audiences by id or filter."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from clarion_gateway.campaigns.directory import PeerDirectory
+from clarion_gateway.proxies.peers import Peers, PeerUnavailable
+from clarion_gateway.testing import AUTH, DEV_APP, Harness
+from clarion_shared.errors import Invalid
+
+CAMPAIGNS = "/v3/campaigns/campaigns"
+
+
+async def _template(harness: Harness, template_id: str = "promo", approve: bool = True) -> None:
+    await harness.create_channel()
+    await harness.create_template(approve=approve, templateId=template_id)
+
+
+async def _campaign(harness: Harness, **body: Any) -> dict[str, Any]:
+    body.setdefault("name", "Summer sale")
+    body.setdefault("templateId", "promo")
+    body.setdefault("templateVersion", 1)
+    response = await harness.client.post(CAMPAIGNS, json=body, headers=AUTH)
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+def _error(response: httpx.Response, status: int) -> str:
+    assert response.status_code == status, response.text
+    code: str = response.json()["error"]["code"]
+    return code
+
+
+async def test_a_campaign_is_created_as_a_draft_pinned_to_its_version(harness: Harness) -> None:
+    await _template(harness)
+    created = await _campaign(
+        harness, variables={"promoCode": "SUMMER25"}, config={"x": 1}, tag="q3", dataType="x"
+    )
+    assert created["status"] == "draft"
+    assert created["id"] == created["campaignId"]
+    assert created["campaignId"].startswith("cmp_")
+    assert (created["templateId"], created["templateVersion"]) == ("promo", 1)
+    assert created["variables"] == {"promoCode": "SUMMER25"}
+    assert created["config"] == {"x": 1}
+    assert created["totalTargets"] == 0
+    assert [created[k] for k in ("sentCount", "deliveredCount", "failedCount", "readCount")] == [
+        0,
+        0,
+        0,
+        0,
+    ]
+    got = await harness.client.get(f"{CAMPAIGNS}/{created['id']}", headers=AUTH)
+    assert got.json()["data"] == created
+
+
+async def test_the_pinned_version_must_exist_and_be_approved(harness: Harness) -> None:
+    await _template(harness)
+    await harness.create_template(approve=False, templateId="drafty")
+    post = harness.client.post
+    base = {"name": "n", "templateVersion": 1}
+    unknown = await post(CAMPAIGNS, json={**base, "templateId": "nope"}, headers=AUTH)
+    assert _error(unknown, 400) == "ERR_TEMPLATE_NOT_FOUND"
+    no_version = await post(
+        CAMPAIGNS, json={**base, "templateId": "promo", "templateVersion": 7}, headers=AUTH
+    )
+    assert _error(no_version, 400) == "ERR_TEMPLATE_NOT_FOUND"
+    draft = await post(CAMPAIGNS, json={**base, "templateId": "drafty"}, headers=AUTH)
+    assert _error(draft, 400) == "ERR_TEMPLATE_NOT_APPROVED"
+    missing = await post(CAMPAIGNS, json={"name": "n", "templateId": "promo"}, headers=AUTH)
+    assert _error(missing, 400) == "ERR_VALIDATION"
+    huge = await post(
+        CAMPAIGNS,
+        json={**base, "templateId": "promo", "variables": {"v": "x" * 9000}},
+        headers=AUTH,
+    )
+    assert _error(huge, 400) == "ERR_VALIDATION"
+    assert harness.store.campaigns.docs == {}
+
+
+async def test_campaigns_are_listed_by_status_and_search_in_pages_and_cursors(
+    harness: Harness,
+) -> None:
+    await _template(harness)
+    spring = await _campaign(harness, name="Spring")
+    summer = await _campaign(harness, name="Summer")
+    await harness.client.post(f"{CAMPAIGNS}/{spring['id']}/cancel", headers=AUTH)
+    drafts = await harness.client.get(CAMPAIGNS, params={"status": "draft"}, headers=AUTH)
+    assert [c["id"] for c in drafts.json()["data"]] == [summer["id"]]
+    assert drafts.json()["meta"]["pagination"]["total"] == 1
+    found = await harness.client.get(CAMPAIGNS, params={"search": "spr"}, headers=AUTH)
+    assert [c["name"] for c in found.json()["data"]] == ["Spring"]
+    first = await harness.client.get(
+        CAMPAIGNS, params={"limit": 1, "sort": "name", "order": "asc"}, headers=AUTH
+    )
+    assert [c["name"] for c in first.json()["data"]] == ["Spring"]
+    cursor = first.json()["meta"]["cursor"]
+    assert cursor["hasMore"] is True
+    second = await harness.client.get(
+        CAMPAIGNS,
+        params={
+            "limit": 1,
+            "sort": "name",
+            "order": "asc",
+            "affix": "append",
+            "name": "Spring",
+            "id": spring["id"],
+        },
+        headers=AUTH,
+    )
+    assert [c["name"] for c in second.json()["data"]] == ["Summer"]
+
+
+async def test_only_a_draft_is_edited_deleted_or_given_recipients(harness: Harness) -> None:
+    await _template(harness)
+    harness.directory.add_users(DEV_APP, "u1")
+    campaign = await _campaign(harness)
+    url = f"{CAMPAIGNS}/{campaign['id']}"
+    renamed = await harness.client.put(url, json={"name": "Renamed"}, headers=AUTH)
+    assert renamed.json()["data"]["name"] == "Renamed"
+    cancelled = await harness.client.post(f"{url}/cancel", headers=AUTH)
+    assert cancelled.json()["data"]["status"] == "cancelled"
+    for response in (
+        await harness.client.put(url, json={"name": "Again"}, headers=AUTH),
+        await harness.client.delete(url, headers=AUTH),
+        await harness.client.post(f"{url}/cancel", headers=AUTH),
+        await harness.client.post(f"{url}/recipients", json={"userIds": ["u1"]}, headers=AUTH),
+    ):
+        assert _error(response, 400) == "ERR_CAMPAIGN_STATUS"
+        assert response.json()["error"]["details"]["status"] == "cancelled"
+    assert (await harness.client.get(url, headers=AUTH)).json()["data"]["name"] == "Renamed"
+
+
+async def test_deleting_a_draft_removes_it_and_its_audience(harness: Harness) -> None:
+    await _template(harness)
+    harness.directory.add_users(DEV_APP, "u1", "u2")
+    campaign = await _campaign(harness)
+    url = f"{CAMPAIGNS}/{campaign['id']}"
+    await harness.client.post(f"{url}/recipients", json={"userIds": ["u1", "u2"]}, headers=AUTH)
+    deleted = await harness.client.delete(url, headers=AUTH)
+    assert deleted.status_code == 200, deleted.text
+    assert _error(await harness.client.get(url, headers=AUTH), 404) == "ERR_NOT_FOUND"
+    assert harness.store.recipients.docs == {}
+
+
+async def test_recipients_by_id_report_duplicates_and_rejections(harness: Harness) -> None:
+    await _template(harness)
+    harness.directory.add_users(DEV_APP, "u1", "u2", "u3")
+    campaign = await _campaign(harness)
+    url = f"{CAMPAIGNS}/{campaign['id']}/recipients"
+    first = await harness.client.post(
+        url,
+        json={
+            "userIds": ["u1", "u2", "u1", "not a uid", "ghost"],
+            "userVariables": {"u1": {"name": "Ann"}, "zzz": {"name": "ignored"}},
+        },
+        headers=AUTH,
+    )
+    assert first.status_code == 201, first.text
+    added = first.json()["data"]
+    assert (added["added"], added["duplicates"], added["totalTargets"]) == (2, 1, 2)
+    assert [(r["userId"], r["code"]) for r in added["rejected"]] == [
+        ("not a uid", "ERR_VALIDATION"),
+        ("ghost", "ERR_USER_NOT_FOUND"),
+    ]
+    again = await harness.client.post(url, json={"userIds": ["u2", "u3"]}, headers=AUTH)
+    data = again.json()["data"]
+    assert (data["added"], data["duplicates"], data["totalTargets"]) == (1, 1, 3)
+    listed = await harness.client.get(url, params={"perPage": 10}, headers=AUTH)
+    rows = {r["userId"]: r for r in listed.json()["data"]}
+    assert set(rows) == {"u1", "u2", "u3"}
+    assert rows["u1"]["variables"] == {"name": "Ann"}
+    assert {r["status"] for r in rows.values()} == {"pending"}
+    summary = await harness.client.get(f"{url}/summary", headers=AUTH)
+    assert summary.json()["data"] == {
+        "total": 3,
+        "pending": 3,
+        "processing": 0,
+        "completed": 0,
+        "failed": 0,
+    }
+    got = await harness.client.get(f"{CAMPAIGNS}/{campaign['id']}", headers=AUTH)
+    assert got.json()["data"]["totalTargets"] == 3
+
+
+async def test_more_than_ten_thousand_recipients_in_all_adds_nothing(harness: Harness) -> None:
+    await _template(harness)
+    uids = [f"u{i}" for i in range(10_001)]
+    harness.directory.add_users(DEV_APP, *uids)
+    campaign = await _campaign(harness)
+    url = f"{CAMPAIGNS}/{campaign['id']}/recipients"
+    assert (
+        await harness.client.post(url, json={"userIds": uids[:9_999]}, headers=AUTH)
+    ).status_code == 201
+    over = await harness.client.post(url, json={"userIds": uids[9_999:]}, headers=AUTH)
+    assert _error(over, 400) == "ERR_TARGET_LIMIT_EXCEEDED"
+    assert over.json()["error"]["details"] == {"existing": 9_999, "adding": 2, "limit": 10_000}
+    assert len(harness.store.recipients.docs) == 9_999
+    # Duplicates do not count against the limit.
+    last = await harness.client.post(url, json={"userIds": uids[9_998:10_000]}, headers=AUTH)
+    assert last.json()["data"]["totalTargets"] == 10_000
+
+
+async def test_the_user_picker_adds_every_matching_user(harness: Harness) -> None:
+    await _template(harness)
+    harness.directory.add_users(DEV_APP, "a1", "a2", role="admin")
+    harness.directory.add_users(DEV_APP, "m1", role="member")
+    campaign = await _campaign(harness)
+    url = f"{CAMPAIGNS}/{campaign['id']}/recipients"
+    picked = await harness.client.post(url, json={"filter": {"role": "admin"}}, headers=AUTH)
+    assert picked.status_code == 201, picked.text
+    assert picked.json()["data"]["added"] == 2
+    assert harness.directory.calls[-1] == ("select", 10_001)
+    listed = await harness.client.get(url, headers=AUTH)
+    assert sorted(r["userId"] for r in listed.json()["data"]) == ["a1", "a2"]
+    for body in ({}, {"userIds": ["a1"], "filter": {"role": "x"}}, {"filter": {"nope": 1}}):
+        assert _error(await harness.client.post(url, json=body, headers=AUTH), 400) == (
+            "ERR_VALIDATION"
+        )
+
+
+async def test_a_second_audience_change_while_one_runs_is_a_conflict(harness: Harness) -> None:
+    await _template(harness)
+    harness.directory.add_users(DEV_APP, "u1")
+    campaign = await _campaign(harness)
+    assert await harness.store.audience_locks.acquire(DEV_APP, campaign["id"], "someone", 0, 10**12)
+    busy = await harness.client.post(
+        f"{CAMPAIGNS}/{campaign['id']}/recipients", json={"userIds": ["u1"]}, headers=AUTH
+    )
+    assert _error(busy, 409) == "ERR_CONFLICT"
+    await harness.store.audience_locks.release(DEV_APP, campaign["id"], "someone")
+    done = await harness.client.post(
+        f"{CAMPAIGNS}/{campaign['id']}/recipients", json={"userIds": ["u1"]}, headers=AUTH
+    )
+    assert done.status_code == 201
+    assert harness.store.audience_locks.held == {}  # released after the change
+
+
+async def test_an_unknown_campaign_is_404_everywhere(harness: Harness) -> None:
+    url = f"{CAMPAIGNS}/cmp_nope"
+    for response in (
+        await harness.client.get(url, headers=AUTH),
+        await harness.client.put(url, json={"name": "x"}, headers=AUTH),
+        await harness.client.delete(url, headers=AUTH),
+        await harness.client.post(f"{url}/cancel", headers=AUTH),
+        await harness.client.post(f"{url}/recipients", json={"userIds": ["u"]}, headers=AUTH),
+        await harness.client.get(f"{url}/recipients", headers=AUTH),
+        await harness.client.get(f"{url}/recipients/summary", headers=AUTH),
+    ):
+        assert _error(response, 404) == "ERR_NOT_FOUND"
+
+
+async def test_the_directory_client_asks_the_audience_endpoints() -> None:
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    def directory(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append((request.url.raw_path.decode(), body))
+        if request.url.path.endswith("/audiences/exist"):
+            return httpx.Response(200, json={"data": {"found": ["a"], "missing": ["b"]}})
+        if body["filter"].get("role") == "bad":
+            error = {"code": "ERR_VALIDATION", "message": "role is bad", "devMessage": "x"}
+            return httpx.Response(400, json={"error": error})
+        if body["filter"].get("role") == "boom":
+            return httpx.Response(500, json={"error": {"code": "ERR_INTERNAL"}})
+        return httpx.Response(200, json={"data": {"uids": ["a", "c"], "more": True}})
+
+    peers = Peers.connect(
+        {"dispatcher": "http://d", "directory": "http://u", "webhooks": "http://w"},
+        5.0,
+        httpx.MockTransport(directory),
+        internal_token="t",
+    )
+    client = PeerDirectory(peers)
+    try:
+        assert await client.existing("app/1", ["a", "b"]) == {"a"}
+        assert await client.select("app/1", {"role": "admin"}, 3) == (["a", "c"], True)
+        with pytest.raises(Invalid):
+            await client.select("app/1", {"role": "bad"}, 3)
+        with pytest.raises(PeerUnavailable):
+            await client.select("app/1", {"role": "boom"}, 3)
+    finally:
+        await peers.stop()
+    assert seen[:2] == [
+        ("/internal/apps/app%2F1/audiences/exist", {"uids": ["a", "b"]}),
+        ("/internal/apps/app%2F1/audiences/select", {"filter": {"role": "admin"}, "limit": 3}),
+    ]

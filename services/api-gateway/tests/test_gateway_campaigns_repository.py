@@ -1,0 +1,143 @@
+"""The campaign repositories, run against the in-memory fakes and against Mongo (FerretDB)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from pymongo import AsyncMongoClient
+
+from clarion_gateway.campaigns.audience import AudienceLocks, RecipientRepository
+from clarion_gateway.campaigns.domain import Campaign, CampaignCounts, Recipient
+from clarion_gateway.campaigns.mongo import MongoAudienceLocks, MongoCampaigns, MongoRecipients
+from clarion_gateway.campaigns.service import CampaignRepository
+from clarion_gateway.testing import MemoryAudienceLocks, MemoryCampaigns, MemoryRecipients
+
+
+@dataclass(frozen=True)
+class Store:
+    campaigns: CampaignRepository
+    recipients: RecipientRepository
+    locks: AudienceLocks
+
+
+@pytest.fixture(params=["memory", pytest.param("mongo", marks=pytest.mark.integration)])
+def target(request: pytest.FixtureRequest) -> tuple[AsyncMongoClient[dict[str, Any]], str] | None:
+    if request.param == "memory":
+        return None
+    return request.getfixturevalue("mongo_client"), request.getfixturevalue("test_db_name")
+
+
+@pytest_asyncio.fixture
+async def store(
+    target: tuple[AsyncMongoClient[dict[str, Any]], str] | None,
+) -> AsyncIterator[Store]:
+    if target is None:
+        yield Store(MemoryCampaigns(), MemoryRecipients(), MemoryAudienceLocks())
+        return
+    client, db_name = target
+    db = client[db_name]
+    made = Store(MongoCampaigns(db), MongoRecipients(db), MongoAudienceLocks(db))
+    await made.campaigns.start()
+    await made.recipients.start()
+    try:
+        yield made
+    finally:
+        await client.drop_database(db_name)
+
+
+def _campaign(campaign_id: str = "cmp_1", **fields: Any) -> Campaign:
+    values: dict[str, Any] = {
+        "app_id": "app",
+        "campaign_id": campaign_id,
+        "name": "Sale",
+        "template_id": "promo",
+        "template_version": 2,
+        "status": "draft",
+        "created_at": 10,
+        "updated_at": 10,
+        "variables": {"promo": "X", "n": 3, "nested": {"a": [1, None]}},
+        "tag": "q3",
+        "config": {"k.with.dots": "$v"},
+        "total_targets": 5,
+        "counts": CampaignCounts(sent=1, delivered=2, failed=3, read=4),
+    }
+    values.update(fields)
+    return Campaign(**values)
+
+
+async def test_a_campaign_round_trips_and_saves_only_from_its_revision(store: Store) -> None:
+    campaign = _campaign()
+    assert await store.campaigns.insert(campaign)
+    assert not await store.campaigns.insert(campaign)
+    assert await store.campaigns.get("app", "cmp_1") == campaign
+    assert await store.campaigns.get("other", "cmp_1") is None
+    renamed = replace(campaign, name="New", scheduled_at=99, status="scheduled")
+    assert await store.campaigns.replace(renamed)
+    assert not await store.campaigns.replace(renamed)  # its revision moved on
+    stored = await store.campaigns.get("app", "cmp_1")
+    assert stored == replace(renamed, revision=1)
+    assert not await store.campaigns.delete(campaign)  # an old revision
+    assert stored is not None
+    assert await store.campaigns.delete(stored)
+    assert await store.campaigns.get("app", "cmp_1") is None
+
+
+async def test_campaigns_are_listed_per_app(store: Store) -> None:
+    await store.campaigns.insert(_campaign("cmp_1"))
+    await store.campaigns.insert(_campaign("cmp_2"))
+    await store.campaigns.insert(_campaign("cmp_3", app_id="other"))
+    listed = await store.campaigns.list_for_app("app")
+    assert sorted(c.campaign_id for c in listed) == ["cmp_1", "cmp_2"]
+
+
+def _recipient(uid: str, campaign_id: str = "cmp_1", **fields: Any) -> Recipient:
+    values: dict[str, Any] = {
+        "app_id": "app",
+        "campaign_id": campaign_id,
+        "uid": uid,
+        "seq": 0,
+        "created_at": 10,
+        "updated_at": 10,
+        "variables": {"name": uid.upper()},
+    }
+    values.update(fields)
+    return Recipient(**values)
+
+
+async def test_recipients_are_added_once_and_listed_per_campaign(store: Store) -> None:
+    await store.recipients.add([_recipient("a"), _recipient("b", seq=1)])
+    await store.recipients.add([_recipient("x", campaign_id="cmp_2")])
+    # A retried addition: what is there stays as it was, the rest is added.
+    await store.recipients.add(
+        [_recipient("b", seq=7, variables={"name": "changed"}), _recipient("c", seq=2)]
+    )
+    assert await store.recipients.uids("app", "cmp_1") == {"a", "b", "c"}
+    listed = {r.uid: r for r in await store.recipients.list("app", "cmp_1")}
+    assert listed["b"] == _recipient("b", seq=1)
+    assert listed["a"].recipient_id.startswith("rcp_")
+    await store.recipients.delete_all("app", "cmp_1")
+    assert await store.recipients.uids("app", "cmp_1") == set()
+    assert await store.recipients.uids("app", "cmp_2") == {"x"}
+
+
+async def test_a_thousand_and_one_recipients_are_written(store: Store) -> None:
+    await store.recipients.add([_recipient(f"u{i}", seq=i) for i in range(1001)])
+    assert len(await store.recipients.uids("app", "cmp_1")) == 1001
+
+
+async def test_the_audience_lock_has_one_holder_until_released_or_expired(store: Store) -> None:
+    assert await store.locks.acquire("app", "cmp_1", "one", now=100, lease_s=60)
+    assert not await store.locks.acquire("app", "cmp_1", "two", now=120, lease_s=60)
+    assert await store.locks.acquire("app", "cmp_2", "two", now=120, lease_s=60)
+    await store.locks.release("app", "cmp_1", "two")  # not its lock: nothing happens
+    assert not await store.locks.acquire("app", "cmp_1", "three", now=130, lease_s=60)
+    await store.locks.release("app", "cmp_1", "one")
+    assert await store.locks.acquire("app", "cmp_1", "three", now=130, lease_s=60)
+    # A holder that died: its lease runs out and another takes the lock.
+    assert await store.locks.acquire("app", "cmp_1", "four", now=191, lease_s=60)
+    await store.locks.release("app", "cmp_1", "three")  # the dead one's late release
+    assert not await store.locks.acquire("app", "cmp_1", "five", now=200, lease_s=60)
