@@ -7,10 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka.errors import KafkaConnectionError
 
 from clarion_gateway.campaigns.directory import PeerDirectory
 from clarion_gateway.proxies.peers import Peers, PeerUnavailable
 from clarion_gateway.testing import AUTH, DEV_APP, Harness
+from clarion_shared.contracts.status import BatchCompleted, ChunkDispatched
 from clarion_shared.errors import Invalid
 
 CAMPAIGNS = "/v3/campaigns/campaigns"
@@ -290,3 +292,134 @@ async def test_the_directory_client_asks_the_audience_endpoints() -> None:
         ("/internal/apps/app%2F1/audiences/exist", {"uids": ["a", "b"]}),
         ("/internal/apps/app%2F1/audiences/select", {"filter": {"role": "admin"}, "limit": 3}),
     ]
+
+
+async def _audience(harness: Harness, campaign_id: str, **variables: dict[str, Any]) -> None:
+    uids = [f"u{i}" for i in range(12)]
+    harness.directory.add_users(DEV_APP, *uids)
+    added = await harness.client.post(
+        f"{CAMPAIGNS}/{campaign_id}/recipients",
+        json={"userIds": uids, "userVariables": variables},
+        headers=AUTH,
+    )
+    assert added.status_code == 201, added.text
+
+
+async def test_a_campaign_is_sent_like_a_batch_with_its_variables_layered(
+    harness: Harness,
+) -> None:
+    await _template(harness)
+    campaign = await _campaign(harness, variables={"name": "friend", "promo": "X"})
+    await _audience(harness, campaign["id"], u3={"name": "Ann"})
+    sent = await harness.client.post(f"{CAMPAIGNS}/{campaign['id']}/send", headers=AUTH)
+    assert sent.status_code == 200, sent.text
+    data = sent.json()["data"]
+    assert data["status"] == "sending"
+    assert data["startedAt"] is not None
+    chunks = [c for c in harness.commands.sends if c.send_id == campaign["id"]]
+    assert {c.mode for c in chunks} == {"campaign"}
+    assert [uid for c in chunks for uid in c.receivers] == [f"u{i}" for i in range(12)]
+    variables = {uid: v for c in chunks for uid, v in c.variables.items()}
+    assert variables["u3"] == {"name": "Ann", "promo": "X"}
+    assert variables["u0"] == {"name": "friend", "promo": "X"}
+    assert chunks[0].template.version == 1
+    registration = harness.registry.registered[(DEV_APP, campaign["id"])]
+    assert registration.mode == "campaign"
+    assert registration.total == 12
+    again = await harness.client.post(f"{CAMPAIGNS}/{campaign['id']}/send", headers=AUTH)
+    assert _error(again, 400) == "ERR_CAMPAIGN_STATUS"
+    late = await harness.client.post(
+        f"{CAMPAIGNS}/{campaign['id']}/recipients", json={"userIds": ["u1"]}, headers=AUTH
+    )
+    assert _error(late, 400) == "ERR_CAMPAIGN_STATUS"
+
+
+async def test_a_send_cut_short_is_resumed_by_sending_again(harness: Harness) -> None:
+    await _template(harness)
+    campaign = await _campaign(harness)
+    await _audience(harness, campaign["id"])
+    harness.commands.fail_with = KafkaConnectionError()
+    failed = await harness.client.post(f"{CAMPAIGNS}/{campaign['id']}/send", headers=AUTH)
+    assert _error(failed, 503) == "ERR_UNAVAILABLE"
+    got = await harness.client.get(f"{CAMPAIGNS}/{campaign['id']}", headers=AUTH)
+    assert got.json()["data"]["status"] == "sending"
+    harness.commands.fail_with = None
+    resumed = await harness.client.post(f"{CAMPAIGNS}/{campaign['id']}/send", headers=AUTH)
+    assert resumed.status_code == 200, resumed.text
+    published = [c for c in harness.commands.sends if c.send_id == campaign["id"]]
+    assert sum(len(c.receivers) for c in published) == 12
+    done = await harness.client.post(f"{CAMPAIGNS}/{campaign['id']}/send", headers=AUTH)
+    assert _error(done, 400) == "ERR_CAMPAIGN_STATUS"
+
+
+async def test_what_cannot_be_sent_is_refused_before_anything_is_published(
+    harness: Harness,
+) -> None:
+    await _template(harness)
+    empty = await _campaign(harness)
+    refused = await harness.client.post(f"{CAMPAIGNS}/{empty['id']}/send", headers=AUTH)
+    assert _error(refused, 400) == "ERR_BAD_REQUEST"
+    cancelled = await _campaign(harness)
+    await _audience(harness, cancelled["id"])
+    await harness.client.post(f"{CAMPAIGNS}/{cancelled['id']}/cancel", headers=AUTH)
+    refused = await harness.client.post(f"{CAMPAIGNS}/{cancelled['id']}/send", headers=AUTH)
+    assert _error(refused, 400) == "ERR_CAMPAIGN_STATUS"
+    assert harness.commands.sends == []
+    assert harness.registry.registered == {}
+
+
+def _chunk(campaign_id: str, chunk: int, sent: int, failed: int, mode: str = "campaign") -> Any:
+    return ChunkDispatched(
+        event_id=f"e{chunk}",
+        app_id=DEV_APP,
+        send_id=campaign_id,
+        mode=mode,  # type: ignore[arg-type]
+        occurred_at=1,
+        chunk=chunk,
+        chunks=2,
+        total=12,
+        sent=sent,
+        failed=failed,
+    )
+
+
+def _completed(campaign_id: str, status: str = "partially_failed") -> BatchCompleted:
+    return BatchCompleted(
+        event_id="done",
+        app_id=DEV_APP,
+        send_id=campaign_id,
+        mode="campaign",
+        occurred_at=50,
+        batch_id=campaign_id,
+        status=status,  # type: ignore[arg-type]
+        total=12,
+        sent=11,
+        delivered=4,
+        failed=1,
+        pending=0,
+        created_at=1,
+        completed_at=50,
+    )
+
+
+async def test_progress_and_completion_come_from_status_events_once(harness: Harness) -> None:
+    await _template(harness)
+    campaign = await _campaign(harness)
+    await _audience(harness, campaign["id"])
+    await harness.client.post(f"{CAMPAIGNS}/{campaign['id']}/send", headers=AUTH)
+    url = f"{CAMPAIGNS}/{campaign['id']}"
+    events = harness.campaign_events
+    await events.deliver(_chunk(campaign["id"], 0, 6, 0), _chunk(campaign["id"], 1, 5, 1))
+    await events.deliver(_chunk(campaign["id"], 1, 5, 1))  # redelivered: counted once
+    await events.deliver(_chunk("bat_other", 0, 9, 9, mode="batch"))  # not a campaign's
+    got = (await harness.client.get(url, headers=AUTH)).json()["data"]
+    assert (got["status"], got["sentCount"], got["failedCount"]) == ("sending", 11, 1)
+    await events.deliver(_completed(campaign["id"]))
+    done = (await harness.client.get(url, headers=AUTH)).json()["data"]
+    assert done["status"] == "partially_failed"
+    assert (done["sentCount"], done["deliveredCount"], done["failedCount"]) == (11, 4, 1)
+    assert done["completedAt"] == 50
+    # Replayed events after the decision change nothing.
+    await events.deliver(_completed(campaign["id"], "completed"), _chunk(campaign["id"], 0, 1, 5))
+    assert (await harness.client.get(url, headers=AUTH)).json()["data"] == done
+    await events.deliver(_completed("cmp_unknown"))  # no such campaign: ignored

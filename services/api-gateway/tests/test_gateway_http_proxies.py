@@ -143,6 +143,7 @@ async def test_readiness_includes_peers(harness: Harness) -> None:
         "mongo": True,
         "kafka": True,
         "replies": True,
+        "campaign_events": True,
         "authoring_changes": True,
         "dispatcher": True,
         "directory": False,

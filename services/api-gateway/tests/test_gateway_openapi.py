@@ -100,6 +100,8 @@ OWN_ERRORS: dict[tuple[str, str], set[str]] = {
     ("put", CAMPAIGN): {"404", "409"},
     ("delete", CAMPAIGN): {"404", "409"},
     ("post", f"{CAMPAIGN}/cancel"): {"404", "409"},
+    # The broker or the dispatcher (the batch registry) unreachable: 503.
+    ("post", f"{CAMPAIGN}/send"): {"404", "409", "503"},
     # The user-directory says which uids exist and whom a filter picks.
     ("post", f"{CAMPAIGN}/recipients"): {"404", "409", *PEER},
     ("get", f"{CAMPAIGN}/recipients"): {"404"},

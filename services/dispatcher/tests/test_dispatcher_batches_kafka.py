@@ -1,6 +1,6 @@
 """Batches on the real broker and database: the announcer's Kafka transaction (what
-``read_committed`` readers see, the offsets it commits), and a batch tracked end to end
-by the dispatcher (the uid lookups answered by a fake directory)."""
+``read_committed`` readers see, the offsets it commits), and a batch and a campaign
+tracked end to end by the dispatcher (the uid lookups answered by a fake directory)."""
 
 from __future__ import annotations
 
@@ -266,3 +266,83 @@ async def test_a_batch_is_decided_and_announced_once(
         0,
     )
     assert shown["completedAt"] == announced.completed_at
+
+
+async def _shown(client: httpx.AsyncClient, path: str) -> dict[str, Any]:
+    shown: dict[str, Any] = (await client.get(path)).json()["data"]
+    return shown
+
+
+async def test_a_campaign_is_decided_and_announced_once_as_a_campaign(
+    dispatcher: tuple[httpx.AsyncClient, Adapters],
+    topics: Topics,
+    readers: tuple[StatusReader, StatusReader],
+) -> None:
+    client, adapters = dispatcher
+    committed_reader, _ = readers
+    app_id, campaign_id = random_ref("app"), random_ref("cmp")
+    path = f"/internal/apps/{app_id}/batches/{campaign_id}"
+    uids = [f"u{n}" for n in range(30)]
+    assert isinstance(adapters.directory, FakeDirectory)
+    adapters.directory.add(app_id, *(profile(uid) for uid in uids[:-1]))  # one unknown
+    parts = [uids[:20], uids[20:]]
+    registered = await client.put(
+        path,
+        json={
+            "total": 30,
+            "createdAt": 1,
+            "channels": ["in_app"],
+            "chunks": parts,
+            "mode": "campaign",
+        },
+    )
+    assert registered.status_code == 200, registered.text
+
+    async def publish(index: int) -> None:
+        command = send_command(
+            app_id, campaign_id, parts[index], mode="campaign", chunk=index, chunks=2
+        ).model_copy(update={"total": 30})
+        for _ in range(2):  # a replayed chunk republishes its events: no second decision
+            await kafka.publish(adapters.broker, topics.sends, command, campaign_id)
+
+    await publish(0)
+    await wait_until(
+        lambda: _sent(client, path, 20), timeout_s=60, what="the first chunk's outcomes"
+    )
+    # One receiver's feed item is delivered before the last chunk: the tracker counts it.
+    feed = f"/internal/apps/{app_id}/feed/u0"
+    [item] = (await client.get(feed)).json()["data"]
+    assert item["campaignId"] == campaign_id
+    assert (await client.post(f"{feed}/{item['id']}/delivered")).status_code == 200
+    await wait_until(lambda: _delivered(client, path), timeout_s=60, what="the delivery")
+    await publish(1)
+
+    [announced] = await wait_until(
+        lambda: _found(committed_reader.completions(campaign_id)), timeout_s=60, what="decision"
+    )
+    await asyncio.sleep(1.0)
+    assert committed_reader.completions(campaign_id) == [announced]
+    assert (announced.mode, announced.send_id, announced.batch_id) == (
+        "campaign",
+        campaign_id,
+        campaign_id,
+    )
+    counts = ("status", "total", "sent", "delivered", "failed", "pending")
+    assert [getattr(announced, name) for name in counts] == ["partially_failed", 30, 29, 1, 1, 0]
+    shown = await _shown(client, path)
+    assert [shown[name] for name in counts] == ["partially_failed", 30, 29, 1, 1, 0]
+    assert shown["completedAt"] == announced.completed_at
+    receivers = (await client.get(f"{path}/receivers", params={"perPage": 100})).json()["data"]
+    assert [r["uid"] for r in receivers] == uids
+    assert [(r["uid"], r.get("code")) for r in receivers if r["status"] != "sent"] == [
+        ("u29", "ERR_USER_NOT_FOUND")
+    ]
+
+
+async def _sent(client: httpx.AsyncClient, path: str, count: int) -> bool:
+    shown = await _shown(client, path)
+    return bool(shown["sent"] + shown["failed"] == count)
+
+
+async def _delivered(client: httpx.AsyncClient, path: str) -> bool:
+    return bool((await _shown(client, path))["delivered"] == 1)

@@ -17,7 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from clarion_devtools.helpers import random_ref
 from clarion_dispatcher.batches import domain
 from clarion_dispatcher.batches.domain import ChunkOutcome
-from clarion_dispatcher.batches.models import BatchRegistration, ReceiverOutcome
+from clarion_dispatcher.batches.models import BatchMode, BatchRegistration, ReceiverOutcome
 from clarion_dispatcher.batches.mongo import MongoBatches
 from clarion_dispatcher.batches.service import BatchRepository
 from clarion_dispatcher.testing import InMemoryBatches
@@ -25,17 +25,21 @@ from clarion_dispatcher.testing import InMemoryBatches
 NOW = 1_700_000_000
 
 
-def registration(*chunks: list[str]) -> BatchRegistration:
+def registration(*chunks: list[str], mode: BatchMode = "batch") -> BatchRegistration:
     return BatchRegistration(
         total=sum(len(chunk) for chunk in chunks),
         created_at=NOW,
         channels=["in_app"],
         chunks=list(chunks),
+        mode=mode,
     )
 
 
-def outcome(app_id: str, batch_id: str, chunk: int, chunks: int, **statuses: str) -> ChunkOutcome:
+def outcome(
+    app_id: str, batch_id: str, chunk: int, chunks: int, mode: BatchMode = "batch", **statuses: str
+) -> ChunkOutcome:
     return ChunkOutcome(
+        mode=mode,
         app_id=app_id,
         batch_id=batch_id,
         chunk=chunk,
@@ -100,6 +104,22 @@ class BatchRepositorySuite:
         assert await repo.get(app, batch_id) == stored
         [chunk] = await repo.chunks(stored)
         assert [r.status for r in chunk.receivers] == ["sent", "failed"]
+
+    async def test_the_mode_is_stored_and_an_unregistered_chunk_brings_its_own(
+        self, repo: BatchRepository
+    ) -> None:
+        app, campaign_id = random_ref("app"), random_ref("cmp")
+        batch, docs = domain.registered(app, campaign_id, registration(["a"], mode="campaign"))
+        await repo.register(batch, docs)
+        unregistered = random_ref("cmp")
+        await repo.record([outcome(app, unregistered, 0, 1, "campaign", x="sent")])
+        plain = await self._registered(repo, ["a"])
+
+        modes = [await repo.get(app, campaign_id), await repo.get(app, unregistered)]
+        assert [found.mode if found else None for found in modes] == ["campaign", "campaign"]
+        found = await repo.get(*plain)
+        assert found is not None
+        assert found.mode == "batch"
 
     async def test_the_first_recorded_outcome_wins(self, repo: BatchRepository) -> None:
         app, batch_id = await self._registered(repo, ["a", "b"])
@@ -236,3 +256,18 @@ class TestMongoBatches(BatchRepositorySuite):
         [chunk] = await repo.chunks(batch)
         assert (chunk.dispatched, chunk.sent, chunk.failed, chunk.pending) == (True, 1, 1, 0)
         assert [r.status for r in chunk.receivers] == ["sent", "failed"]
+
+    async def test_a_document_written_before_modes_reads_as_a_batch(
+        self, repo: MongoBatches, mongo_db: AsyncDatabase[dict[str, Any]]
+    ) -> None:
+        app, batch_id = await self._registered(repo, ["a"])
+        key = domain.batch_key(app, batch_id)
+        stored = await mongo_db["batches"].find_one({"_id": key})
+        assert stored is not None
+        assert stored["mode"] == "batch"  # stored by what registers
+        await mongo_db["batches"].update_one({"_id": key}, {"$unset": {"mode": ""}})
+
+        old = await repo.get(app, batch_id)
+
+        assert old is not None
+        assert (old.batch_id, old.mode, old.total) == (batch_id, "batch", 1)

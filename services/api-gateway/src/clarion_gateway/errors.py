@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from clarion_shared.errors import ApiError, ErrorMapper, answer
 
-from .campaigns.domain import CampaignStatusRefused, TemplateVersionUnusable, TooManyRecipients
+from .campaigns.domain import (
+    CampaignEmpty,
+    CampaignStatusRefused,
+    TemplateVersionUnusable,
+    TooManyRecipients,
+)
 from .channels.domain import ChannelConfigNotPropagated
 from .proxies.peers import PeerUnavailable
 from .sends.domain import ChannelUnusable, SendRejected, TooManyReceivers, UnknownTemplate
@@ -66,6 +71,7 @@ ERRORS = ErrorMapper(
         TooManyReceivers: answer(400, "ERR_TARGET_LIMIT_EXCEEDED"),
         TooManyRecipients: answer(400, "ERR_TARGET_LIMIT_EXCEEDED"),
         CampaignStatusRefused: answer(400, "ERR_CAMPAIGN_STATUS"),
+        CampaignEmpty: answer(400, "ERR_BAD_REQUEST"),
         TemplateVersionUnusable: answer(400, "ERR_TEMPLATE_NOT_FOUND"),
         SendRejected: _rejected,
         # Saved but not propagated: no Retry-After, the client sends the update again.

@@ -68,10 +68,16 @@ class Campaign:
     config: dict[str, Any] = field(default_factory=dict)
     scheduled_at: int | None = None
     started_at: int | None = None
+    # When every chunk of the send was published (None while sending: not yet, or a
+    # send cut short by a crash, which ``POST .../send`` resumes).
+    dispatched_at: int | None = None
     completed_at: int | None = None
     # Distinct recipients in the audience (``totalTargets``).
     total_targets: int = 0
     counts: CampaignCounts = field(default_factory=CampaignCounts)
+    # (sent, failed) of each chunk the dispatcher reported (``ChunkDispatched``): set,
+    # not added, so a redelivered event counts once.
+    chunk_counts: dict[int, tuple[int, int]] = field(default_factory=dict)
     revision: int = 0
 
 
@@ -161,6 +167,64 @@ def scheduled(campaign: Campaign, at: int, now: int) -> Campaign:
             details=[{"field": "scheduledAt", "value": at, "now": now}],
         )
     return replace(campaign, status="scheduled", scheduled_at=at, updated_at=now)
+
+
+class CampaignEmpty(DomainError):
+    """A send of a campaign without recipients (400 ``ERR_BAD_REQUEST``)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The campaign has no recipients.",
+            dev_message="Add recipients (POST .../recipients or a CSV) before sending.",
+        )
+
+
+def started(campaign: Campaign, now: int) -> Campaign:
+    """``sending`` from a draft or a scheduled campaign (send now overrides a schedule);
+    a send cut short before all its chunks were published is resumed as it is."""
+    if campaign.status == "sending" and campaign.dispatched_at is None:
+        return campaign
+    require(campaign, "send", "draft", "scheduled")
+    if campaign.total_targets == 0:
+        raise CampaignEmpty()
+    return replace(campaign, status="sending", started_at=now, scheduled_at=None, updated_at=now)
+
+
+def dispatched(campaign: Campaign, now: int) -> Campaign:
+    if campaign.dispatched_at is not None:
+        return campaign
+    return replace(campaign, dispatched_at=now, updated_at=now)
+
+
+def chunk_dispatched(campaign: Campaign, chunk: int, sent: int, failed: int) -> Campaign:
+    """A chunk's counts while sending (a late or replayed report after the decision
+    changes nothing: the completion's counts are final)."""
+    if campaign.status != "sending" or campaign.chunk_counts.get(chunk) == (sent, failed):
+        return campaign
+    chunk_counts = {**campaign.chunk_counts, chunk: (sent, failed)}
+    counts = replace(
+        campaign.counts,
+        sent=sum(s for s, _ in chunk_counts.values()),
+        failed=sum(f for _, f in chunk_counts.values()),
+    )
+    return replace(campaign, chunk_counts=chunk_counts, counts=counts)
+
+
+def finished(
+    campaign: Campaign,
+    status: Literal["completed", "partially_failed", "failed"],
+    completed_at: int,
+    sent: int,
+    delivered: int,
+    failed: int,
+) -> Campaign:
+    """The dispatcher's one decision (``BatchCompleted``): the final status and counts."""
+    if campaign.status != "sending":
+        return campaign  # decided already (a redelivered event), or not this campaign's
+    counts = replace(campaign.counts, sent=sent, delivered=delivered, failed=failed)
+    return replace(
+        campaign, status=status, completed_at=completed_at, counts=counts, updated_at=completed_at
+    )
 
 
 def with_audience(campaign: Campaign, added: int, now: int) -> Campaign:

@@ -143,11 +143,15 @@ class RecipientsAdd(ApiModel):
         return self
 
 
+def _is_none(value: object) -> bool:
+    return value is None
+
+
 class RejectedPublic(ApiModel):
     user_id: str | None
     code: str
     message: str
-    row: int | None = None
+    row: int | None = Field(default=None, exclude_if=_is_none, description="A CSV row's number.")
 
 
 class RecipientsAdded(ApiModel):
@@ -174,8 +178,8 @@ class RecipientPublic(ApiModel):
     user_id: str
     status: str
     variables: dict[str, JsonValue]
-    code: str | None = None
-    message: str | None = None
+    code: str | None = Field(default=None, exclude_if=_is_none)
+    message: str | None = Field(default=None, exclude_if=_is_none)
     created_at: int
     updated_at: int
 

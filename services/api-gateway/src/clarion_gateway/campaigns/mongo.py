@@ -57,6 +57,7 @@ def _doc(c: Campaign, revision: int) -> Document:
         "config": dump_json(c.config),
         "scheduled_at": c.scheduled_at,
         "started_at": c.started_at,
+        "dispatched_at": c.dispatched_at,
         "completed_at": c.completed_at,
         "total_targets": c.total_targets,
         "counts": {
@@ -65,6 +66,7 @@ def _doc(c: Campaign, revision: int) -> Document:
             "failed": c.counts.failed,
             "read": c.counts.read,
         },
+        "chunk_counts": {str(k): [v[0], v[1]] for k, v in c.chunk_counts.items()},
         "revision": revision,
     }
 
@@ -89,6 +91,7 @@ def _campaign(doc: Document) -> Campaign:
         config=load_json(doc.get("config")),
         scheduled_at=_optional_int(doc.get("scheduled_at")),
         started_at=_optional_int(doc.get("started_at")),
+        dispatched_at=_optional_int(doc.get("dispatched_at")),
         completed_at=_optional_int(doc.get("completed_at")),
         total_targets=int(doc.get("total_targets", 0)),
         counts=CampaignCounts(
@@ -97,6 +100,9 @@ def _campaign(doc: Document) -> Campaign:
             failed=int(counts.get("failed", 0)),
             read=int(counts.get("read", 0)),
         ),
+        chunk_counts={
+            int(k): (int(v[0]), int(v[1])) for k, v in (doc.get("chunk_counts") or {}).items()
+        },
         revision=int(doc.get("revision", 0)),
     )
 

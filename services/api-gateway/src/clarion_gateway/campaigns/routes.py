@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -21,9 +22,11 @@ from clarion_shared.ids import now
 from ..idempotency.domain import StoredResponse
 from ..paging import NAME_CURSOR, answer
 from ..sends.domain import SendLimits
+from ..sends.service import BatchRegistry, ChannelSource, SendCommands, TemplateSource
 from ..templates.service import TemplateRepository
 from ..web import Auth, IdempotencyKey, ListParam, Responder, json_response
 from . import audience, service
+from . import sending as sending_service
 from .audience import RECIPIENT_SORTS, AudienceLocks, Directory, RecipientRepository
 from .models import (
     CampaignCreate,
@@ -59,6 +62,19 @@ _RECIPIENT_ERRORS: Responses = {
     503: error_response("ERR_UNAVAILABLE: the user-directory is unreachable"),
     504: error_response("ERR_TIMEOUT: the user-directory did not answer in time"),
 }
+
+
+@dataclass(frozen=True)
+class CampaignSending:
+    """What a campaign's send goes through: the direct sends' template and channel
+    sources, their command publisher and the dispatcher's batch registry."""
+
+    templates: TemplateSource
+    channels: ChannelSource
+    commands: SendCommands
+    registry: BatchRegistry
+
+
 _RecipientStatusParam = Literal["pending", "processing", "completed", "failed"]
 _CampaignStatusParam = Literal[
     "draft", "scheduled", "sending", "completed", "failed", "partially_failed", "cancelled"
@@ -74,6 +90,7 @@ def router(  # long: one closure per route, all on the same dependencies
     directory: Directory,
     templates: TemplateRepository,
     limits: SendLimits,
+    sending: CampaignSending,
 ) -> APIRouter:
     routes = APIRouter(
         prefix="/v3/campaigns/campaigns",
@@ -184,6 +201,39 @@ def router(  # long: one closure per route, all on the same dependencies
         campaign_id: str, app_id: str = Depends(auth.require_app)
     ) -> Data[CampaignPublic]:
         campaign = await service.cancel_campaign(campaigns, app_id, campaign_id, now())
+        return Data(data=CampaignPublic.of(campaign))
+
+    @routes.post(
+        "/{campaign_id}/send",
+        response_model=Data[CampaignPublic],
+        summary="Send a draft or scheduled campaign now (again: resume a send cut short)",
+        responses={
+            **_NOT_FOUND,
+            400: error_response(
+                "ERR_CAMPAIGN_STATUS (not a draft or scheduled), ERR_BAD_REQUEST (no "
+                "recipients), ERR_TEMPLATE_NOT_FOUND, ERR_TEMPLATE_NOT_APPROVED, "
+                "ERR_CHANNEL_NOT_FOUND or ERR_VALIDATION (variables too large)"
+            ),
+            409: error_response("ERR_CONFLICT: a change of the audience is running"),
+            503: error_response("ERR_UNAVAILABLE: the broker or the dispatcher is unreachable"),
+        },
+    )
+    async def send_campaign(
+        campaign_id: str, app_id: str = Depends(auth.require_app)
+    ) -> Data[CampaignPublic]:
+        campaign = await sending_service.send_campaign(
+            campaigns,
+            recipients,
+            locks,
+            sending.templates,
+            sending.channels,
+            sending.commands,
+            sending.registry,
+            app_id,
+            campaign_id,
+            now(),
+            limits,
+        )
         return Data(data=CampaignPublic.of(campaign))
 
     @routes.post(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from clarion_shared.contracts.replies import SendResult
 from clarion_shared.contracts.sends import (
@@ -29,7 +29,7 @@ from clarion_shared.public.batches import BatchRegistration
 
 from ..channels.domain import Channel
 from ..kafka import PublishFailed
-from ..templates.domain import Template
+from ..templates.domain import Template, TemplateVersion
 from ..templates.versions import version_to_send
 from .domain import (
     BatchAccepted,
@@ -107,8 +107,11 @@ class Realtime:
     timeout_s: float
 
 
+BatchMode = Literal["batch", "campaign"]
+
+
 @dataclass(frozen=True)
-class _Send:
+class PreparedSend:
     """A validated send, ready to publish."""
 
     app_id: str
@@ -150,7 +153,7 @@ async def send_message(
     receivers = normalize_receivers(request.receivers, limits)
     variables = variables_for(receivers, request.variables)
     check_variables(variables, limits)
-    send = _Send(
+    send = PreparedSend(
         app_id=request.app_id,
         receivers=receivers,
         variables=variables,
@@ -161,7 +164,7 @@ async def send_message(
         notification_id = _send_id("ntf_", request.app_id, idempotency_key)
         return await _realtime(send, notification_id, commands, realtime, now)
     batch_id = _send_id("bat_", request.app_id, idempotency_key)
-    return await _batch(send, batch_id, commands, registry, limits, now)
+    return await publish_batch(send, batch_id, commands, registry, limits, now)
 
 
 def _send_id(prefix: str, app_id: str, idempotency_key: str | None) -> str:
@@ -175,7 +178,7 @@ _CHUNK_NUMBERS_SLACK = 32
 
 
 def _batch_chunks(
-    send: _Send, batch_id: str, limits: SendLimits, now: int
+    send: PreparedSend, batch_id: str, limits: SendLimits, now: int, mode: BatchMode = "batch"
 ) -> list[SendNotification]:
     """The batch's command records: at most ``chunk_size`` receivers each, and at most
     ``chunk_max_bytes`` serialized (the template travels in every record)."""
@@ -184,7 +187,7 @@ def _batch_chunks(
         return SendNotification(
             app_id=send.app_id,
             send_id=batch_id,
-            mode="batch",
+            mode=mode,
             template=send.snapshot,
             receivers=list(part),
             variables={uid: send.variables[uid] for uid in part if uid in send.variables},
@@ -202,18 +205,22 @@ def _batch_chunks(
     return [command(part, index, len(parts)) for index, part in enumerate(parts)]
 
 
-async def _batch(
-    send: _Send,
+async def publish_batch(
+    send: PreparedSend,
     batch_id: str,
     commands: SendCommands,
     registry: BatchRegistry,
     limits: SendLimits,
     now: int,
+    mode: BatchMode = "batch",
 ) -> BatchAccepted:
-    """Register the batch, then publish its chunks: nothing is published for a batch
-    the dispatcher does not know (503, nothing half-done)."""
-    chunks = _batch_chunks(send, batch_id, limits, now)
+    """Register the batch (or the campaign: ``mode``), then publish its chunks: nothing
+    is published for a batch the dispatcher does not know (503, nothing half-done).
+    Repeatable: the registration of a known id is a no-op, and the chunks' records have
+    derived ids, so a repeat after a failure publishes nothing twice in effect."""
+    chunks = _batch_chunks(send, batch_id, limits, now, mode)
     registration = BatchRegistration(
+        mode=mode,
         total=len(send.receivers),
         created_at=now,
         channels=[channel.channel_type for channel in send.snapshot.channels],
@@ -251,7 +258,7 @@ async def _batch(
 
 
 async def _realtime(
-    send: _Send, notification_id: str, commands: SendCommands, realtime: Realtime, now: int
+    send: PreparedSend, notification_id: str, commands: SendCommands, realtime: Realtime, now: int
 ) -> RealtimeOutcome:
     if not realtime.requester.ready:
         raise _unavailable()
@@ -312,14 +319,26 @@ async def _snapshot(
     if template is None:
         raise UnknownTemplate(request.template_id)
     version = version_to_send(template)
+    return await snapshot_of(channels, template, version, request.channels)
+
+
+async def snapshot_of(
+    channels: ChannelSource,
+    template: Template,
+    version: TemplateVersion,
+    wanted: Sequence[ChannelType] | None = None,
+) -> TemplateSnapshot:
+    """``version`` of ``template`` as a send carries it: each of its channels (or those
+    ``wanted``) resolved to an enabled instance (``ChannelUnusable`` otherwise)."""
+    app_id = template.app_id
     resolved: list[TemplateChannel] = []
     problems: list[dict[str, str | None]] = []
-    for template_channel in used_channels(version, request.channels):
+    for template_channel in used_channels(version, wanted):
         if template_channel.channel_id is not None:
-            one = await channels.get(request.app_id, template_channel.channel_id)
+            one = await channels.get(app_id, template_channel.channel_id)
             candidates = [one] if one is not None else []
         else:
-            candidates = await channels.of_type(request.app_id, template_channel.channel_type)
+            candidates = await channels.of_type(app_id, template_channel.channel_type)
         channel = pick_channel(template_channel, candidates)
         if channel is None:
             problems.append(channel_problem(template_channel, candidates))

@@ -1,7 +1,13 @@
 """Test support: in-memory fakes of every port (``fakes``) and the whole gateway HTTP
 app on them (``harness``)."""
 
-from .campaigns import MemoryAudienceLocks, MemoryCampaigns, MemoryDirectory, MemoryRecipients
+from .campaigns import (
+    MemoryAudienceLocks,
+    MemoryCampaignEvents,
+    MemoryCampaigns,
+    MemoryDirectory,
+    MemoryRecipients,
+)
 from .fakes import (
     FakeConnection,
     FakeRequester,
@@ -40,6 +46,7 @@ __all__ = [
     "MemoryApps",
     "MemoryAudienceLocks",
     "MemoryBatchRegistry",
+    "MemoryCampaignEvents",
     "MemoryCampaigns",
     "MemoryCategories",
     "MemoryChannels",

@@ -7,7 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from clarion_shared.contracts.status import AnyStatusEvent
+
 from ..campaigns.domain import Campaign, Recipient
+from ..campaigns.progress import StatusHandler
 
 
 class MemoryCampaigns:
@@ -125,3 +128,21 @@ class MemoryDirectory:
             )
         ]
         return matched[:limit], len(matched) > limit
+
+
+class MemoryCampaignEvents:
+    """``progress.CampaignEvents`` in one process: ``deliver`` hands events to the
+    subscribed handler, as the Kafka consumer does with each fetch."""
+
+    def __init__(self) -> None:
+        self.handler: StatusHandler | None = None
+
+    def subscribe(self, handle: StatusHandler) -> None:
+        self.handler = handle
+
+    async def ready(self) -> bool:
+        return True
+
+    async def deliver(self, *events: AnyStatusEvent) -> None:
+        assert self.handler is not None, "nothing subscribed"
+        await self.handler(list(events))

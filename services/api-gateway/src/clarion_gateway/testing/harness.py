@@ -21,7 +21,7 @@ from clarion_shared.topics import Topics
 from ..app import Adapters, Settings, compose
 from ..authoring.cache import AuthoringCache
 from ..proxies.peers import Peers
-from .campaigns import MemoryDirectory
+from .campaigns import MemoryCampaignEvents, MemoryDirectory
 from .fakes import (
     FakeConnection,
     FakeRequester,
@@ -64,6 +64,7 @@ def fake_adapters(
     registry: MemoryBatchRegistry | None = None,
     authoring: MemoryAnnouncer | None = None,
     directory: MemoryDirectory | None = None,
+    campaign_events: MemoryCampaignEvents | None = None,
 ) -> Adapters:
     """Every adapter a fake; the peers are the real client on ``peer_transport``."""
     return Adapters(
@@ -92,6 +93,7 @@ def fake_adapters(
         recipients=store.recipients,
         audience_locks=store.audience_locks,
         directory=directory or MemoryDirectory(),
+        campaign_events=campaign_events or MemoryCampaignEvents(),
     )
 
 
@@ -111,6 +113,8 @@ class Harness:
     peer_requests: list[httpx.Request] = field(default_factory=list)
     # The user-directory's internal API as campaigns see it.
     directory: MemoryDirectory = field(default_factory=MemoryDirectory)
+    # Status events for campaign progress: ``await harness.campaign_events.deliver(...)``.
+    campaign_events: MemoryCampaignEvents = field(default_factory=MemoryCampaignEvents)
     # The announcements of template and channel writes, and the send path's cache.
     authoring: MemoryAnnouncer = field(
         default_factory=lambda: MemoryAnnouncer(AuthoringCache(0, 1.0))
@@ -166,6 +170,7 @@ async def gateway_harness(settings: Settings | None = None) -> AsyncIterator[Har
         AuthoringCache(settings.authoring_cache_size, settings.authoring_cache_ttl_s)
     )
     directory = MemoryDirectory()
+    campaign_events = MemoryCampaignEvents()
     adapters = fake_adapters(
         settings,
         store,
@@ -175,6 +180,7 @@ async def gateway_harness(settings: Settings | None = None) -> AsyncIterator[Har
         registry,
         authoring,
         directory,
+        campaign_events,
     )
     app = compose(settings, adapters)
     async with (
@@ -190,6 +196,7 @@ async def gateway_harness(settings: Settings | None = None) -> AsyncIterator[Har
                 Topics(settings.topic_prefix),
                 registry,
                 directory=directory,
+                campaign_events=campaign_events,
                 authoring=authoring,
             )
         )

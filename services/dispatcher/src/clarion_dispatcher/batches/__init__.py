@@ -1,1 +1,2 @@
-"""Batches: registration, each receiver's outcome, the one decision that a batch is final."""
+"""Batches (and campaigns' sends): registration, each receiver's outcome, the one decision
+that a batch is final."""

@@ -3,7 +3,8 @@ public view and the one ``BatchCompleted`` event.
 
 Nothing here does I/O. The fan-out turns a chunk's records into a ``ChunkOutcome``
 (``chunk_outcome``); the tracker asks ``decide`` whether every chunk is recorded with no
-receiver pending, and builds the event with ``batch_completed``.
+receiver pending, and builds the event with ``batch_completed``. A campaign's send is
+tracked the same way, as a batch of mode ``campaign`` whose id is the campaign id.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from clarion_shared.contracts.sends import ChannelType, SendNotification
+from clarion_shared.contracts.sends import ChannelType, SendMode, SendNotification
 from clarion_shared.contracts.status import BatchCompleted
-from clarion_shared.errors import Invalid, NotFound
+from clarion_shared.errors import Conflict, Invalid, NotFound
 from clarion_shared.ids import derive_id
 
 from ..notifications.domain import event_id
@@ -21,6 +22,7 @@ from ..notifications.models import NotificationRecord
 from .models import (
     Batch,
     BatchChunk,
+    BatchMode,
     BatchPublic,
     BatchReceiverPublic,
     BatchRegistration,
@@ -38,10 +40,29 @@ class BatchNotFound(NotFound):
         super().__init__("Batch")
 
 
+class BatchModeConflict(Conflict):
+    """The id is registered already, as a send of the other mode."""
+
+    def __init__(self, batch_id: str, stored: BatchMode, asked: BatchMode) -> None:
+        super().__init__(
+            "This id belongs to another send.",
+            dev_message=f"{batch_id} is registered with mode {stored!r}, not {asked!r}.",
+            details=[{"field": "mode", "message": f"the send is a {stored}"}],
+        )
+
+
 def batch_key(app_id: str, batch_id: str) -> str:
     """The batch document's ``_id``: batch ids chosen by other services cannot collide
-    across apps."""
+    across apps. The mode is not part of it (see ``same_send``)."""
     return derive_id(app_id, "batch", batch_id)
+
+
+def tracked_mode(mode: SendMode) -> BatchMode | None:
+    """The mode of a send tracked as a batch (a batch's or a campaign's chunks and
+    events); None for a realtime send, which has no batch."""
+    if mode == "batch" or mode == "campaign":
+        return mode
+    return None
 
 
 def chunk_key(app_id: str, batch_id: str, chunk: int) -> str:
@@ -83,6 +104,7 @@ def registered(
         chunks=len(registration.chunks),
         channels=list(registration.channels),
         created_at=registration.created_at,
+        mode=registration.mode,
     )
     chunks = [
         BatchChunk(
@@ -97,6 +119,17 @@ def registered(
         for index, receivers in enumerate(registration.chunks)
     ]
     return batch, chunks
+
+
+def same_send(stored: Batch | None, batch: Batch) -> None:
+    """Raise ``BatchModeConflict`` when ``batch`` repeats a stored one with another mode.
+
+    A batch id and a campaign id are never the same (the gateway names them ``bat_...``
+    and ``cmp_...``), so a mismatch is a caller's mistake: refused, rather than one
+    send's progress and completion told as the other's.
+    """
+    if stored is not None and stored.mode != batch.mode:
+        raise BatchModeConflict(batch.batch_id, stored.mode, batch.mode)
 
 
 # ---------------------------------------------------------------- fan-out
@@ -122,7 +155,7 @@ def receiver_outcome(uid: str, records: Sequence[NotificationRecord]) -> Receive
 @dataclass(frozen=True)
 class ChunkOutcome:
     """What the fan-out of one chunk of a batch recorded for each of its receivers; the
-    command's numbers describe the batch when nobody registered it."""
+    command's numbers (and mode) describe the batch when nobody registered it."""
 
     app_id: str
     batch_id: str
@@ -132,6 +165,7 @@ class ChunkOutcome:
     created_at: int
     channels: list[ChannelType]
     receivers: list[ReceiverOutcome]
+    mode: BatchMode = "batch"
 
     def count(self, status: ReceiverStatus) -> int:
         return sum(1 for receiver in self.receivers if receiver.status == status)
@@ -154,15 +188,17 @@ class ChunkOutcome:
             chunks=self.chunks,
             channels=self.channels,
             created_at=self.created_at,
+            mode=self.mode,
         )
 
 
 def chunk_outcome(
     command: SendNotification, receivers: Sequence[str], records: Iterable[NotificationRecord]
 ) -> ChunkOutcome | None:
-    """The outcome of a batch chunk's ``receivers`` (in order) from their records; None
-    for a command that is not a batch's."""
-    if command.mode != "batch":
+    """The outcome of a batch or campaign chunk's ``receivers`` (in order) from their
+    records; None for a realtime command."""
+    mode = tracked_mode(command.mode)
+    if mode is None:
         return None
     by_uid: dict[str, list[NotificationRecord]] = {}
     for record in records:
@@ -176,6 +212,7 @@ def chunk_outcome(
         created_at=command.created_at,
         channels=[channel.channel_type for channel in command.template.channels],
         receivers=[receiver_outcome(uid, by_uid.get(uid, [])) for uid in receivers],
+        mode=mode,
     )
 
 
@@ -296,8 +333,8 @@ def _final(batch: Batch) -> FinalStatus:
 
 
 def batch_completed(batch: Batch, chunks: Sequence[BatchChunk]) -> BatchCompleted:
-    """The event of a decided batch (its status object): one id per batch, whoever
-    publishes it."""
+    """The event of a decided batch (its status object, and its mode: a campaign's says
+    ``campaign``): one id per batch, whoever publishes it."""
     status = _final(batch)
     assert batch.completed_at is not None
     shown = public_batch(batch, chunks).model_dump(
@@ -307,7 +344,7 @@ def batch_completed(batch: Batch, chunks: Sequence[BatchChunk]) -> BatchComplete
         event_id=event_id(batch.id, "batch_completed"),
         app_id=batch.app_id,
         send_id=batch.batch_id,
-        mode="batch",
+        mode=batch.mode,
         occurred_at=batch.completed_at,
         status=status,
         completed_at=batch.completed_at,

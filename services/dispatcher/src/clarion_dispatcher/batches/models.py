@@ -3,7 +3,8 @@
 
 A batch is one ``Batch`` document and one ``BatchChunk`` per chunk of its receivers:
 the fan-out writes a chunk's outcomes into its own document (no two chunks share one),
-and the tracker alone decides the batch's final status.
+and the tracker alone decides the batch's final status. A campaign's send is a batch of
+mode ``campaign`` (its campaign id as the batch id).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from clarion_shared.contracts.sends import ChannelType
 from clarion_shared.contracts.status import BatchStatus as FinalStatus
 from clarion_shared.public.batches import (
+    BatchMode,
     BatchPublic,
     BatchReceiverPublic,
     BatchRegistration,
@@ -25,6 +27,7 @@ from clarion_shared.public.batches import (
 __all__ = [
     "Batch",
     "BatchChunk",
+    "BatchMode",
     "BatchPublic",
     "BatchReceiverPublic",
     "BatchRegistration",
@@ -42,7 +45,8 @@ when a chunk is dispatched, from the chunk documents)."""
 
 class Batch(BaseModel):
     """One batch. ``id`` is derived from (app, batch); ``decided_by`` names the status
-    record (``topic:partition:offset``) whose handling decided the batch final."""
+    record (``topic:partition:offset``) whose handling decided the batch final.
+    ``mode`` is ``batch`` for a document written before campaigns were tracked."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -53,6 +57,7 @@ class Batch(BaseModel):
     chunks: int
     channels: list[ChannelType]
     created_at: int
+    mode: BatchMode = "batch"
     status: StoredStatus = "queued"
     final: bool = False
     completed_at: int | None = None

@@ -11,6 +11,9 @@ The receivers document is the truth of a chunk's outcomes (first write wins); it
 small document is derived from it after each write, so a crash between the two leaves
 nothing a replay does not repair (the fan-out publishes ``ChunkDispatched`` only after
 both).
+
+A batch document holds its ``mode`` (``batch`` or ``campaign``); one written before
+campaigns were tracked has none and reads as a batch (``Batch``'s default).
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ that never committed leaves those offsets uncommitted, so the deciding record co
 again and publishes again; a committed one means it never comes again. A republished
 copy of the deciding event (a replayed fan-out: same event id, another offset) did not
 decide anything and publishes nothing.
+
+A campaign's send is tracked as a batch is (its events say ``mode="campaign"``, its
+campaign id is the batch id), and its ``BatchCompleted`` carries that mode.
 """
 
 from __future__ import annotations
@@ -118,11 +121,20 @@ async def register_batch(
     app_id: str, batch_id: str, registration: BatchRegistration, *, batches: BatchRepository
 ) -> BatchPublic:
     """Store a batch's chunks and receivers before its commands are published; the
-    batch as it is now (a repeat registers nothing and shows its progress)."""
+    batch as it is now (a repeat registers nothing and shows its progress).
+
+    Raises ``BatchModeConflict`` when the id is another mode's (checked before writing
+    anything, and again after, should the other registration have come in between).
+    """
     batch, chunks = domain.registered(app_id, batch_id, registration)
+    domain.same_send(await batches.get(app_id, batch_id), batch)
     await batches.register(batch, chunks)
-    log.info("batch.registered", app_id=app_id, batch_id=batch_id, total=batch.total)
-    return await get_batch(app_id, batch_id, batches=batches)
+    stored = await _found(app_id, batch_id, batches)
+    domain.same_send(stored, batch)
+    log.info(
+        "batch.registered", app_id=app_id, batch_id=batch_id, mode=batch.mode, total=batch.total
+    )
+    return domain.public_batch(stored, await batches.chunks(stored, receivers=False))
 
 
 async def _found(app_id: str, batch_id: str, batches: BatchRepository) -> Batch:
@@ -170,7 +182,8 @@ async def track(
     now: int | None = None,
 ) -> list[BatchCompleted]:
     """Handle one fetch of status events (in the order read): mark delivered receivers,
-    decide the batches whose chunks were dispatched, announce what was decided here.
+    decide the batches (and campaigns) whose chunks were dispatched, announce what was
+    decided here. A realtime send's events are not looked at.
 
     Returns the events announced (or left out as already announced by this instance).
     """
@@ -179,7 +192,7 @@ async def track(
     delivered: dict[BatchRef, set[str]] = {}
     for positioned in events:
         event = positioned.value
-        if event.mode != "batch":
+        if domain.tracked_mode(event.mode) is None:
             continue
         ref = (event.app_id, event.send_id)
         if isinstance(event, ChunkDispatched):

@@ -1,0 +1,399 @@
+"""A campaign's audience from a CSV: a ``user_id`` column, every other column a per-user
+variable. Pure and streaming: each chunk fed costs work in proportion to its size.
+
+The whole file fails (:class:`AudienceCsvFailed`) when it cannot be read as an audience:
+not UTF-8, a bad header, an unterminated quote, over the size or recipient limit. A bad
+record only rejects itself (:class:`RowRejected`). Whether a uid exists is not checked
+here: that needs the user directory.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+from clarion_shared.templating import KEY_RE
+
+from ..slugs import UID_RE
+
+ERR_CSV_INVALID = "ERR_CSV_INVALID"
+ERR_TARGET_LIMIT_EXCEEDED = "ERR_TARGET_LIMIT_EXCEEDED"
+ERR_CSV_TOO_LARGE = "ERR_PAYLOAD_TOO_LARGE"  # the route answers 413 with it
+ERR_VALIDATION = "ERR_VALIDATION"
+ERR_INVALID_VARIABLES = "ERR_INVALID_VARIABLES"
+
+# Excel's column limit: a header with more fields is refused, so its memory stays bounded.
+MAX_HEADER_FIELDS = 16_384
+# Characters of a header cell and of a user_id cell, surrounding whitespace included.
+MAX_NAME_CHARS = 256
+MAX_UID_CELL_CHARS = 1024
+
+
+@dataclass(frozen=True)
+class CsvLimits:
+    max_recipients: int = 10_000  # distinct uids in the whole audience
+    max_bytes: int = 50 * 1024 * 1024  # the file
+    variable_max_bytes: int = 8 * 1024  # one cell, UTF-8 encoded
+    receiver_variables_max_bytes: int = 32 * 1024  # all variables of one row, as compact JSON
+    max_columns: int = 200  # named columns, user_id included
+
+
+@dataclass(frozen=True)
+class RowRejected:
+    row: int  # CSV record number, header = 1 (blank records count)
+    code: str  # ERR_VALIDATION, ERR_INVALID_VARIABLES or ERR_CSV_INVALID
+    message: str  # safe for end users, names the column where it helps
+
+
+@dataclass(frozen=True)
+class ParsedAudience:
+    columns: tuple[str, ...]  # variable columns, in file order (not user_id)
+    rows: int  # data records read (blank ones not counted)
+    recipients: dict[str, dict[str, str]]  # uid -> variables, in file order, first row wins
+    duplicates: int  # rows whose uid came earlier (in the file or in ``existing``)
+    rejected: tuple[RowRejected, ...]
+
+
+class AudienceCsvFailed(Exception):
+    """The whole file fails: nothing of it may be imported."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def _show(text: str, limit: int = 40) -> str:
+    """``text`` quoted for a message: shortened, control characters escaped."""
+    shown = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text[:limit])
+    return f'"{shown}{"…" if len(text) > limit else ""}"'
+
+
+@dataclass(slots=True)
+class _Record:
+    fields: list[str]  # the kept fields (see _Tokenizer.want), each cut to field_cap + 1
+    count: int  # fields the record has
+    more_text: bool  # a field was cut, or one not kept held more than whitespace
+    stray_quote: bool  # text followed a closing quote
+
+
+_START, _UNQUOTED, _QUOTED, _QUOTE_SEEN, _CR = range(5)
+_UNQUOTED_STOP = re.compile(r'["\r\n]')
+_LINE_END = re.compile(r"\r\n|\r|\n")
+_QUOTED_RUN = re.compile(r'(?:[^"]++|"")*+')
+
+
+@dataclass
+class _Tokenizer:
+    """RFC 4180 records from text in pieces of any size; CR, LF and CRLF end records.
+
+    Memory stays bounded: a field keeps its first ``field_cap + 1`` characters (enough to
+    know it is over a limit) and only the fields ``want`` marks are kept, the others are
+    counted. Lines without a quote are split in bulk: a few calls per ordinary record.
+    """
+
+    emit: Callable[[_Record], None]
+    field_cap: int
+    want: list[bool]
+    solid: int = 0  # the fields kept before the first one ``want`` drops
+    state: int = _START
+    fields: list[str] = field(default_factory=list)
+    count: int = 0
+    more_text: bool = False
+    stray_quote: bool = False
+    piece: list[str] = field(default_factory=list)
+    piece_len: int = 0
+
+    def keep(self, want: list[bool], field_cap: int) -> None:
+        self.want, self.field_cap = want, field_cap
+        self.solid = want.index(False) if False in want else len(want)
+
+    def feed(self, s: str) -> None:
+        i, n = 0, len(s)
+        while i < n:
+            if self.state == _QUOTED:
+                j = next(_QUOTED_RUN.finditer(s, i)).end()  # at a quote that is no ""
+                self._add(s[i:j].replace('""', '"'))
+                self.state, i = (_QUOTE_SEEN, j + 1) if j < n else (_QUOTED, n)
+            elif self.state == _QUOTE_SEEN:  # "" is a quote, else the quoted part is over
+                self.stray_quote |= s[i] not in '",\r\n'
+                self.state = _QUOTED if s[i] == '"' else _UNQUOTED
+                if s[i] == '"':
+                    self._add('"')
+                    i += 1
+            elif self.state == _CR:
+                self.state, i = _START, i + (s[i] == "\n")
+            elif self.state == _START and not self.count and (k := self._lines(s, i)) > i:
+                i = k
+            else:
+                i = self._unquoted(s, i)
+
+    def _lines(self, s: str, i: int) -> int:
+        """Emits the whole lines from ``i`` (a record's start) up to the next quote."""
+        end = quote if (quote := s.find('"', i)) >= 0 else len(s)
+        last = max(s.rfind("\n", i, end), s.rfind("\r", i, end))
+        if last < 0:
+            return i
+        lines = _LINE_END.split(s[i : last + 1])
+        lines.pop()  # the empty text after the last line end
+        for line in lines:  # the header's record changes what the next ones keep
+            parts = line.split(",")
+            if len(line) <= self.field_cap and len(parts) <= self.solid:  # all kept as is
+                self.emit(_Record(parts, len(parts), False, False))
+            else:
+                self._store_many(parts)
+                self._emit()
+        self.state = _CR if s[last] == "\r" else _START
+        return last + 1
+
+    def _unquoted(self, s: str, i: int) -> int:
+        """Reads from ``i`` up to the next quote or line end; returns where to go on."""
+        found = _UNQUOTED_STOP.search(s, i)
+        stop = found.start() if found else len(s)
+        if stop > i:
+            parts = s[i:stop].split(",")
+            self._add(parts[0])
+            if len(parts) > 1:
+                self._end_field()
+                self._store_many(parts[1:-1])
+                self.state = _START
+                self._add(parts[-1])
+            if parts[-1]:
+                self.state = _UNQUOTED
+        if found is None:
+            return len(s)
+        if s[stop] == '"' and self.state == _START:
+            self.state = _QUOTED
+        elif s[stop] == '"':  # a quote inside an unquoted field is text, as spreadsheets write it
+            self._add('"')
+        else:
+            self._end_field()
+            self._emit()
+            self.state = _CR if s[stop] == "\r" else _START
+        return stop + 1
+
+    def _add(self, text: str) -> None:
+        room = self.field_cap + 1 - self.piece_len
+        if room > 0:
+            self.piece.append(text[:room])
+        self.piece_len += len(text)
+
+    def _end_field(self) -> None:
+        text, self.piece, self.piece_len = "".join(self.piece), [], 0
+        self._store_many([text])
+
+    def _store_many(self, parts: list[str]) -> None:
+        """Ends one field per part."""
+        cap = self.field_cap
+        if max(map(len, parts), default=0) > cap:
+            parts = [part[: cap + 1] for part in parts]
+            self.more_text = True
+        start = self.count
+        self.count += len(parts)
+        room = max(len(self.want) - start, 0)
+        kept = parts[:room]
+        if all(self.want[start : start + len(kept)]):
+            self.fields.extend(kept)
+        else:
+            for at, text in enumerate(kept, start):
+                self.fields.append(text if self.want[at] else "")
+                self.more_text |= not self.want[at] and bool(text.strip())
+        if len(parts) > room and "".join(parts[room:]).strip():
+            self.more_text = True
+
+    def _emit(self) -> None:
+        record = _Record(self.fields, self.count, self.more_text, self.stray_quote)
+        self.fields, self.count, self.more_text, self.stray_quote = [], 0, False, False
+        self.emit(record)
+
+    def finish(self) -> bool:
+        """The end of the text: emits an unfinished record; False inside open quotes."""
+        if self.state == _QUOTED:
+            return False
+        if self.state in (_UNQUOTED, _QUOTE_SEEN) or self.count or self.piece_len:
+            self._end_field()
+            self._emit()
+        return True
+
+
+@dataclass(frozen=True)
+class _Header:
+    width: int  # fields of the header record
+    uid_at: int
+    variables: tuple[tuple[int, str], ...]  # (field index, name), in file order
+
+
+class AudienceParser:
+    """Feed the file's bytes in chunks of any size, then ``close``.
+
+    The first failure in the file's order wins, whatever the chunking (a chunk is parsed
+    up to where it crosses ``max_bytes`` or stops being UTF-8). After a failure every call
+    raises it again; after ``close`` every call raises ``RuntimeError``.
+    """
+
+    def __init__(self, existing: Collection[str] = (), limits: CsvLimits = CsvLimits()) -> None:
+        self._limits = limits
+        self._existing = frozenset(existing)
+        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self._tokens = _Tokenizer(self._record, MAX_NAME_CHARS, [])
+        self._tokens.keep([True] * (MAX_HEADER_FIELDS + 1), MAX_NAME_CHARS)
+        self._size = self._record_no = self._rows = self._duplicates = 0
+        self._started = self._closed = False  # started: a leading BOM is dropped once
+        self._header: _Header | None = None
+        self._recipients: dict[str, dict[str, str]] = {}
+        self._rejected: list[RowRejected] = []
+        self._failure: AudienceCsvFailed | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...] | None:
+        """The variable columns; None until the header record is complete."""
+        return None if self._header is None else tuple(n for _, n in self._header.variables)
+
+    def feed(self, data: bytes) -> None:
+        self._check_usable()
+        limit = self._limits.max_bytes
+        if len(data) > limit - self._size:
+            self._decode(data[: max(limit - self._size, 0)], final=False)
+            size = f"{limit >> 20} MiB" if limit % (1 << 20) == 0 else f"{limit} bytes"
+            self._fail(ERR_CSV_TOO_LARGE, f"The CSV is larger than {size}.")
+        self._decode(data, final=False)
+
+    def close(self) -> ParsedAudience:
+        self._check_usable()
+        self._decode(b"", final=True)
+        if not self._tokens.finish():
+            number = self._record_no + 1
+            self._fail(ERR_CSV_INVALID, f"A quoted field in record {number} is never closed.")
+        if (columns := self.columns) is None:
+            self._fail(ERR_CSV_INVALID, "The CSV is empty: it needs a header with user_id.")
+        self._closed = True
+        rejected = tuple(self._rejected)
+        return ParsedAudience(columns, self._rows, self._recipients, self._duplicates, rejected)
+
+    def _check_usable(self) -> None:
+        if self._failure is not None:
+            raise AudienceCsvFailed(self._failure.code, self._failure.message)
+        if self._closed:
+            raise RuntimeError("the audience parser is closed")
+
+    def _fail(self, code: str, message: str) -> NoReturn:
+        self._failure = AudienceCsvFailed(code, message)
+        raise self._failure
+
+    def _decode(self, data: bytes, final: bool) -> None:
+        self._size += len(data)
+        try:
+            text, bad = self._decoder.decode(data, final), False
+        except UnicodeDecodeError as exc:
+            text, bad = exc.object[: exc.start].decode("utf-8"), True  # the text before it
+        if text and not self._started:
+            self._started = True
+            text = text.removeprefix("\ufeff")
+        if text:
+            self._tokens.feed(text)
+        if bad:
+            number = self._record_no + 1
+            self._fail(ERR_CSV_INVALID, f"The file is not UTF-8 (bad bytes in record {number}).")
+
+    def _record(self, record: _Record) -> None:
+        self._record_no += 1
+        if not (record.more_text or record.stray_quote or any(c.strip() for c in record.fields)):
+            return  # blank
+        if self._header is None:
+            self._header = self._read_header(record)
+        else:
+            self._rows += 1
+            self._row(record, self._header)
+
+    def _read_header(self, record: _Record) -> _Header:
+        if problem := _header_problem(record, self._limits):
+            self._fail(ERR_CSV_INVALID, problem)
+        named = [(i, name) for i, cell in enumerate(record.fields) if (name := cell.strip())]
+        uid_at = next(i for i, name in named if name.lower() == "user_id")
+        header = _Header(record.count, uid_at, tuple((i, n) for i, n in named if i != uid_at))
+        wanted = {uid_at, *(i for i, _ in header.variables)}
+        cell_cap = max(self._limits.variable_max_bytes, MAX_UID_CELL_CHARS)
+        self._tokens.keep([i in wanted for i in range(max(wanted) + 1)], cell_cap)
+        return header
+
+    def _row(self, record: _Record, header: _Header) -> None:
+        cells = record.fields
+        raw = cells[header.uid_at] if header.uid_at < len(cells) else ""
+        uid = raw.strip()
+        if record.stray_quote:
+            self._reject(ERR_CSV_INVALID, "The row has text after a closing quote.")
+        elif record.count > header.width:
+            self._reject(ERR_CSV_INVALID, f"The row has {record.count} fields, too many.")
+        elif len(raw) > MAX_UID_CELL_CHARS or not UID_RE.fullmatch(uid):  # or cut short
+            what = f"user_id {_show(uid)} is not valid" if uid else "user_id is empty"
+            self._reject(ERR_VALIDATION, f"{what}: use 1-100 letters, digits, '_' or '-'.")
+        elif (variables := self._variables(cells, header)) is None:
+            pass  # rejected
+        elif uid in self._existing or uid in self._recipients:
+            self._duplicates += 1
+        elif len(self._existing) + len(self._recipients) >= self._limits.max_recipients:
+            limit = self._limits.max_recipients
+            self._fail(ERR_TARGET_LIMIT_EXCEEDED, f"The audience is over {limit} recipients.")
+        else:
+            self._recipients[uid] = variables
+
+    def _variables(self, cells: list[str], header: _Header) -> dict[str, str] | None:
+        """The row's variables, or None when one is refused (the row is rejected)."""
+        cap, total = self._limits.variable_max_bytes, self._limits.receiver_variables_max_bytes
+        variables, chars = dict[str, str](), 0
+        for i, name in header.variables:
+            cell = cells[i] if i < len(cells) else ""
+            if not cell:
+                continue  # absent: campaign and template defaults apply
+            if "\x00" in cell:
+                self._reject(ERR_VALIDATION, f"The column {name} holds a NUL character.")
+                return None
+            if len(cell) > cap // 4 and len(cell.encode()) > cap:
+                self._reject(ERR_INVALID_VARIABLES, f"The column {name} is over {cap} bytes.")
+                return None
+            variables[name] = cell
+            chars += len(name) + len(cell) + 1
+        size = 6 * chars + 2  # a character takes at most 6 bytes in JSON (\u001f)
+        if size > total:  # compact and UTF-8, as the gateway stores and sends variables
+            size = len(json.dumps(variables, separators=(",", ":"), ensure_ascii=False).encode())
+        if size > total:
+            self._reject(ERR_INVALID_VARIABLES, f"The row's variables are over {total} bytes.")
+            return None
+        return variables
+
+    def _reject(self, code: str, message: str) -> None:
+        self._rejected.append(RowRejected(self._record_no, code, message))
+
+
+def _header_problem(record: _Record, limits: CsvLimits) -> str | None:
+    """Why the header record cannot be used, if it cannot."""
+    if record.stray_quote:
+        return "The header has text after a closing quote."
+    if record.count > MAX_HEADER_FIELDS:
+        return f"The header has more than {MAX_HEADER_FIELDS} fields."
+    if long := next((cell for cell in record.fields if len(cell) > MAX_NAME_CHARS), None):
+        return f"The column name {_show(long)} is too long."
+    names = [name for cell in record.fields if (name := cell.strip())]
+    if len(names) > limits.max_columns:
+        return f"The CSV has {len(names)} columns; at most {limits.max_columns} are allowed."
+    uid_columns = sum(name.lower() == "user_id" for name in names)
+    if uid_columns != 1:
+        return f"The CSV has {'no' if not uid_columns else 'more than one'} user_id column."
+    if bad := next((n for n in names if n.lower() != "user_id" and not KEY_RE.fullmatch(n)), ""):
+        return f"The column {_show(bad)} is not a variable name (letters, digits, '_')."
+    if twice := next((n for at, n in enumerate(names) if n in names[:at]), ""):
+        return f"The column {_show(twice)} appears twice."
+    return None
+
+
+def parse_bytes(
+    data: bytes, existing: Collection[str] = (), limits: CsvLimits = CsvLimits()
+) -> ParsedAudience:
+    """A whole file at once (tests, small uploads)."""
+    parser = AudienceParser(existing, limits)
+    parser.feed(data)
+    return parser.close()

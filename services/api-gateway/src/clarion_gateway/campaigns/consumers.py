@@ -1,0 +1,56 @@
+"""The gateway's consumer of ``clarion.status`` for campaign progress: one consumer group
+(``<group id>.<topic>``), so each event is applied by one gateway process. Only campaign
+events are parsed: a batch of 10,000 says ~20,000 other things on this topic."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from faststream.kafka import KafkaBroker
+
+from clarion_shared import kafka
+from clarion_shared.contracts.status import AnyStatusEvent, status_event_adapter
+from clarion_shared.topics import Topics
+
+from .progress import StatusHandler
+
+_CAMPAIGN = b'"mode":"campaign"'
+
+
+def campaign_event(body: bytes) -> bool:
+    """Whether a status record may be a campaign's (a false positive is parsed and
+    ignored)."""
+    return _CAMPAIGN in body
+
+
+class KafkaCampaignEvents:
+    """``progress.CampaignEvents`` on Kafka: subscribe before the broker starts."""
+
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        topics: Topics,
+        group_id: str,
+        group_instance_id: str | None = None,
+        max_records: int = 500,
+    ) -> None:
+        self._groups = kafka.ConsumerGroups(broker, group_id, group_instance_id)
+        self._topic = topics.status
+        self._max_records = max_records
+
+    def subscribe(self, handle: StatusHandler) -> None:
+        async def on_events(events: Sequence[kafka.Positioned[AnyStatusEvent]]) -> None:
+            await handle([e.value for e in events])
+
+        self._groups.consume_positioned_batches(
+            self._topic,
+            status_event_adapter,
+            on_events,
+            wanted=campaign_event,
+            # BatchCompleted is published in a Kafka transaction.
+            isolation_level="read_committed",
+            max_records=self._max_records,
+        )
+
+    async def ready(self) -> bool:
+        return await self._groups.joined()

@@ -1,0 +1,153 @@
+"""The api-gateway's settings (``CLARION_GATEWAY_*``), imported by the composition root
+(``app``) and named there."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from clarion_shared.settings import DEV_ADMIN_TOKEN, ServiceSettings
+from clarion_shared.tail import FETCH_MAX_WAIT_MS
+
+from .proxies.peers import Peer
+from .sends.domain import SendLimits
+from .templates.domain import TemplateLimits
+
+# Bytes a send command takes besides its template, receivers and variables (ids,
+# channel ids, tag, counters), with room to spare.
+_RECORD_OVERHEAD = 16 * 1024
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="CLARION_GATEWAY_", extra="ignore", frozen=True)
+
+    db_name: str = "clarion_gateway"
+    port: int = 8080
+    admin_token: str = Field(
+        default=DEV_ADMIN_TOKEN,
+        validation_alias=AliasChoices(
+            "CLARION_GATEWAY_ADMIN_TOKEN", "CLARION_ADMIN_TOKEN", "admin_token"
+        ),
+        description="Bearer token of /admin; the default is refused in production.",
+    )
+    dev_app_id: str = Field(
+        default="clarion-dev",
+        validation_alias=AliasChoices(
+            "CLARION_DEV_APP_ID", "CLARION_GATEWAY_DEV_APP_ID", "dev_app_id"
+        ),
+    )
+    dev_api_key: str = Field(
+        default="clarion-dev-key",
+        validation_alias=AliasChoices(
+            "CLARION_DEV_API_KEY", "CLARION_GATEWAY_DEV_API_KEY", "dev_api_key"
+        ),
+    )
+    dispatcher_url: str = "http://127.0.0.1:8081"
+    directory_url: str = "http://127.0.0.1:8083"
+    webhooks_url: str = "http://127.0.0.1:8082"
+    peer_timeout_s: float = Field(default=10.0, gt=0)
+    realtime_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long a realtime send waits for its result."
+    )
+    realtime_max_receivers: int = Field(default=10, ge=1)
+    batch_max_receivers: int = Field(default=10_000, ge=1)
+    batch_chunk_size: int = Field(
+        default=500, ge=1, le=5_000, description="Receivers per batch command record."
+    )
+    batch_chunk_max_bytes: int = Field(
+        default=512 * 1024,
+        ge=64 * 1024,
+        le=900_000,
+        description="Bytes of a batch command record at most (the broker's default "
+        "message.max.bytes is 1 MB): a chunk is cut earlier when its receivers' variables "
+        "weigh more.",
+    )
+    variable_max_bytes: int = Field(
+        default=8 * 1024, ge=1, description="One variable value of a send, as JSON."
+    )
+    receiver_variables_max_bytes: int = Field(
+        default=32 * 1024, ge=1, description="All the variables of one receiver, as JSON."
+    )
+    template_channel_max_bytes: int = Field(
+        default=64 * 1024, ge=1, description="One channel's content of a template, as JSON."
+    )
+    template_max_bytes: int = Field(
+        default=128 * 1024,
+        ge=1,
+        description="A template version's content (all channels) and variable schema, as JSON.",
+    )
+    key_cache_ttl_s: float = Field(default=30.0, ge=0)
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=1)
+    idempotency_lease_s: int = Field(
+        default=60,
+        ge=1,
+        description="A request with an Idempotency-Key that has not answered after this "
+        "long is taken as dead (its process crashed): a retry runs it again.",
+    )
+    group_id: str = Field(
+        default="api-gateway",
+        description="Prefix of the consumer groups, one per topic: <prefix>.<topic>.",
+    )
+    reply_fetch_max_wait_ms: int = Field(
+        default=FETCH_MAX_WAIT_MS,
+        ge=0,
+        description="fetch_max_wait_ms of this process's tails (realtime replies, authoring "
+        "changes): how often an idle tail asks the broker again; a record is answered at "
+        "once whatever it is (clarion_shared.tail).",
+    )
+    authoring_cache_size: int = Field(
+        default=10_000,
+        ge=0,
+        description="Templates and channels each process keeps for sends (authoring.cache); "
+        "0 turns the cache off: every send reads them from the database.",
+    )
+    authoring_cache_ttl_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a cached template or channel is used at most: how stale it "
+        "can be when the announcement of a change was lost.",
+    )
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> Self:
+        if self.environment == "production" and self.admin_token == DEV_ADMIN_TOKEN:
+            raise ValueError(
+                "CLARION_GATEWAY_ADMIN_TOKEN must be set in production (the default is public)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_receiver_fits_a_chunk(self) -> Self:
+        # Every batch record holds the template and at least one receiver.
+        needed = self.template_max_bytes + self.receiver_variables_max_bytes + _RECORD_OVERHEAD
+        if needed > self.batch_chunk_max_bytes:
+            raise ValueError(
+                f"CLARION_GATEWAY_BATCH_CHUNK_MAX_BYTES must hold a template and one receiver's "
+                f"variables: at least {needed} with the template and variable limits set"
+            )
+        return self
+
+    def send_limits(self) -> SendLimits:
+        return SendLimits(
+            realtime_max=self.realtime_max_receivers,
+            batch_max=self.batch_max_receivers,
+            chunk_size=self.batch_chunk_size,
+            chunk_max_bytes=self.batch_chunk_max_bytes,
+            variable_max_bytes=self.variable_max_bytes,
+            receiver_variables_max_bytes=self.receiver_variables_max_bytes,
+        )
+
+    def template_limits(self) -> TemplateLimits:
+        return TemplateLimits(
+            channel_content_max_bytes=self.template_channel_max_bytes,
+            template_max_bytes=self.template_max_bytes,
+        )
+
+    def peer_urls(self) -> dict[Peer, str]:
+        return {
+            "dispatcher": self.dispatcher_url,
+            "directory": self.directory_url,
+            "webhooks": self.webhooks_url,
+        }
