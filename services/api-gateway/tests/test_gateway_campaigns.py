@@ -12,7 +12,8 @@ from aiokafka.errors import KafkaConnectionError
 from clarion_gateway.campaigns.directory import PeerDirectory
 from clarion_gateway.proxies.peers import Peers, PeerUnavailable
 from clarion_gateway.testing import AUTH, DEV_APP, Harness
-from clarion_shared.contracts.status import BatchCompleted, ChunkDispatched
+from clarion_shared.contracts.sends import SendMode
+from clarion_shared.contracts.status import BatchCompleted, BatchStatus, ChunkDispatched
 from clarion_shared.errors import Invalid
 
 CAMPAIGNS = "/v3/campaigns/campaigns"
@@ -368,12 +369,14 @@ async def test_what_cannot_be_sent_is_refused_before_anything_is_published(
     assert harness.registry.registered == {}
 
 
-def _chunk(campaign_id: str, chunk: int, sent: int, failed: int, mode: str = "campaign") -> Any:
+def _chunk(
+    campaign_id: str, chunk: int, sent: int, failed: int, mode: SendMode = "campaign"
+) -> ChunkDispatched:
     return ChunkDispatched(
         event_id=f"e{chunk}",
         app_id=DEV_APP,
         send_id=campaign_id,
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
         occurred_at=1,
         chunk=chunk,
         chunks=2,
@@ -383,7 +386,7 @@ def _chunk(campaign_id: str, chunk: int, sent: int, failed: int, mode: str = "ca
     )
 
 
-def _completed(campaign_id: str, status: str = "partially_failed") -> BatchCompleted:
+def _completed(campaign_id: str, status: BatchStatus = "partially_failed") -> BatchCompleted:
     return BatchCompleted(
         event_id="done",
         app_id=DEV_APP,
@@ -391,7 +394,7 @@ def _completed(campaign_id: str, status: str = "partially_failed") -> BatchCompl
         mode="campaign",
         occurred_at=50,
         batch_id=campaign_id,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         total=12,
         sent=11,
         delivered=4,
