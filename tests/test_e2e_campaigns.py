@@ -4,11 +4,15 @@ dispatcher and reflected by the gateway, each recipient's feed holding its own i
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import time
 from typing import Any
 
 import httpx
 import pytest
 
+from clarion_devtools.devstack import Stack
 from clarion_devtools.helpers import random_ref, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -123,3 +127,50 @@ async def test_a_campaign_reaches_every_recipient_and_completes(
     progress = await client.get(f"/v3/campaigns/notifications/batches/{campaign_id}", headers=auth)
     assert progress.status_code == 200, progress.text
     assert progress.json()["data"]["sent"] == 30
+
+
+async def test_a_scheduled_campaign_fires_once_across_restarts(
+    stack: Stack, client: httpx.AsyncClient, admin_token: str
+) -> None:
+    """The gateway and the dispatcher are killed before the campaign's time and started
+    after it: the campaign fires once, late, and every recipient gets one item."""
+    auth = await _setup(client, admin_token)
+    uids = [f"sched-{i}" for i in range(20)]
+    imported = await client.post(
+        "/v3/users/import",
+        json={"users": [{"uid": uid, "name": uid} for uid in uids]},
+        headers=auth,
+    )
+    assert imported.status_code == 200, imported.text
+    created = await client.post(
+        CAMPAIGNS,
+        json={"name": "Later", "templateId": "promo", "templateVersion": 1},
+        headers=auth,
+    )
+    campaign_id = created.json()["data"]["campaignId"]
+    url = f"{CAMPAIGNS}/{campaign_id}"
+    added = await client.post(f"{url}/recipients", json={"userIds": uids}, headers=auth)
+    assert added.status_code == 201, added.text
+    at = int(time.time()) + 4
+    scheduled = await client.post(f"{url}/schedule", json={"scheduledAt": at}, headers=auth)
+    assert scheduled.status_code == 200, scheduled.text
+
+    stack.stop_one("api-gateway", sig=signal.SIGKILL)
+    stack.stop_one("dispatcher", sig=signal.SIGKILL)
+    await asyncio.sleep(max(0.0, at + 2 - time.time()))  # the time passes with both down
+    stack.start_one("dispatcher")
+    stack.start_one("api-gateway")
+    await asyncio.to_thread(stack.wait_ready, 120)
+
+    async def completed() -> dict[str, Any] | None:
+        data: dict[str, Any] = (await client.get(url, headers=auth)).json()["data"]
+        return data if data["status"] == "completed" else None
+
+    done = await wait_until(completed, timeout_s=90, what="the scheduled campaign's completion")
+    assert done["sentCount"] == 20
+    assert done["startedAt"] >= at
+    for uid in uids:
+        items = (
+            await client.get("/v3/campaigns/notification-feed", headers={**auth, "onbehalfof": uid})
+        ).json()["data"]
+        assert len(items) == 1, (uid, items)

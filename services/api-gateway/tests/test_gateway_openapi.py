@@ -102,10 +102,16 @@ OWN_ERRORS: dict[tuple[str, str], set[str]] = {
     ("post", f"{CAMPAIGN}/cancel"): {"404", "409"},
     # The broker or the dispatcher (the batch registry) unreachable: 503.
     ("post", f"{CAMPAIGN}/send"): {"404", "409", "503"},
+    ("post", f"{CAMPAIGN}/schedule"): {"404", "409"},
     # The user-directory says which uids exist and whom a filter picks.
     ("post", f"{CAMPAIGN}/recipients"): {"404", "409", *PEER},
     ("get", f"{CAMPAIGN}/recipients"): {"404"},
     ("get", f"{CAMPAIGN}/recipients/summary"): {"404"},
+    # CSV imports: the directory is asked in the background, never by these.
+    ("post", f"{CAMPAIGN}/recipients/upload-url"): {"404", "409"},
+    ("post", f"{CAMPAIGN}/recipients/csv"): {"404", "409"},  # 413 with its body
+    ("post", f"{CAMPAIGN}/import-csv"): {"404", "409"},
+    ("get", f"{CAMPAIGN}/import-status"): {"404"},
 }
 
 

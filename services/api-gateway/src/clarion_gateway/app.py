@@ -27,15 +27,22 @@ from .authoring.service import (
     CachedChannels,
     CachedTemplates,
 )
+from .campaigns import import_routes
 from .campaigns import progress as campaign_progress
 from .campaigns import routes as campaign_routes
 from .campaigns.audience import AudienceLocks, Directory, RecipientRepository
 from .campaigns.consumers import KafkaCampaignEvents
 from .campaigns.directory import PeerDirectory
+from .campaigns.domain import Campaign
+from .campaigns.imports import ImportContext, ImportRunner, ImportStorage
+from .campaigns.imports_mongo import mongo_import_storage
 from .campaigns.mongo import MongoAudienceLocks, MongoCampaigns, MongoRecipients
 from .campaigns.progress import CampaignEvents
 from .campaigns.routes import CampaignSending
+from .campaigns.scheduler import CampaignScheduler
+from .campaigns.sending import send_campaign
 from .campaigns.service import CampaignRepository
+from .campaigns.uploads import UploadSigner, signing_key
 from .categories import routes as category_routes
 from .categories.mongo import MongoCategories
 from .categories.service import CategoryRepository
@@ -95,6 +102,8 @@ class Adapters:
     directory: Directory
     # Status events of campaigns (a consumer group of clarion.status).
     campaign_events: CampaignEvents
+    # CSV imports: upload keys, uploaded files, imports.
+    csv_imports: ImportStorage
 
     @classmethod
     def connect(cls, settings: Settings) -> Adapters:
@@ -142,6 +151,7 @@ class Adapters:
             campaign_events=KafkaCampaignEvents(
                 broker, topics, settings.group_id, settings.group_instance_id
             ),
+            csv_imports=mongo_import_storage(db),
         )
 
     def resources(self) -> list[Resource]:
@@ -155,6 +165,7 @@ class Adapters:
             self.categories,
             self.campaigns,
             self.recipients,
+            self.csv_imports,
             self.idempotency,
             self.broker,
             # Positions on the reply topic are fixed before the first request can come,
@@ -196,6 +207,21 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
             await ensure_dev_app(adapters.apps, settings.dev_app_id, settings.dev_api_key, now())
 
         resources.append(on_start(dev_app))
+    scheduler = _campaign_workers(settings, adapters)
+    resources.append(scheduler)
+    # CSV imports run in the background of this process: the runner starts last (its
+    # sweep resumes the imports a dead process left) and stops first.
+    csv_imports = ImportRunner(
+        ImportContext(
+            adapters.campaigns,
+            adapters.recipients,
+            adapters.audience_locks,
+            adapters.directory,
+            adapters.csv_imports,
+            settings.csv_limits(),
+        )
+    )
+    resources.append(csv_imports)
     app = http.create_app(
         SERVICE,
         "Clarion API",
@@ -213,12 +239,48 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
     )
     for router in _routers(settings, adapters, auth, responder):
         app.include_router(router)
+    signer = UploadSigner(
+        signing_key(settings.upload_secret, settings.internal_token, settings.environment),
+        settings.public_url,
+        settings.upload_url_ttl_s,
+    )
+    app.include_router(import_routes.import_router(auth, responder, csv_imports, signer))
+    import_routes.limit_uploads(app, settings.csv_max_bytes)
+    app.state.campaign_scheduler = scheduler
+    return app
+
+
+def _campaign_workers(settings: Settings, adapters: Adapters) -> CampaignScheduler:
+    """Campaign progress from the status events, and the scheduler (a resource) that
+    sends scheduled campaigns and resumes sends cut short."""
 
     async def on_status(events: Sequence[AnyStatusEvent]) -> None:
         await campaign_progress.apply_status(adapters.campaigns, events)
 
     adapters.campaign_events.subscribe(on_status)
-    return app
+    cache = adapters.authoring.cache
+
+    async def fire(campaign: Campaign, at: int) -> Campaign:
+        return await send_campaign(
+            adapters.campaigns,
+            adapters.recipients,
+            adapters.audience_locks,
+            CachedTemplates(AnnouncingTemplates(adapters.templates, adapters.authoring), cache),
+            CachedChannels(AnnouncingChannels(adapters.channels, adapters.authoring), cache),
+            adapters.sends,
+            adapters.batches,
+            campaign.app_id,
+            campaign.campaign_id,
+            at,
+            settings.send_limits(),
+        )
+
+    return CampaignScheduler(
+        adapters.campaigns,
+        fire,
+        settings.campaign_scheduler_interval_s,
+        settings.campaign_send_stall_s,
+    )
 
 
 def _routers(

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from clarion_shared.errors import ApiError, ErrorMapper, answer
 
+from .campaigns.audience_csv import ERR_CSV_TOO_LARGE, AudienceCsvFailed
 from .campaigns.domain import (
     CampaignEmpty,
     CampaignStatusRefused,
     TemplateVersionUnusable,
     TooManyRecipients,
 )
+from .campaigns.uploads import NothingUploaded, UploadTooLarge
 from .channels.domain import ChannelConfigNotPropagated
 from .proxies.peers import PeerUnavailable
 from .sends.domain import ChannelUnusable, SendRejected, TooManyReceivers, UnknownTemplate
@@ -46,6 +48,11 @@ def _rejected(exc: SendRejected) -> ApiError:
     return ApiError(status, exc.code, exc.message, exc.dev_message, exc.details)
 
 
+def _csv_failed(exc: AudienceCsvFailed) -> ApiError:
+    """A CSV refused whole while its upload is answered (its header)."""
+    return ApiError(413 if exc.code == ERR_CSV_TOO_LARGE else 400, exc.code, exc.message)
+
+
 def _peer_unavailable(exc: PeerUnavailable) -> ApiError:
     if exc.timed_out:
         return ApiError(
@@ -74,6 +81,10 @@ ERRORS = ErrorMapper(
         CampaignEmpty: answer(400, "ERR_BAD_REQUEST"),
         TemplateVersionUnusable: answer(400, "ERR_TEMPLATE_NOT_FOUND"),
         SendRejected: _rejected,
+        # CSV imports (campaigns.import_routes).
+        AudienceCsvFailed: _csv_failed,
+        NothingUploaded: answer(400, "ERR_CSV_INVALID"),
+        UploadTooLarge: answer(413, "ERR_PAYLOAD_TOO_LARGE"),
         # Saved but not propagated: no Retry-After, the client sends the update again.
         ChannelConfigNotPropagated: answer(503, "ERR_UNAVAILABLE"),
         PeerUnavailable: _peer_unavailable,

@@ -11,6 +11,9 @@ from pydantic_settings import SettingsConfigDict
 from clarion_shared.settings import DEV_ADMIN_TOKEN, ServiceSettings
 from clarion_shared.tail import FETCH_MAX_WAIT_MS
 
+from .campaigns.audience_csv import CsvLimits
+from .campaigns.domain import MAX_RECIPIENTS
+from .campaigns.uploads import CSV_MAX_BYTES
 from .proxies.peers import Peer
 from .sends.domain import SendLimits
 from .templates.domain import TemplateLimits
@@ -86,6 +89,18 @@ class Settings(ServiceSettings):
         description="A request with an Idempotency-Key that has not answered after this "
         "long is taken as dead (its process crashed): a retry runs it again.",
     )
+    campaign_scheduler_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often each gateway process looks for scheduled campaigns that are "
+        "due (and sends cut short): a campaign fires at most this late.",
+    )
+    campaign_send_stall_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A campaign sending but not dispatched for this long is resumed by the "
+        "scheduler (its sender crashed, or the broker or the dispatcher was away).",
+    )
     group_id: str = Field(
         default="api-gateway",
         description="Prefix of the consumer groups, one per topic: <prefix>.<topic>.",
@@ -109,6 +124,31 @@ class Settings(ServiceSettings):
         description="How long a cached template or channel is used at most: how stale it "
         "can be when the announcement of a change was lost.",
     )
+
+    # CSV imports (campaigns.import_routes): the self-hosted upload URLs.
+    public_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="The gateway's address as clients reach it: the base of upload URLs.",
+    )
+    upload_secret: str = Field(
+        default="",
+        description="Key of the upload URLs' HMAC signatures; empty: derived from the "
+        "internal token (dev only: a production gateway refuses to start without it).",
+    )
+    upload_url_ttl_s: int = Field(
+        default=15 * 60, ge=60, le=7 * 24 * 3600, description="How long an upload URL works."
+    )
+    csv_max_bytes: int = Field(
+        default=CSV_MAX_BYTES, ge=1, description="Largest CSV upload (413 above)."
+    )
+
+    def csv_limits(self) -> CsvLimits:
+        return CsvLimits(
+            max_recipients=MAX_RECIPIENTS,
+            max_bytes=self.csv_max_bytes,
+            variable_max_bytes=self.variable_max_bytes,
+            receiver_variables_max_bytes=self.receiver_variables_max_bytes,
+        )
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Self:

@@ -119,6 +119,16 @@ class TemplateVersionUnusable(DomainError):
         )
 
 
+class CampaignEmpty(DomainError):
+    """A send of a campaign without recipients (400 ``ERR_BAD_REQUEST``)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The campaign has no recipients.",
+            dev_message="Add recipients (POST .../recipients or a CSV) before sending.",
+        )
+
+
 def pinned_version(template: Template, version: int) -> TemplateVersion:
     """The approved version ``version`` of ``template``: what the campaign sends."""
     found = next((v for v in template.versions if v.version == version), None)
@@ -161,22 +171,14 @@ def cancelled(campaign: Campaign, now: int) -> Campaign:
 def scheduled(campaign: Campaign, at: int, now: int) -> Campaign:
     """Scheduled (again) at ``at``, Unix seconds in the future."""
     require(campaign, "schedule", "draft", "scheduled")
+    if campaign.total_targets == 0:
+        raise CampaignEmpty()
     if at <= now:
         raise Invalid(
             "scheduledAt must be in the future (Unix seconds).",
             details=[{"field": "scheduledAt", "value": at, "now": now}],
         )
     return replace(campaign, status="scheduled", scheduled_at=at, updated_at=now)
-
-
-class CampaignEmpty(DomainError):
-    """A send of a campaign without recipients (400 ``ERR_BAD_REQUEST``)."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The campaign has no recipients.",
-            dev_message="Add recipients (POST .../recipients or a CSV) before sending.",
-        )
 
 
 def started(campaign: Campaign, now: int) -> Campaign:

@@ -103,6 +103,12 @@ class CampaignPublic(ApiModel):
         )
 
 
+class CampaignSchedule(ApiModel):
+    scheduled_at: int = Field(
+        ge=0, le=2**53 - 1, description="Unix seconds, in the future.", examples=[1714000000]
+    )
+
+
 class AudienceFilter(ApiModel):
     """The user picker: the users list's filters (``GET /v3/users``)."""
 

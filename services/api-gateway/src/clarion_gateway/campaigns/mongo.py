@@ -113,6 +113,7 @@ class MongoCampaigns:
 
     async def start(self) -> None:
         await create_index_best_effort(self._col, "app_id")
+        await create_index_best_effort(self._col, "status")
 
     async def stop(self) -> None:
         return None
@@ -143,6 +144,15 @@ class MongoCampaigns:
             {"_id": _key(campaign.app_id, campaign.campaign_id), "revision": campaign.revision}
         )
         return result.deleted_count == 1
+
+    async def due(self, now: int, stalled_before: int) -> list[Campaign]:
+        # Two top-level equalities (FerretDB pushes those down; scheduled and sending
+        # campaigns are few), the times compared here.
+        scheduled = [_campaign(d) async for d in self._col.find({"status": "scheduled"})]
+        sending = [_campaign(d) async for d in self._col.find({"status": "sending"})]
+        return [c for c in scheduled if c.scheduled_at is not None and c.scheduled_at <= now] + [
+            c for c in sending if c.dispatched_at is None and (c.started_at or 0) < stalled_before
+        ]
 
 
 def _recipient_status(value: Any) -> RecipientStatus:

@@ -31,6 +31,7 @@ from .audience import RECIPIENT_SORTS, AudienceLocks, Directory, RecipientReposi
 from .models import (
     CampaignCreate,
     CampaignPublic,
+    CampaignSchedule,
     CampaignUpdate,
     RecipientPublic,
     RecipientsAdd,
@@ -201,6 +202,27 @@ def router(  # long: one closure per route, all on the same dependencies
         campaign_id: str, app_id: str = Depends(auth.require_app)
     ) -> Data[CampaignPublic]:
         campaign = await service.cancel_campaign(campaigns, app_id, campaign_id, now())
+        return Data(data=CampaignPublic.of(campaign))
+
+    @routes.post(
+        "/{campaign_id}/schedule",
+        response_model=Data[CampaignPublic],
+        summary="Schedule a draft campaign (or move a scheduled one) to send at scheduledAt",
+        responses={
+            **_NOT_FOUND,
+            400: error_response(
+                "ERR_CAMPAIGN_STATUS (not a draft or scheduled), ERR_BAD_REQUEST (no "
+                "recipients) or ERR_VALIDATION (scheduledAt not in the future)"
+            ),
+            409: error_response("ERR_CONFLICT: another request changed the campaign (retry)"),
+        },
+    )
+    async def schedule_campaign(
+        campaign_id: str, body: CampaignSchedule, app_id: str = Depends(auth.require_app)
+    ) -> Data[CampaignPublic]:
+        campaign = await service.schedule_campaign(
+            campaigns, app_id, campaign_id, body.scheduled_at, now()
+        )
         return Data(data=CampaignPublic.of(campaign))
 
     @routes.post(

@@ -31,6 +31,7 @@ from .domain import (
     edited,
     pinned_version,
     require,
+    scheduled,
 )
 
 log = get_logger(__name__)
@@ -54,6 +55,12 @@ class CampaignRepository(Resource, Protocol):
 
     async def delete(self, campaign: Campaign) -> bool:
         """Delete it unless someone saved it since it was read."""
+        ...
+
+    async def due(self, now: int, stalled_before: int) -> list[Campaign]:
+        """Every app's campaigns to send now: ``scheduled`` at or before ``now``, and
+        ``sending`` ones not dispatched that started before ``stalled_before`` (a send
+        cut short by a crash or an outage)."""
         ...
 
 
@@ -217,4 +224,15 @@ async def cancel_campaign(
 ) -> Campaign:
     campaign = await change_campaign(campaigns, app_id, campaign_id, lambda c: cancelled(c, now))
     log.info("campaign.cancelled", app_id=app_id, campaign_id=campaign_id)
+    return campaign
+
+
+async def schedule_campaign(
+    campaigns: CampaignRepository, app_id: str, campaign_id: str, at: int, now: int
+) -> Campaign:
+    """Scheduled (again) for ``at``; the scheduler (``scheduler``) sends it then."""
+    campaign = await change_campaign(
+        campaigns, app_id, campaign_id, lambda c: scheduled(c, at, now)
+    )
+    log.info("campaign.scheduled", app_id=app_id, campaign_id=campaign_id, at=at)
     return campaign

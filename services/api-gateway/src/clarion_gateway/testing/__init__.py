@@ -33,6 +33,7 @@ from .harness import (
     make_settings,
     peer_not_found,
 )
+from .imports import MemoryImports, MemoryImportStorage, MemoryUploadChunks, MemoryUploadKeys
 
 __all__ = [
     "ADMIN",
@@ -52,9 +53,13 @@ __all__ = [
     "MemoryChannels",
     "MemoryDirectory",
     "MemoryIdempotency",
+    "MemoryImportStorage",
+    "MemoryImports",
     "MemoryRecipients",
     "MemoryStore",
     "MemoryTemplates",
+    "MemoryUploadChunks",
+    "MemoryUploadKeys",
     "RecordingCommands",
     "all_sent",
     "fake_adapters",

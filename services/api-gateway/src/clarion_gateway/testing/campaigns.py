@@ -52,6 +52,21 @@ class MemoryCampaigns:
         del self.docs[key]
         return True
 
+    async def due(self, now: int, stalled_before: int) -> list[Campaign]:
+        scheduled = [
+            c
+            for c in self.docs.values()
+            if c.status == "scheduled" and c.scheduled_at is not None and c.scheduled_at <= now
+        ]
+        stalled = [
+            c
+            for c in self.docs.values()
+            if c.status == "sending"
+            and c.dispatched_at is None
+            and (c.started_at or 0) < stalled_before
+        ]
+        return scheduled + stalled
+
 
 class MemoryRecipients:
     def __init__(self) -> None:

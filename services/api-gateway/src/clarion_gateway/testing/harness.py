@@ -30,6 +30,7 @@ from .fakes import (
     MemoryStore,
     RecordingCommands,
 )
+from .imports import MemoryImportStorage
 
 DEV_KEY = "clarion-dev-key"
 DEV_APP = "clarion-dev"
@@ -65,6 +66,7 @@ def fake_adapters(
     authoring: MemoryAnnouncer | None = None,
     directory: MemoryDirectory | None = None,
     campaign_events: MemoryCampaignEvents | None = None,
+    csv_imports: MemoryImportStorage | None = None,
 ) -> Adapters:
     """Every adapter a fake; the peers are the real client on ``peer_transport``."""
     return Adapters(
@@ -94,6 +96,7 @@ def fake_adapters(
         audience_locks=store.audience_locks,
         directory=directory or MemoryDirectory(),
         campaign_events=campaign_events or MemoryCampaignEvents(),
+        csv_imports=(csv_imports or MemoryImportStorage()).storage(),
     )
 
 
@@ -115,6 +118,8 @@ class Harness:
     directory: MemoryDirectory = field(default_factory=MemoryDirectory)
     # Status events for campaign progress: ``await harness.campaign_events.deliver(...)``.
     campaign_events: MemoryCampaignEvents = field(default_factory=MemoryCampaignEvents)
+    # Upload keys, uploaded files and CSV imports.
+    csv_imports: MemoryImportStorage = field(default_factory=MemoryImportStorage)
     # The announcements of template and channel writes, and the send path's cache.
     authoring: MemoryAnnouncer = field(
         default_factory=lambda: MemoryAnnouncer(AuthoringCache(0, 1.0))
@@ -171,6 +176,7 @@ async def gateway_harness(settings: Settings | None = None) -> AsyncIterator[Har
     )
     directory = MemoryDirectory()
     campaign_events = MemoryCampaignEvents()
+    csv_imports = MemoryImportStorage()
     adapters = fake_adapters(
         settings,
         store,
@@ -181,6 +187,7 @@ async def gateway_harness(settings: Settings | None = None) -> AsyncIterator[Har
         authoring,
         directory,
         campaign_events,
+        csv_imports,
     )
     app = compose(settings, adapters)
     async with (
@@ -197,6 +204,7 @@ async def gateway_harness(settings: Settings | None = None) -> AsyncIterator[Har
                 registry,
                 directory=directory,
                 campaign_events=campaign_events,
+                csv_imports=csv_imports,
                 authoring=authoring,
             )
         )
