@@ -12,9 +12,21 @@ from pymongo import AsyncMongoClient
 
 from clarion_gateway.campaigns.audience import AudienceLocks, RecipientRepository
 from clarion_gateway.campaigns.domain import Campaign, CampaignCounts, Recipient
-from clarion_gateway.campaigns.mongo import MongoAudienceLocks, MongoCampaigns, MongoRecipients
+from clarion_gateway.campaigns.mongo import (
+    MongoAudienceLocks,
+    MongoCampaigns,
+    MongoCampaignTracking,
+    MongoRecipients,
+)
 from clarion_gateway.campaigns.service import CampaignRepository
-from clarion_gateway.testing import MemoryAudienceLocks, MemoryCampaigns, MemoryRecipients
+from clarion_gateway.campaigns.tracking import ChunkReport, Mark, TrackingRepository
+from clarion_gateway.testing import (
+    MemoryAudienceLocks,
+    MemoryCampaigns,
+    MemoryCampaignTracking,
+    MemoryRecipients,
+)
+from clarion_shared.contracts.status import ChannelTally, ReceiverState
 
 
 @dataclass(frozen=True)
@@ -22,6 +34,7 @@ class Store:
     campaigns: CampaignRepository
     recipients: RecipientRepository
     locks: AudienceLocks
+    tracking: TrackingRepository
 
 
 @pytest.fixture(params=["memory", pytest.param("mongo", marks=pytest.mark.integration)])
@@ -36,13 +49,18 @@ async def store(
     target: tuple[AsyncMongoClient[dict[str, Any]], str] | None,
 ) -> AsyncIterator[Store]:
     if target is None:
-        yield Store(MemoryCampaigns(), MemoryRecipients(), MemoryAudienceLocks())
+        yield Store(
+            MemoryCampaigns(), MemoryRecipients(), MemoryAudienceLocks(), MemoryCampaignTracking()
+        )
         return
     client, db_name = target
     db = client[db_name]
-    made = Store(MongoCampaigns(db), MongoRecipients(db), MongoAudienceLocks(db))
+    made = Store(
+        MongoCampaigns(db), MongoRecipients(db), MongoAudienceLocks(db), MongoCampaignTracking(db)
+    )
     await made.campaigns.start()
     await made.recipients.start()
+    await made.tracking.start()
     try:
         yield made
     finally:
@@ -141,3 +159,45 @@ async def test_the_audience_lock_has_one_holder_until_released_or_expired(store:
     assert await store.locks.acquire("app", "cmp_1", "four", now=191, lease_s=60)
     await store.locks.release("app", "cmp_1", "three")  # the dead one's late release
     assert not await store.locks.acquire("app", "cmp_1", "five", now=200, lease_s=60)
+
+
+def _report(chunk: int, campaign_id: str = "cmp_1", **fields: Any) -> ChunkReport:
+    values: dict[str, Any] = {
+        "app_id": "app",
+        "campaign_id": campaign_id,
+        "chunk": chunk,
+        "at": 100 + chunk,
+        "receivers": (
+            ReceiverState(uid=f"u{chunk}", status="sent"),
+            ReceiverState(uid=f"x{chunk}", status="failed", code="ERR_X", message="why"),
+        ),
+        "channels": (ChannelTally(channel_type="in_app", channel_id="ch", sent=1, failed=1),),
+    }
+    values.update(fields)
+    return ChunkReport(**values)
+
+
+async def test_chunk_reports_are_kept_once_per_chunk_and_listed_in_order(store: Store) -> None:
+    await store.tracking.put_reports([_report(1), _report(0), _report(0, "cmp_2")])
+    again = _report(1, receivers=(ReceiverState(uid="u1", status="pending"),))
+    await store.tracking.put_reports([again])  # a later report of a chunk replaces it
+    found = await store.tracking.reports("app", "cmp_1")
+    assert found == [_report(0), again]
+    assert await store.tracking.reports("other", "cmp_1") == []
+    await store.tracking.put_reports([])  # nothing to write: no request
+    assert len(await store.tracking.reports("app", "cmp_1")) == 2
+
+
+async def test_marks_are_inserted_once_and_counted_per_kind_and_channel(store: Store) -> None:
+    marks = [
+        Mark("app", "cmp_1", uid, channel, "delivered", 5)
+        for uid in ("a", "b", "c")
+        for channel in ("ch", "*")
+    ]
+    await store.tracking.mark(marks)
+    await store.tracking.mark([*marks, Mark("app", "cmp_1", "a", "*", "read", 6)])
+    assert await store.tracking.marked("app", "cmp_1", "delivered", "*") == 3
+    assert await store.tracking.marked("app", "cmp_1", "delivered", "ch") == 3
+    assert await store.tracking.marked("app", "cmp_1", "read", "*") == 1
+    assert await store.tracking.marked("app", "cmp_1", "read", "ch") == 0
+    assert await store.tracking.marked("app", "cmp_2", "delivered", "*") == 0

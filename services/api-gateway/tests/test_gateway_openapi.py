@@ -107,6 +107,7 @@ OWN_ERRORS: dict[tuple[str, str], set[str]] = {
     ("post", f"{CAMPAIGN}/recipients"): {"404", "409", *PEER},
     ("get", f"{CAMPAIGN}/recipients"): {"404"},
     ("get", f"{CAMPAIGN}/recipients/summary"): {"404"},
+    ("get", f"{CAMPAIGN}/sequence-metrics"): {"404"},
     # CSV imports: the directory is asked in the background, never by these.
     ("post", f"{CAMPAIGN}/recipients/upload-url"): {"404", "409"},
     ("post", f"{CAMPAIGN}/recipients/csv"): {"404", "409"},  # 413 with its body

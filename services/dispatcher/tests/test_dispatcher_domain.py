@@ -267,3 +267,46 @@ def test_the_same_send_id_in_two_apps_gives_two_records() -> None:
         for app in ("app-a", "app-b")
     ]
     assert plans[0].records[0].id != plans[1].records[0].id
+
+
+def test_a_campaign_chunk_says_each_receivers_state_and_every_chunk_tallies_channels() -> None:
+    command = send_command(
+        APP, "cmp1", ["alice", "ghost", "bob"], mode="campaign", channels=("in_app", "email")
+    )
+    plan = domain.plan_chunk(command, users("alice", "bob"), NOW)
+
+    summary = plan.events[-1]
+    assert isinstance(summary, ChunkDispatched)
+    assert summary.receivers is not None
+    # bob's email waits for a worker: pending (shown as processing), not sent yet.
+    assert [(r.uid, r.status, r.code) for r in summary.receivers] == [
+        ("alice", "pending", None),
+        ("ghost", "failed", domain.ERR_USER_NOT_FOUND),
+        ("bob", "pending", None),
+    ]
+    assert [(t.channel_type, t.sent, t.failed, t.queued) for t in summary.channels] == [
+        ("in_app", 2, 1, 0),
+        ("email", 0, 1, 2),
+    ]
+
+
+def test_a_campaign_chunk_on_in_app_only_has_its_receivers_sent() -> None:
+    command = send_command(APP, "cmp2", ["alice", "ghost"], mode="campaign")
+    plan = domain.plan_chunk(command, users("alice"), NOW)
+
+    summary = plan.events[-1]
+    assert isinstance(summary, ChunkDispatched)
+    assert summary.receivers is not None
+    assert [(r.uid, r.status) for r in summary.receivers] == [
+        ("alice", "sent"),
+        ("ghost", "failed"),
+    ]
+    assert summary.receivers[1].message
+
+
+def test_a_batch_chunk_does_not_carry_its_receivers() -> None:
+    command = send_command(APP, "bat1", ["alice", "bob"], mode="batch")
+    summary = domain.plan_chunk(command, users("alice", "bob"), NOW).events[-1]
+    assert isinstance(summary, ChunkDispatched)
+    assert summary.receivers is None
+    assert [(t.channel_type, t.sent) for t in summary.channels] == [("in_app", 2)]

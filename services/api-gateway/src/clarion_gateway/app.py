@@ -27,7 +27,7 @@ from .authoring.service import (
     CachedChannels,
     CachedTemplates,
 )
-from .campaigns import import_routes
+from .campaigns import import_routes, objects_s3
 from .campaigns import progress as campaign_progress
 from .campaigns import routes as campaign_routes
 from .campaigns.audience import AudienceLocks, Directory, RecipientRepository
@@ -36,12 +36,18 @@ from .campaigns.directory import PeerDirectory
 from .campaigns.domain import Campaign
 from .campaigns.imports import ImportContext, ImportRunner, ImportStorage
 from .campaigns.imports_mongo import mongo_import_storage
-from .campaigns.mongo import MongoAudienceLocks, MongoCampaigns, MongoRecipients
+from .campaigns.mongo import (
+    MongoAudienceLocks,
+    MongoCampaigns,
+    MongoCampaignTracking,
+    MongoRecipients,
+)
 from .campaigns.progress import CampaignEvents
 from .campaigns.routes import CampaignSending
 from .campaigns.scheduler import CampaignScheduler
 from .campaigns.sending import send_campaign
 from .campaigns.service import CampaignRepository
+from .campaigns.tracking import TrackingRepository
 from .campaigns.uploads import UploadSigner, signing_key
 from .categories import routes as category_routes
 from .categories.mongo import MongoCategories
@@ -102,7 +108,9 @@ class Adapters:
     directory: Directory
     # Status events of campaigns (a consumer group of clarion.status).
     campaign_events: CampaignEvents
-    # CSV imports: upload keys, uploaded files, imports.
+    # The recipients' states and channels' numbers kept from those events.
+    campaign_tracking: TrackingRepository
+    # CSV imports: upload keys, uploaded files, imports; the S3 object store if configured.
     csv_imports: ImportStorage
 
     @classmethod
@@ -151,7 +159,8 @@ class Adapters:
             campaign_events=KafkaCampaignEvents(
                 broker, topics, settings.group_id, settings.group_instance_id
             ),
-            csv_imports=mongo_import_storage(db),
+            campaign_tracking=MongoCampaignTracking(db),
+            csv_imports=mongo_import_storage(db, objects_s3.connect(settings.object_store())),
         )
 
     def resources(self) -> list[Resource]:
@@ -165,6 +174,7 @@ class Adapters:
             self.categories,
             self.campaigns,
             self.recipients,
+            self.campaign_tracking,
             self.csv_imports,
             self.idempotency,
             self.broker,
@@ -255,7 +265,7 @@ def _campaign_workers(settings: Settings, adapters: Adapters) -> CampaignSchedul
     sends scheduled campaigns and resumes sends cut short."""
 
     async def on_status(events: Sequence[AnyStatusEvent]) -> None:
-        await campaign_progress.apply_status(adapters.campaigns, events)
+        await campaign_progress.apply_status(adapters.campaigns, adapters.campaign_tracking, events)
 
     adapters.campaign_events.subscribe(on_status)
     cache = adapters.authoring.cache
@@ -321,6 +331,7 @@ def _routers(
             responder,
             adapters.campaigns,
             adapters.recipients,
+            adapters.campaign_tracking,
             adapters.audience_locks,
             adapters.directory,
             templates,

@@ -68,8 +68,31 @@ class DeliveryFailed(_StatusEvent):
     error: ErrorInfo
 
 
+class ChannelTally(Contract):
+    """What one chunk did on one channel of its template: deliveries final as sent or
+    failed, and those ``queued`` for a worker or a retry (API.md, Finality)."""
+
+    channel_type: ChannelType
+    channel_id: str
+    sent: int = 0
+    failed: int = 0
+    queued: int = 0
+
+
+class ReceiverState(Contract):
+    """One receiver of a chunk: ``pending`` while a delivery is queued, else ``sent``
+    when one delivery is sent, else ``failed`` with the first failure."""
+
+    uid: str
+    status: Literal["pending", "sent", "failed"]
+    code: str | None = None
+    message: str | None = None
+
+
 class ChunkDispatched(_StatusEvent):
-    """One chunk of a send is fanned out: counts for the progress read models."""
+    """One chunk of a send is fanned out: counts for the progress read models, per
+    channel of the template, and (for a campaign's chunk) each receiver's state, which
+    the gateway keeps as the campaign's recipient states."""
 
     type: Literal["chunk_dispatched"] = "chunk_dispatched"
     chunk: int
@@ -77,6 +100,10 @@ class ChunkDispatched(_StatusEvent):
     total: int
     sent: int
     failed: int
+    channels: list[ChannelTally] = Field(default_factory=list)
+    receivers: list[ReceiverState] | None = Field(
+        default=None, description="the chunk's receivers in order (campaign chunks only)"
+    )
 
 
 BatchStatus = Literal["completed", "partially_failed", "failed"]

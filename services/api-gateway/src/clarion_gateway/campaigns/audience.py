@@ -16,13 +16,11 @@ from typing import Any, Protocol
 
 from pydantic import JsonValue
 
-from clarion_shared.cursor import CursorPage, CursorRequest, ListSorts, PageRequest
 from clarion_shared.errors import Invalid
 from clarion_shared.ids import new_id
 from clarion_shared.lifecycle import Resource
 from clarion_shared.logging import get_logger
 
-from ..paging import PageOf, SortKey, paginate
 from ..sends.domain import SendLimits, variable_problems
 from ..slugs import check_uid
 from .domain import (
@@ -31,7 +29,6 @@ from .domain import (
     Campaign,
     Recipient,
     RecipientRejected,
-    RecipientStatus,
     TooManyRecipients,
     require,
 )
@@ -241,47 +238,3 @@ async def _store(
         total=total,
     )
     return AudienceChange(updated, len(new), duplicates, rejected)
-
-
-RECIPIENT_SORTS = ListSorts(
-    fields={"updatedAt": "updatedAt", "createdAt": "createdAt"},
-    page_default=("createdAt", "asc"),
-)
-# Ties (a whole addition shares its timestamps) are ordered by id, as cursors are.
-_RECIPIENT_KEYS: dict[str, SortKey[Recipient]] = {
-    "updatedAt": SortKey(lambda r: r.updated_at),
-    "createdAt": SortKey(lambda r: r.created_at),
-}
-
-
-async def list_recipients(
-    campaigns: CampaignRepository,
-    recipients: RecipientRepository,
-    app_id: str,
-    campaign_id: str,
-    status: RecipientStatus | None,
-    paging: PageRequest | CursorRequest,
-) -> PageOf[Recipient] | CursorPage[Recipient]:
-    """The audience (≤ 10,000) read with one equality query, filtered and paged here."""
-    await get_campaign(campaigns, app_id, campaign_id)
-    found = [
-        r
-        for r in await recipients.list(app_id, campaign_id)
-        if status is None or r.status == status
-    ]
-    return paginate(found, paging, _RECIPIENT_KEYS, lambda r: r.recipient_id)
-
-
-async def summarize(
-    campaigns: CampaignRepository, recipients: RecipientRepository, app_id: str, campaign_id: str
-) -> dict[RecipientStatus, int]:
-    await get_campaign(campaigns, app_id, campaign_id)
-    counts: dict[RecipientStatus, int] = {
-        "pending": 0,
-        "processing": 0,
-        "completed": 0,
-        "failed": 0,
-    }
-    for recipient in await recipients.list(app_id, campaign_id):
-        counts[recipient.status] += 1
-    return counts

@@ -223,10 +223,22 @@ def finished(
     """The dispatcher's one decision (``BatchCompleted``): the final status and counts."""
     if campaign.status != "sending":
         return campaign  # decided already (a redelivered event), or not this campaign's
+    delivered = max(delivered, campaign.counts.delivered)  # the marks may know more
     counts = replace(campaign.counts, sent=sent, delivered=delivered, failed=failed)
     return replace(
         campaign, status=status, completed_at=completed_at, counts=counts, updated_at=completed_at
     )
+
+
+def with_engagement(campaign: Campaign, delivered: int, read: int) -> Campaign:
+    """The recipients whose items were delivered and read, as counted from their marks
+    (counts only grow: a count taken before a later one is never applied over it)."""
+    counts = replace(
+        campaign.counts,
+        delivered=max(delivered, campaign.counts.delivered),
+        read=max(read, campaign.counts.read),
+    )
+    return campaign if counts == campaign.counts else replace(campaign, counts=counts)
 
 
 def with_audience(campaign: Campaign, added: int, now: int) -> Campaign:

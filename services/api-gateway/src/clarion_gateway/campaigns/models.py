@@ -14,6 +14,7 @@ from clarion_shared.api import ApiModel
 from .audience import AudienceChange
 from .domain import MAX_RECIPIENTS, Campaign, Recipient
 from .service import CampaignDraft
+from .tracking import StepMetrics
 
 
 class CampaignCreate(ApiModel):
@@ -209,3 +210,29 @@ class RecipientSummary(ApiModel):
     processing: int
     completed: int
     failed: int
+
+
+class StepMetricsPublic(ApiModel):
+    """One channel step of the campaign's template version (``sequence-metrics``)."""
+
+    step: int = Field(description="1-based, in the template version's channel order")
+    channel_type: str
+    channel_id: str | None = Field(description="the channel the send resolved (once sent)")
+    sent: int
+    delivered: int = Field(description="feed items marked delivered (in-app)")
+    read: int = Field(description="feed items marked read (in-app)")
+    failed: int
+    queued: int = Field(description="deliveries waiting for a worker or a retry")
+
+    @classmethod
+    def of(cls, s: StepMetrics) -> StepMetricsPublic:
+        return cls(
+            step=s.step,
+            channel_type=s.channel_type,
+            channel_id=s.channel_id,
+            sent=s.sent,
+            delivered=s.delivered,
+            read=s.read,
+            failed=s.failed,
+            queued=s.queued,
+        )

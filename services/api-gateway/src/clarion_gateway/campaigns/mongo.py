@@ -1,7 +1,10 @@
 """The campaigns' collections: ``campaigns`` (one document per ``{app_id}:{campaign_id}``),
 ``campaign_recipients`` (one per recipient, ``_id`` derived from campaign and uid, found
-by the top-level equality ``campaign_key``) and ``campaign_locks`` (one per campaign
-whose audience is being changed; taken by an insert, so two holders never both win).
+by the top-level equality ``campaign_key``), ``campaign_locks`` (one per campaign
+whose audience is being changed; taken by an insert, so two holders never both win),
+and the tracking read model: ``campaign_reports`` (one per reported chunk) and
+``campaign_marks`` (one per delivered or read recipient and channel), both found by
+``campaign_key``.
 """
 
 from __future__ import annotations
@@ -9,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
+from pymongo import ReplaceOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from clarion_shared.contracts.status import ChannelTally, ReceiverState
+from clarion_shared.ids import derive_id
 from clarion_shared.mongo import Document, create_index_best_effort
 
 from ..mongo import dump_json, load_json
@@ -24,10 +31,22 @@ from .domain import (
     RecipientStatus,
     recipient_id,
 )
+from .tracking import ChunkReport, Mark, MarkKind
 
 # Recipients written per bulk request.
 _WRITE_BATCH = 1000
 DUPLICATE_KEY = 11000
+
+
+async def _insert_new(col: AsyncCollection[Document], docs: Sequence[Document]) -> None:
+    """Insert ``docs``, leaving those whose ``_id`` is there already as they are."""
+    for start in range(0, len(docs), _WRITE_BATCH):
+        try:
+            await col.insert_many(docs[start : start + _WRITE_BATCH], ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(error.get("code") != DUPLICATE_KEY for error in errors) or not errors:
+                raise
 
 
 def _key(app_id: str, campaign_id: str) -> str:
@@ -211,14 +230,7 @@ class MongoRecipients:
     async def add(self, recipients: Sequence[Recipient]) -> None:
         """Insert them; one already there (a retried addition after a crash) is left as
         it is. Inserts, not upserts: FerretDB holds a connection per matched update."""
-        for start in range(0, len(recipients), _WRITE_BATCH):
-            part = recipients[start : start + _WRITE_BATCH]
-            try:
-                await self._col.insert_many([_recipient_doc(r) for r in part], ordered=False)
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(error.get("code") != DUPLICATE_KEY for error in errors) or not errors:
-                    raise
+        await _insert_new(self._col, [_recipient_doc(r) for r in recipients])
 
     async def list(self, app_id: str, campaign_id: str) -> list[Recipient]:
         cursor = self._col.find({"campaign_key": _key(app_id, campaign_id)}, batch_size=2000)
@@ -262,3 +274,70 @@ class MongoAudienceLocks:
 
     async def release(self, app_id: str, campaign_id: str, holder: str) -> None:
         await self._col.delete_one({"_id": _key(app_id, campaign_id), "holder": holder})
+
+
+def _report_doc(r: ChunkReport) -> Document:
+    return {
+        "_id": derive_id(r.app_id, r.campaign_id, "chunk", str(r.chunk)),
+        "campaign_key": _key(r.app_id, r.campaign_id),
+        "app_id": r.app_id,
+        "campaign_id": r.campaign_id,
+        "chunk": r.chunk,
+        "at": r.at,
+        "receivers": [s.model_dump(exclude_none=True) for s in r.receivers],
+        "channels": [t.model_dump() for t in r.channels],
+    }
+
+
+def _report(doc: Document) -> ChunkReport:
+    return ChunkReport(
+        app_id=doc["app_id"],
+        campaign_id=doc["campaign_id"],
+        chunk=int(doc["chunk"]),
+        at=int(doc["at"]),
+        receivers=tuple(ReceiverState.model_validate(r) for r in doc.get("receivers") or []),
+        channels=tuple(ChannelTally.model_validate(t) for t in doc.get("channels") or []),
+    )
+
+
+class MongoCampaignTracking:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._reports = db["campaign_reports"]
+        self._marks = db["campaign_marks"]
+
+    async def start(self) -> None:
+        await create_index_best_effort(self._reports, "campaign_key")
+        await create_index_best_effort(self._marks, "campaign_key")
+
+    async def stop(self) -> None:
+        return None
+
+    async def put_reports(self, reports: Sequence[ChunkReport]) -> None:
+        if reports:
+            docs = [_report_doc(r) for r in reports]
+            await self._reports.bulk_write(
+                [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False
+            )
+
+    async def reports(self, app_id: str, campaign_id: str) -> list[ChunkReport]:
+        cursor = self._reports.find({"campaign_key": _key(app_id, campaign_id)})
+        return sorted([_report(doc) async for doc in cursor], key=lambda r: r.chunk)
+
+    async def mark(self, marks: Sequence[Mark]) -> None:
+        docs = [
+            {
+                "_id": derive_id(m.app_id, m.campaign_id, m.uid, m.channel_id, m.kind),
+                "campaign_key": _key(m.app_id, m.campaign_id),
+                "kind": m.kind,
+                "channel_id": m.channel_id,
+                "uid": m.uid,
+                "at": m.at,
+            }
+            for m in marks
+        ]
+        await _insert_new(self._marks, docs)
+
+    async def marked(self, app_id: str, campaign_id: str, kind: MarkKind, channel_id: str) -> int:
+        return await self._marks.count_documents(
+            {"campaign_key": _key(app_id, campaign_id), "kind": kind, "channel_id": channel_id}
+        )

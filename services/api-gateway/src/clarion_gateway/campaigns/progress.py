@@ -1,20 +1,30 @@
 """Campaign progress from the status events: the gateway's read model of what the
 dispatcher decides (API.md: the dispatcher decides completion, the gateway reflects it).
 
-Chunk counts are set per chunk and the completion is applied once (it needs
-``sending``), so a redelivered or replayed event changes nothing.
+Chunk counts are set per chunk, the completion is applied once (it needs ``sending``),
+chunk reports are stored under derived ids and delivered or read marks inserted once
+(``tracking``), so a redelivered or replayed event changes nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from clarion_shared.contracts.status import AnyStatusEvent, BatchCompleted, ChunkDispatched
+from clarion_shared.contracts.status import (
+    AnyStatusEvent,
+    BatchCompleted,
+    ChunkDispatched,
+    FeedItemDelivered,
+    FeedItemRead,
+)
 from clarion_shared.logging import get_logger
+from clarion_shared.public.feed import FeedItemPublic
 
-from .domain import Campaign, CampaignNotFound, chunk_dispatched, finished
+from .domain import Campaign, CampaignNotFound, chunk_dispatched, finished, with_engagement
 from .service import CampaignRepository, change_campaign
+from .tracking import WHOLE_CAMPAIGN, ChunkReport, Mark, MarkKind, TrackingRepository
 
 log = get_logger(__name__)
 
@@ -49,16 +59,62 @@ def progressed(campaign: Campaign, events: Sequence[AnyStatusEvent]) -> Campaign
     return campaign
 
 
-async def apply_status(campaigns: CampaignRepository, events: Sequence[AnyStatusEvent]) -> None:
-    """Apply one fetch of status events: one save per campaign they concern."""
-    by_campaign: dict[tuple[str, str], list[AnyStatusEvent]] = {}
-    for event in events:
-        if event.mode == "campaign" and isinstance(event, ChunkDispatched | BatchCompleted):
-            by_campaign.setdefault((event.app_id, event.send_id), []).append(event)
-    for (app_id, campaign_id), own in by_campaign.items():
+def report_of(event: ChunkDispatched) -> ChunkReport | None:
+    if event.receivers is None:
+        return None
+    return ChunkReport(
+        app_id=event.app_id,
+        campaign_id=event.send_id,
+        chunk=event.chunk,
+        at=event.occurred_at,
+        receivers=tuple(event.receivers),
+        channels=tuple(event.channels),
+    )
 
-        def change(c: Campaign, own: list[AnyStatusEvent] = own) -> Campaign:
-            return progressed(c, own)
+
+def marks_of(event: FeedItemDelivered | FeedItemRead) -> list[Mark]:
+    """A delivered or read item's marks: on its channel, and for the campaign."""
+    item = FeedItemPublic.model_validate(event.feed_item)
+    kind: MarkKind = "delivered" if isinstance(event, FeedItemDelivered) else "read"
+    return [
+        Mark(event.app_id, event.send_id, item.receiver, channel, kind, event.occurred_at)
+        for channel in (item.channel_id, WHOLE_CAMPAIGN)
+    ]
+
+
+_TRACKED = (ChunkDispatched, BatchCompleted, FeedItemDelivered, FeedItemRead)
+
+
+async def apply_status(
+    campaigns: CampaignRepository, tracking: TrackingRepository, events: Sequence[AnyStatusEvent]
+) -> None:
+    """Apply one fetch of status events: the chunks' reports and the feed items' marks
+    first (so a campaign shown final has its recipients' states), then one save per
+    campaign they concern."""
+    by_campaign: dict[tuple[str, str], list[AnyStatusEvent]] = {}
+    reports: list[ChunkReport] = []
+    marks: list[Mark] = []
+    for event in events:
+        if event.mode != "campaign" or not isinstance(event, _TRACKED):
+            continue
+        by_campaign.setdefault((event.app_id, event.send_id), []).append(event)
+        if isinstance(event, ChunkDispatched):
+            report = report_of(event)
+            reports += [report] if report is not None else []
+        elif isinstance(event, FeedItemDelivered | FeedItemRead):
+            marks += marks_of(event)
+    await asyncio.gather(tracking.put_reports(reports), tracking.mark(marks))
+    marked = {(m.app_id, m.campaign_id) for m in marks}
+    for (app_id, campaign_id), own in by_campaign.items():
+        engaged = None
+        if (app_id, campaign_id) in marked:
+            engaged = await _engaged(tracking, app_id, campaign_id)
+
+        def change(
+            c: Campaign, own: list[AnyStatusEvent] = own, engaged: tuple[int, int] | None = engaged
+        ) -> Campaign:
+            c = progressed(c, own)
+            return c if engaged is None else with_engagement(c, *engaged)
 
         try:
             campaign = await change_campaign(campaigns, app_id, campaign_id, change)
@@ -74,3 +130,12 @@ async def apply_status(campaigns: CampaignRepository, events: Sequence[AnyStatus
                 sent=campaign.counts.sent,
                 failed=campaign.counts.failed,
             )
+
+
+async def _engaged(tracking: TrackingRepository, app_id: str, campaign_id: str) -> tuple[int, int]:
+    """(delivered, read) recipients of the campaign, counted from its marks."""
+    delivered, read = await asyncio.gather(
+        tracking.marked(app_id, campaign_id, "delivered", WHOLE_CAMPAIGN),
+        tracking.marked(app_id, campaign_id, "read", WHOLE_CAMPAIGN),
+    )
+    return delivered, read

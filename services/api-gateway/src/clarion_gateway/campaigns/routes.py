@@ -25,9 +25,9 @@ from ..sends.domain import SendLimits
 from ..sends.service import BatchRegistry, ChannelSource, SendCommands, TemplateSource
 from ..templates.service import TemplateRepository
 from ..web import Auth, IdempotencyKey, ListParam, Responder, json_response
-from . import audience, service
+from . import audience, service, tracking
 from . import sending as sending_service
-from .audience import RECIPIENT_SORTS, AudienceLocks, Directory, RecipientRepository
+from .audience import AudienceLocks, Directory, RecipientRepository
 from .models import (
     CampaignCreate,
     CampaignPublic,
@@ -37,8 +37,10 @@ from .models import (
     RecipientsAdd,
     RecipientsAdded,
     RecipientSummary,
+    StepMetricsPublic,
 )
 from .service import CAMPAIGN_SORTS, CampaignQuery, CampaignRepository
+from .tracking import RECIPIENT_SORTS, TrackingRepository
 
 _NOT_FOUND: Responses = {404: error_response("ERR_NOT_FOUND: no such campaign")}
 _STATUS = error_response(
@@ -87,6 +89,7 @@ def router(  # long: one closure per route, all on the same dependencies
     responder: Responder,
     campaigns: CampaignRepository,
     recipients: RecipientRepository,
+    progress: TrackingRepository,
     locks: AudienceLocks,
     directory: Directory,
     templates: TemplateRepository,
@@ -304,7 +307,7 @@ def router(  # long: one closure per route, all on the same dependencies
     @routes.get(
         "/{campaign_id}/recipients",
         response_model=Listed[RecipientPublic],
-        summary="List a campaign's recipients (pages, or cursor pages)",
+        summary="List a campaign's recipients with their states (pages, or cursor pages)",
         responses=_NOT_FOUND,
     )
     async def list_recipients(
@@ -317,9 +320,10 @@ def router(  # long: one closure per route, all on the same dependencies
         app_id: str = Depends(auth.require_app),
     ) -> Paged[RecipientPublic] | Cursored[RecipientPublic]:
         values = {"updatedAt": updated_at, "createdAt": created_at}
-        found = await audience.list_recipients(
+        found = await tracking.list_recipients(
             campaigns,
             recipients,
+            progress,
             app_id,
             campaign_id,
             status,
@@ -336,7 +340,19 @@ def router(  # long: one closure per route, all on the same dependencies
     async def recipient_summary(
         campaign_id: str, app_id: str = Depends(auth.require_app)
     ) -> Data[RecipientSummary]:
-        counts = await audience.summarize(campaigns, recipients, app_id, campaign_id)
+        counts = await tracking.summarize(campaigns, progress, app_id, campaign_id)
         return Data(data=RecipientSummary(total=sum(counts.values()), **counts))
+
+    @routes.get(
+        "/{campaign_id}/sequence-metrics",
+        response_model=Data[list[StepMetricsPublic]],
+        summary="Per channel step of the pinned template version: sent, delivered, read, failed",
+        responses=_NOT_FOUND,
+    )
+    async def sequence_metrics(
+        campaign_id: str, app_id: str = Depends(auth.require_app)
+    ) -> Data[list[StepMetricsPublic]]:
+        steps = await tracking.sequence_metrics(campaigns, templates, progress, app_id, campaign_id)
+        return Data(data=[StepMetricsPublic.of(step) for step in steps])
 
     return routes

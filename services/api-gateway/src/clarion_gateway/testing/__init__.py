@@ -5,6 +5,7 @@ from .campaigns import (
     MemoryAudienceLocks,
     MemoryCampaignEvents,
     MemoryCampaigns,
+    MemoryCampaignTracking,
     MemoryDirectory,
     MemoryRecipients,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "MemoryAudienceLocks",
     "MemoryBatchRegistry",
     "MemoryCampaignEvents",
+    "MemoryCampaignTracking",
     "MemoryCampaigns",
     "MemoryCategories",
     "MemoryChannels",

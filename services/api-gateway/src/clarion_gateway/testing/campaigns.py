@@ -11,6 +11,7 @@ from clarion_shared.contracts.status import AnyStatusEvent
 
 from ..campaigns.domain import Campaign, Recipient
 from ..campaigns.progress import StatusHandler
+from ..campaigns.tracking import ChunkReport, Mark, MarkKind
 
 
 class MemoryCampaigns:
@@ -91,6 +92,35 @@ class MemoryRecipients:
     async def delete_all(self, app_id: str, campaign_id: str) -> None:
         for key in [k for k in self.docs if k[:2] == (app_id, campaign_id)]:
             del self.docs[key]
+
+
+class MemoryCampaignTracking:
+    """``tracking.TrackingRepository`` in memory."""
+
+    def __init__(self) -> None:
+        self.chunks: dict[tuple[str, str, int], ChunkReport] = {}
+        self.marks: dict[tuple[str, str, str, str, str], Mark] = {}
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def put_reports(self, reports: Sequence[ChunkReport]) -> None:
+        for r in reports:
+            self.chunks[(r.app_id, r.campaign_id, r.chunk)] = r
+
+    async def reports(self, app_id: str, campaign_id: str) -> list[ChunkReport]:
+        return [r for k, r in sorted(self.chunks.items()) if k[:2] == (app_id, campaign_id)]
+
+    async def mark(self, marks: Sequence[Mark]) -> None:
+        for m in marks:
+            self.marks.setdefault((m.app_id, m.campaign_id, m.uid, m.channel_id, m.kind), m)
+
+    async def marked(self, app_id: str, campaign_id: str, kind: MarkKind, channel_id: str) -> int:
+        wanted = (app_id, campaign_id, channel_id, kind)
+        return sum(1 for k in self.marks if (k[0], k[1], k[3], k[4]) == wanted)
 
 
 class MemoryAudienceLocks:

@@ -25,7 +25,12 @@ from ..idempotency.domain import IdempotencyRecord, StoredResponse
 from ..kafka import publishing
 from ..sends.service import RegistrationFailed
 from ..templates.domain import Template
-from .campaigns import MemoryAudienceLocks, MemoryCampaigns, MemoryRecipients
+from .campaigns import (
+    MemoryAudienceLocks,
+    MemoryCampaigns,
+    MemoryCampaignTracking,
+    MemoryRecipients,
+)
 
 
 class NoLifecycle:
@@ -184,6 +189,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.campaigns = MemoryCampaigns()
         self.recipients = MemoryRecipients()
+        self.campaign_tracking = MemoryCampaignTracking()
         self.audience_locks = MemoryAudienceLocks()
         self.channels = MemoryChannels()
         self.apps = MemoryApps(self.channels)

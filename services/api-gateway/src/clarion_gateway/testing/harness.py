@@ -96,6 +96,7 @@ def fake_adapters(
         audience_locks=store.audience_locks,
         directory=directory or MemoryDirectory(),
         campaign_events=campaign_events or MemoryCampaignEvents(),
+        campaign_tracking=store.campaign_tracking,
         csv_imports=(csv_imports or MemoryImportStorage()).storage(),
     )
 

@@ -20,14 +20,17 @@ from clarion_shared.contracts.jobs import DeliveryJob
 from clarion_shared.contracts.replies import ReceiverResult
 from clarion_shared.contracts.sends import SendNotification, TemplateChannel
 from clarion_shared.contracts.status import (
+    ChannelTally,
     ChunkDispatched,
     DeliveryFailed,
     FeedItemSent,
     NotificationCreated,
+    ReceiverState,
 )
 from clarion_shared.ids import derive_id
 from clarion_shared.templating import MissingVariables, Renderer
 
+from ..batches.domain import receiver_outcome
 from ..feed.domain import feed_item_for, feed_item_sent
 from ..feed.models import FeedItem
 from ..notifications.domain import event_id, record_id
@@ -251,11 +254,24 @@ def notification_created(record: NotificationRecord) -> NotificationCreated:
 
 
 def chunk_dispatched(
-    send: SendContext, receivers: int, results: Sequence[ReceiverResult]
+    send: SendContext,
+    receivers: Sequence[str],
+    results: Sequence[ReceiverResult],
+    records: Sequence[NotificationRecord],
 ) -> ChunkDispatched:
-    """The chunk's summary: how many of its ``receivers`` were sent to, how many failed."""
+    """The chunk's summary: how many of its ``receivers`` were sent to, how many failed,
+    per channel; a campaign's chunk also says each receiver's state (API.md, Finality)."""
     command = send.command
     sent = sum(1 for result in results if result.status == "sent")
+    states = None
+    if command.mode == "campaign":
+        by_uid: dict[str, list[NotificationRecord]] = {}
+        for record in records:
+            by_uid.setdefault(record.uid, []).append(record)
+        states = [
+            ReceiverState(**receiver_outcome(uid, by_uid.get(uid, [])).model_dump())
+            for uid in receivers
+        ]
     return ChunkDispatched(
         event_id=event_id(derive_id(command.send_id, str(command.chunk)), "chunk_dispatched"),
         app_id=command.app_id,
@@ -264,10 +280,38 @@ def chunk_dispatched(
         occurred_at=send.now,
         chunk=command.chunk,
         chunks=command.chunks,
-        total=command.total or receivers,
+        total=command.total or len(receivers),
         sent=sent,
         failed=len(results) - sent,
+        channels=channel_tallies(send.channels, records),
+        receivers=states,
     )
+
+
+def channel_tallies(
+    channels: Sequence[TemplateChannel], records: Iterable[NotificationRecord]
+) -> list[ChannelTally]:
+    """Per channel of the template (in its order), its records' final and queued counts."""
+    tallies = {
+        channel.channel_id: ChannelTally(
+            channel_type=channel.channel_type, channel_id=channel.channel_id
+        )
+        for channel in channels
+    }
+    counts: dict[str, dict[str, int]] = {key: {} for key in tallies}
+    for record in records:
+        per = counts.setdefault(record.channel_id, {})
+        per[record.status] = per.get(record.status, 0) + 1
+    return [
+        tally.model_copy(
+            update={
+                "sent": counts[key].get("sent", 0),
+                "failed": counts[key].get("failed", 0),
+                "queued": counts[key].get("queued", 0),
+            }
+        )
+        for key, tally in tallies.items()
+    ]
 
 
 def chunk_events(
@@ -343,7 +387,7 @@ def plan_chunk(
     feed_items = [item for part in parts for item in part.feed_items]
     results = [part.result for part in parts]
     failures = [part.failed for part in parts if part.failed is not None]
-    summary = chunk_dispatched(send, len(receivers), results)
+    summary = chunk_dispatched(send, receivers, results, records)
     return ChunkPlan(
         receivers=receivers,
         records=records,

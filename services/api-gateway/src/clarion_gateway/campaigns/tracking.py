@@ -1,0 +1,221 @@
+"""Tracking a campaign's send: each recipient's state and each channel's numbers, a read
+model the gateway keeps from ``clarion.status`` (API.md: Finality, Campaigns).
+
+The dispatcher says what became of a campaign chunk's receivers in its
+``ChunkDispatched`` (each receiver's state, each channel's tally); the gateway stores
+that report as it is (one document per chunk, its id derived from the chunk, so a
+replayed event writes the same document). Feed items marked delivered or read leave a
+mark per (recipient, channel) and one per recipient for the whole campaign, inserted
+once; the campaign's ``deliveredCount`` and ``readCount`` are the marks counted when
+events arrive, so a replay counts nothing twice. Reads join the reports with the
+audience: a recipient is ``pending`` until its chunk is reported, then ``processing``
+while a delivery waits for a worker, ``completed`` (sent) or ``failed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol
+
+from clarion_shared.contracts.status import ChannelTally, ReceiverState
+from clarion_shared.cursor import CursorPage, CursorRequest, ListSorts, PageRequest
+from clarion_shared.lifecycle import Resource
+
+from ..paging import PageOf, SortKey, paginate
+from ..templates.service import TemplateRepository
+from .audience import RecipientRepository
+from .domain import Recipient, RecipientStatus
+from .service import CampaignRepository, get_campaign
+
+MarkKind = Literal["delivered", "read"]
+WHOLE_CAMPAIGN = "*"  # a mark's channel when it counts the recipient for the campaign
+
+_SHOWN: dict[str, RecipientStatus] = {
+    "pending": "processing",  # dispatched, a delivery still queued
+    "sent": "completed",
+    "failed": "failed",
+}
+
+
+@dataclass(frozen=True)
+class ChunkReport:
+    """What the dispatcher reported of one chunk of a campaign's send."""
+
+    app_id: str
+    campaign_id: str
+    chunk: int
+    at: int
+    receivers: tuple[ReceiverState, ...]
+    channels: tuple[ChannelTally, ...]
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A recipient's feed item was delivered or read, on a channel (or, with
+    ``WHOLE_CAMPAIGN``, on any: what the campaign's counts count)."""
+
+    app_id: str
+    campaign_id: str
+    uid: str
+    channel_id: str
+    kind: MarkKind
+    at: int
+
+
+class TrackingRepository(Resource, Protocol):
+    async def put_reports(self, reports: Sequence[ChunkReport]) -> None:
+        """Store each report under its chunk's derived id (a repeat writes the same)."""
+        ...
+
+    async def reports(self, app_id: str, campaign_id: str) -> list[ChunkReport]: ...
+
+    async def mark(self, marks: Sequence[Mark]) -> None:
+        """Insert the marks; one already there is left as it is."""
+        ...
+
+    async def marked(self, app_id: str, campaign_id: str, kind: MarkKind, channel_id: str) -> int:
+        """How many marks of ``kind`` the campaign has on ``channel_id``."""
+        ...
+
+
+# ---------------------------------------------------------------- what is shown
+
+
+@dataclass(frozen=True)
+class RecipientState:
+    status: RecipientStatus
+    at: int
+    code: str | None = None
+    message: str | None = None
+
+
+def recipient_states(reports: Sequence[ChunkReport]) -> dict[str, RecipientState]:
+    return {
+        r.uid: RecipientState(_SHOWN[r.status], report.at, r.code, r.message)
+        for report in reports
+        for r in report.receivers
+    }
+
+
+def tracked(recipient: Recipient, states: Mapping[str, RecipientState]) -> Recipient:
+    """The recipient as its chunk's report says (unchanged while not reported)."""
+    state = states.get(recipient.uid)
+    if state is None:
+        return recipient
+    return replace(
+        recipient,
+        status=state.status,
+        code=state.code,
+        message=state.message,
+        updated_at=max(recipient.updated_at, state.at),
+    )
+
+
+def summary(total: int, reports: Sequence[ChunkReport]) -> dict[RecipientStatus, int]:
+    counts: dict[RecipientStatus, int] = {"pending": 0, "processing": 0, "completed": 0}
+    counts["failed"] = 0
+    for state in recipient_states(reports).values():
+        counts[state.status] += 1
+    counts["pending"] = max(0, total - sum(counts.values()))
+    return counts
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """One channel step of the pinned template version (1-based, in its order)."""
+
+    step: int
+    channel_type: str
+    channel_id: str | None
+    sent: int = 0
+    delivered: int = 0
+    read: int = 0
+    failed: int = 0
+    queued: int = 0
+
+
+def step_totals(
+    steps: Sequence[tuple[str, str | None]], reports: Sequence[ChunkReport]
+) -> list[StepMetrics]:
+    """The reports' tallies added per step: a chunk tallies the template's channels in
+    its order, so the n-th tally is the n-th step (its channel id the one resolved)."""
+    totals = [StepMetrics(i + 1, kind, channel_id) for i, (kind, channel_id) in enumerate(steps)]
+    for report in reports:
+        for i, tally in enumerate(report.channels[: len(totals)]):
+            shown = totals[i]
+            totals[i] = replace(
+                shown,
+                channel_id=tally.channel_id,
+                sent=shown.sent + tally.sent,
+                failed=shown.failed + tally.failed,
+                queued=shown.queued + tally.queued,
+            )
+    return totals
+
+
+# ---------------------------------------------------------------- use cases
+
+_RECIPIENT_KEYS: dict[str, SortKey[Recipient]] = {
+    "updatedAt": SortKey(lambda r: r.updated_at),
+    "createdAt": SortKey(lambda r: r.created_at),
+}
+RECIPIENT_SORTS = ListSorts(
+    fields={"updatedAt": "updatedAt", "createdAt": "createdAt"},
+    page_default=("createdAt", "asc"),
+)
+
+
+async def list_recipients(  # long: the audience and its reports, joined and paged
+    campaigns: CampaignRepository,
+    recipients: RecipientRepository,
+    tracking: TrackingRepository,
+    app_id: str,
+    campaign_id: str,
+    status: RecipientStatus | None,
+    paging: PageRequest | CursorRequest,
+) -> PageOf[Recipient] | CursorPage[Recipient]:
+    """The audience (≤ 10,000) with its states: two equality queries (the recipients,
+    a report per chunk), filtered, sorted and paged here."""
+    await get_campaign(campaigns, app_id, campaign_id)
+    states = recipient_states(await tracking.reports(app_id, campaign_id))
+    found = [
+        shown
+        for shown in (tracked(r, states) for r in await recipients.list(app_id, campaign_id))
+        if status is None or shown.status == status
+    ]
+    return paginate(found, paging, _RECIPIENT_KEYS, lambda r: r.recipient_id)
+
+
+async def summarize(
+    campaigns: CampaignRepository, tracking: TrackingRepository, app_id: str, campaign_id: str
+) -> dict[RecipientStatus, int]:
+    """Counts per state, from the reports alone (the audience is not read)."""
+    campaign = await get_campaign(campaigns, app_id, campaign_id)
+    return summary(campaign.total_targets, await tracking.reports(app_id, campaign_id))
+
+
+async def sequence_metrics(
+    campaigns: CampaignRepository,
+    templates: TemplateRepository,
+    tracking: TrackingRepository,
+    app_id: str,
+    campaign_id: str,
+) -> list[StepMetrics]:
+    """Per channel step of the pinned version: the reports' tallies, and the feed
+    items' delivered and read marks on that step's channel."""
+    campaign = await get_campaign(campaigns, app_id, campaign_id)
+    template = await templates.get(app_id, campaign.template_id)
+    versions = template.versions if template is not None else ()
+    version = next((v for v in versions if v.version == campaign.template_version), None)
+    steps = [(c.channel_type, c.channel_id) for c in version.channels] if version else []
+    totals = step_totals(steps, await tracking.reports(app_id, campaign_id))
+    shown: list[StepMetrics] = []
+    for step in totals:
+        if step.channel_id is None:
+            shown.append(step)
+            continue
+        delivered = await tracking.marked(app_id, campaign_id, "delivered", step.channel_id)
+        read = await tracking.marked(app_id, campaign_id, "read", step.channel_id)
+        shown.append(replace(step, delivered=delivered, read=read))
+    return shown
