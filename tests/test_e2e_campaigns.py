@@ -128,6 +128,38 @@ async def test_a_campaign_reaches_every_recipient_and_completes(
     assert progress.status_code == 200, progress.text
     assert progress.json()["data"]["sent"] == 30
 
+    # Every recipient is final, as the chunks' reports say (written before completion).
+    summary = await client.get(f"{url}/recipients/summary", headers=auth)
+    assert summary.json()["data"] == {
+        "total": 30,
+        "pending": 0,
+        "processing": 0,
+        "completed": 30,
+        "failed": 0,
+    }
+    listed = await client.get(f"{url}/recipients?status=completed&perPage=100", headers=auth)
+    assert sorted(r["userId"] for r in listed.json()["data"]) == sorted([*vips, *others])
+
+    # Items delivered and read reach the campaign's counts and its channel step.
+    feed_url = "/v3/campaigns/notification-feed"
+    for uid, actions in (("vip-3", ("delivered", "read")), ("user-0", ("delivered",))):
+        (item,) = await feed(uid)
+        for action in actions:
+            marked = await client.post(
+                f"{feed_url}/{item['id']}/{action}", headers={**auth, "onbehalfof": uid}
+            )
+            assert marked.status_code == 200, marked.text
+
+    async def engaged() -> dict[str, Any] | None:
+        data: dict[str, Any] = (await client.get(url, headers=auth)).json()["data"]
+        return data if (data["deliveredCount"], data["readCount"]) == (2, 1) else None
+
+    await wait_until(engaged, timeout_s=30, what="the delivered and read counts")
+    metrics = (await client.get(f"{url}/sequence-metrics", headers=auth)).json()["data"]
+    assert [
+        (m["channelType"], m["sent"], m["delivered"], m["read"], m["failed"]) for m in metrics
+    ] == [("in_app", 30, 2, 1, 0)]
+
 
 async def test_a_scheduled_campaign_fires_once_across_restarts(
     stack: Stack, client: httpx.AsyncClient, admin_token: str
