@@ -15,6 +15,7 @@ from clarion_gateway.testing import AUTH, DEV_APP, Harness
 from clarion_shared.contracts.sends import SendMode
 from clarion_shared.contracts.status import BatchCompleted, BatchStatus, ChunkDispatched
 from clarion_shared.errors import Invalid
+from clarion_shared.ids import now
 
 CAMPAIGNS = "/v3/campaigns/campaigns"
 
@@ -149,6 +150,24 @@ async def test_deleting_a_draft_removes_it_and_its_audience(harness: Harness) ->
     assert deleted.status_code == 200, deleted.text
     assert _error(await harness.client.get(url, headers=AUTH), 404) == "ERR_NOT_FOUND"
     assert harness.store.recipients.docs == {}
+
+
+async def test_a_draft_is_not_deleted_while_its_audience_changes(harness: Harness) -> None:
+    await _template(harness)
+    harness.directory.add_users(DEV_APP, "u1")
+    campaign = await _campaign(harness)
+    url = f"{CAMPAIGNS}/{campaign['id']}"
+    await harness.client.post(f"{url}/recipients", json={"userIds": ["u1"]}, headers=AUTH)
+    # An import (or an addition) holds the audience: the delete waits its turn.
+    locks = harness.store.audience_locks
+    assert await locks.acquire(DEV_APP, campaign["id"], "import", now(), 600)
+    refused = await harness.client.delete(url, headers=AUTH)
+    assert _error(refused, 409) == "ERR_CONFLICT"
+    assert (await harness.client.get(url, headers=AUTH)).status_code == 200
+    assert len(harness.store.recipients.docs) == 1
+    await locks.release(DEV_APP, campaign["id"], "import")
+    assert (await harness.client.delete(url, headers=AUTH)).status_code == 200
+    assert harness.store.audience_locks.held == {}
 
 
 async def test_recipients_by_id_report_duplicates_and_rejections(harness: Harness) -> None:

@@ -27,6 +27,7 @@ from .domain import (
     MAX_RECIPIENTS,
     AudienceBusy,
     Campaign,
+    CampaignBusy,
     Recipient,
     RecipientRejected,
     TooManyRecipients,
@@ -100,6 +101,26 @@ async def audience_lock(locks: AudienceLocks, campaign: Campaign, now: int) -> A
         yield
     finally:
         await locks.release(campaign.app_id, campaign.campaign_id, holder)
+
+
+async def delete_campaign(
+    campaigns: CampaignRepository,
+    recipients: RecipientRepository,
+    locks: AudienceLocks,
+    app_id: str,
+    campaign_id: str,
+    now: int,
+) -> Campaign:
+    """Only a draft, and not while its audience changes (an addition or a CSV import
+    would write recipients of a campaign that is gone); its audience goes with it."""
+    campaign = await get_campaign(campaigns, app_id, campaign_id)
+    require(campaign, "delete", "draft")
+    async with audience_lock(locks, campaign, now):
+        if not await campaigns.delete(campaign):
+            raise CampaignBusy()
+        await recipients.delete_all(app_id, campaign_id)
+    log.info("campaign.deleted", app_id=app_id, campaign_id=campaign_id)
+    return campaign
 
 
 def _checked_variables(

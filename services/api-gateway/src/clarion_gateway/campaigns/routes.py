@@ -192,7 +192,9 @@ def router(  # long: one closure per route, all on the same dependencies
     async def delete_campaign(
         campaign_id: str, app_id: str = Depends(auth.require_app)
     ) -> Data[CampaignPublic]:
-        campaign = await service.delete_campaign(campaigns, recipients, app_id, campaign_id)
+        campaign = await audience.delete_campaign(
+            campaigns, recipients, locks, app_id, campaign_id, now()
+        )
         return Data(data=CampaignPublic.of(campaign))
 
     @routes.post(

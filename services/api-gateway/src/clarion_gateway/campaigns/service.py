@@ -30,7 +30,6 @@ from .domain import (
     check_name,
     edited,
     pinned_version,
-    require,
     scheduled,
 )
 
@@ -197,26 +196,6 @@ async def update_campaign(
     )
     log.info("campaign.updated", app_id=app_id, campaign_id=campaign_id)
     return campaign
-
-
-async def delete_campaign(
-    campaigns: CampaignRepository,
-    recipients: RecipientCleanup,
-    app_id: str,
-    campaign_id: str,
-) -> Campaign:
-    """Only a draft; its audience goes with it."""
-    campaign = await get_campaign(campaigns, app_id, campaign_id)
-    require(campaign, "delete", "draft")
-    if not await campaigns.delete(campaign):
-        raise CampaignBusy()
-    await recipients.delete_all(app_id, campaign_id)
-    log.info("campaign.deleted", app_id=app_id, campaign_id=campaign_id)
-    return campaign
-
-
-class RecipientCleanup(Protocol):
-    async def delete_all(self, app_id: str, campaign_id: str) -> None: ...
 
 
 async def cancel_campaign(
