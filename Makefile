@@ -15,7 +15,7 @@ INFRA := bash deploy/local/infra.sh
 WITH_INFRA = eval "$$($(INFRA) env)" &&
 
 .PHONY: help install tools infra-install infra-up infra-down infra-status topics run lint fmt \
-        test test-unit test-integration test-e2e bench bench-scale clean
+        s3-install test test-unit test-integration test-e2e bench bench-scale clean
 
 help:
 	@echo "make run     start everything locally (Ctrl-C stops it)"
@@ -42,6 +42,10 @@ tools:
 # infra.sh's readiness probes run on the venv (python -m clarion_devtools.probe).
 infra-install: install
 	$(INFRA) install
+
+# The tests' S3-compatible server (MinIO, built once into the cache infra.sh uses).
+s3-install: install
+	$(UV) run --frozen python -m clarion_devtools.s3server install
 
 infra-up: install
 	$(INFRA) up
@@ -74,13 +78,13 @@ fmt: install
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
-test: lint infra-up
+test: lint infra-up s3-install
 	$(WITH_INFRA) $(UV) run --frozen pytest -q -p no:cacheprovider
 
 test-unit: install
 	$(UV) run --frozen pytest -q -m "not integration and not e2e"
 
-test-integration: install infra-up
+test-integration: install infra-up s3-install
 	$(WITH_INFRA) $(UV) run --frozen pytest -q -m integration
 
 test-e2e: install infra-up

@@ -111,7 +111,8 @@ OWN_ERRORS: dict[tuple[str, str], set[str]] = {
     # CSV imports: the directory is asked in the background, never by these.
     ("post", f"{CAMPAIGN}/recipients/upload-url"): {"404", "409"},
     ("post", f"{CAMPAIGN}/recipients/csv"): {"404", "409"},  # 413 with its body
-    ("post", f"{CAMPAIGN}/import-csv"): {"404", "409"},
+    # With an S3 store configured, import-csv asks it whether the file is there.
+    ("post", f"{CAMPAIGN}/import-csv"): {"404", "409", "503"},
     ("get", f"{CAMPAIGN}/import-status"): {"404"},
 }
 

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import Self
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -13,6 +15,7 @@ from clarion_shared.tail import FETCH_MAX_WAIT_MS
 
 from .campaigns.audience_csv import CsvLimits
 from .campaigns.domain import MAX_RECIPIENTS
+from .campaigns.objects_s3 import ObjectStoreConfig
 from .campaigns.uploads import CSV_MAX_BYTES
 from .proxies.peers import Peer
 from .sends.domain import SendLimits
@@ -21,6 +24,7 @@ from .templates.domain import TemplateLimits
 # Bytes a send command takes besides its template, receivers and variables (ids,
 # channel ids, tag, counters), with room to spare.
 _RECORD_OVERHEAD = 16 * 1024
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 class Settings(ServiceSettings):
@@ -141,6 +145,72 @@ class Settings(ServiceSettings):
     csv_max_bytes: int = Field(
         default=CSV_MAX_BYTES, ge=1, description="Largest CSV upload (413 above)."
     )
+    # CSV imports through an S3-compatible object store (campaigns.objects): upload URLs
+    # are its presigned ones. No endpoint and no bucket: none, the self-hosted URLs.
+    s3_endpoint_url: str = Field(
+        default="",
+        description="The store's S3 API, as the gateway and the clients reach it "
+        "(presigned URLs name it): http(s)://host[:port].",
+    )
+    s3_bucket: str = Field(default="", description="The bucket of the uploads (created before).")
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_region: str = Field(default="us-east-1", min_length=1)
+    s3_key_prefix: str = Field(
+        default="",
+        max_length=256,
+        description="Put before every object key ({prefix}{app}/{campaign}/{upload}.csv).",
+    )
+    s3_path_style: bool = Field(
+        default=True,
+        description="{endpoint}/{bucket}/{key} URLs (self-hosted servers); false: "
+        "{bucket}.{endpoint host}/{key} (AWS).",
+    )
+
+    def object_store(self) -> ObjectStoreConfig | None:
+        """The object store of uploads; None when none is configured."""
+        if not self.s3_endpoint_url:
+            return None
+        return ObjectStoreConfig(
+            self.s3_endpoint_url,
+            self.s3_bucket,
+            self.s3_access_key,
+            self.s3_secret_key,
+            self.s3_region,
+            self.s3_key_prefix,
+            self.s3_path_style,
+        )
+
+    @model_validator(mode="after")
+    def _object_store_whole(self) -> Self:
+        named = {
+            "S3_ENDPOINT_URL": self.s3_endpoint_url,
+            "S3_BUCKET": self.s3_bucket,
+            "S3_ACCESS_KEY": self.s3_access_key,
+            "S3_SECRET_KEY": self.s3_secret_key,
+        }
+        missing = [f"CLARION_GATEWAY_{name}" for name, value in named.items() if not value]
+        if missing and len(missing) < len(named):
+            raise ValueError(
+                "the object store is configured in part: set CLARION_GATEWAY_S3_ENDPOINT_URL, "
+                "_BUCKET, _ACCESS_KEY and _SECRET_KEY together, or none of them "
+                f"(missing: {', '.join(missing)})"
+            )
+        if missing:
+            return self
+        endpoint = urlsplit(self.s3_endpoint_url)
+        if endpoint.scheme not in ("http", "https") or not endpoint.hostname:
+            raise ValueError("CLARION_GATEWAY_S3_ENDPOINT_URL must be an http(s)://host URL")
+        if endpoint.query or endpoint.fragment:
+            raise ValueError("CLARION_GATEWAY_S3_ENDPOINT_URL takes no query or fragment")
+        if not _BUCKET.fullmatch(self.s3_bucket):
+            raise ValueError(
+                "CLARION_GATEWAY_S3_BUCKET must be an S3 bucket name: 3-63 lowercase "
+                "letters, digits, dots and hyphens, starting and ending with a letter or digit"
+            )
+        if self.s3_key_prefix.startswith("/"):
+            raise ValueError("CLARION_GATEWAY_S3_KEY_PREFIX must not start with /")
+        return self
 
     def csv_limits(self) -> CsvLimits:
         return CsvLimits(

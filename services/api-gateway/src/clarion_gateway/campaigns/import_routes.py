@@ -3,7 +3,8 @@
 - ``POST /v3/campaigns/campaigns/{id}/recipients/upload-url`` → 201 ``{uploadUrl, s3Key,
   expiresAt}``; the client PUTs the file to ``uploadUrl`` (``PUT /uploads/{key}``,
   outside ``/v3``: its signed query replaces the apikey; not in the OpenAPI document, as
-  an S3 URL would not be), then ``POST .../{id}/import-csv {s3Key}`` → 202;
+  an S3 URL would not be), or, with an object store configured, a presigned URL of the
+  store (``objects``), then ``POST .../{id}/import-csv {s3Key}`` → 202;
 - ``POST .../{id}/recipients/csv`` (multipart, field ``file``) → 202, or a synchronous
   400 when the file's header is refused;
 - ``GET .../{id}/import-status``: the campaign's latest import.
@@ -64,7 +65,8 @@ class UploadPublic(ApiModel):
 
 
 class CsvImportRequest(ApiModel):
-    s3_key: str = Field(min_length=1, max_length=200, description="From upload-url.")
+    # S3's own limit on keys (the store's keys carry a prefix, the app and the campaign).
+    s3_key: str = Field(min_length=1, max_length=1024, description="From upload-url.")
 
 
 class ImportStarted(ApiModel):
@@ -148,7 +150,9 @@ _PUT_HELP = """\
 PUT the CSV to `uploadUrl` as the request body, without `apikey`: 200 `{data: {s3Key,
 size}}`; 403 `ERR_FORBIDDEN` when the URL is not valid or has expired, 409
 `ERR_CONFLICT` when it was used already, 413 `ERR_PAYLOAD_TOO_LARGE` over 50 MiB. Then
-`POST .../import-csv {s3Key}`."""
+`POST .../import-csv {s3Key}`. Where an S3-compatible store is configured, `uploadUrl` is
+its presigned URL: the store answers the PUT (403 once the URL expired), and a file
+over 50 MiB is refused by `import-csv` (413 `ERR_PAYLOAD_TOO_LARGE`)."""
 
 
 def import_router(  # long: one closure per route, all on the same dependencies
@@ -201,6 +205,8 @@ def import_router(  # long: one closure per route, all on the same dependencies
                 "with the s3Key) or ERR_VALIDATION"
             ),
             409: _BUSY,
+            413: _TOO_LARGE,
+            503: error_response("ERR_UNAVAILABLE: the S3 object store is unreachable"),
         },
     )
     async def import_csv(

@@ -11,6 +11,9 @@ held. Once the lease is over, a sweep of any gateway (at its start, then every
 ``SWEEP_EVERY_S``) takes the lock and runs it again from its stored file: recipients'
 ids are derived, and what the cut attempt wrote counts as this import's (``base``).
 After ``MAX_ATTEMPTS`` it fails with ``ERR_IMPORT_INTERRUPTED``. The file goes at the end.
+
+With an object store configured, upload URLs are its presigned ones, and the file stays
+there, streamed out by each run (``objects.UploadFiles`` knows where a file is).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from .domain import (
     RecipientRejected,
     require,
 )
+from .objects import ObjectStore, ObjectStoreUnavailable, UploadFiles
 from .service import CampaignRepository, get_campaign
 from .uploads import UploadChunks, UploadKeys, UploadSigner, UploadUrl
 
@@ -111,17 +115,23 @@ class ImportRepository(Resource, Protocol):
 
 @dataclass(frozen=True)
 class ImportStorage:
-    """The collections of CSV imports: upload keys, uploaded files, imports."""
+    """Upload keys, uploaded files, imports; the object store when one is configured."""
 
     keys: UploadKeys
     chunks: UploadChunks
     imports: ImportRepository
+    objects: ObjectStore | None = None
 
     async def start(self) -> None:
-        await asyncio.gather(self.keys.start(), self.chunks.start(), self.imports.start())
+        objects = [self.objects] if self.objects else []
+        await asyncio.gather(*(r.start() for r in [self.keys, self.chunks, self.imports, *objects]))
 
     async def stop(self) -> None:
-        await asyncio.gather(self.imports.stop(), self.chunks.stop(), self.keys.stop())
+        objects = [self.objects] if self.objects else []
+        await asyncio.gather(*(r.stop() for r in [*objects, self.imports, self.chunks, self.keys]))
+
+    def files(self) -> UploadFiles:
+        return UploadFiles(self.keys, self.chunks, self.objects)
 
 
 @dataclass(frozen=True)
@@ -139,10 +149,7 @@ async def issue_upload_url(
 ) -> UploadUrl:
     campaign = await get_campaign(context.campaigns, app_id, campaign_id)
     require(campaign, "a CSV upload", "draft")
-    key = new_id("upl_")
-    expires = now + signer.ttl_s
-    await context.storage.keys.insert(uploads.Upload(key, app_id, campaign_id, now, expires))
-    return UploadUrl(signer.url(key, expires), key, expires)
+    return await context.storage.files().issue(signer, app_id, campaign_id, now)
 
 
 async def start_import(
@@ -154,12 +161,11 @@ async def start_import(
     upload = await context.storage.keys.get(key)
     if upload is None or (upload.app_id, upload.campaign_id) != (app_id, campaign_id):
         raise uploads.UploadNotFound()
-    if upload.size is None:
-        raise uploads.NothingUploaded()
+    size = await context.storage.files().size(upload, context.limits.max_bytes)
     holder = new_id("lck_")
     if not await context.locks.acquire(app_id, campaign_id, holder, now, AUDIENCE_LEASE_S):
         raise AudienceBusy()
-    job = CsvImport(app_id, campaign_id, new_id("imp_"), key, upload.size, holder, now, now, now)
+    job = CsvImport(app_id, campaign_id, new_id("imp_"), key, size, holder, now, now, now)
     try:
         await context.storage.imports.insert(job)
     except Exception:
@@ -205,8 +211,7 @@ async def _imported(context: ImportContext, job: CsvImport) -> CsvImport:
         await context.storage.imports.save(job)
     ours = max(len(existing) - base, 0)  # written by a dead attempt of this import
     parser = _RowNumbered(existing, context.limits)
-    async for data in uploads.read_file(context.storage.chunks, job.upload_key, job.size):
-        parser.feed(data)
+    await context.storage.files().feed(job.upload_key, job.size, parser.feed)
     parsed = parser.close()
     wanted = list(parsed.recipients)
     found = await context.directory.existing(app_id, wanted) if wanted else set()
@@ -253,6 +258,7 @@ _FAILURES: tuple[tuple[type[Exception], str, str | None], ...] = (
     (uploads.UploadIncomplete, ERR_CSV_INVALID, None),
     (CampaignStatusRefused, "ERR_CAMPAIGN_STATUS", None),
     (CampaignNotFound, "ERR_NOT_FOUND", None),
+    (ObjectStoreUnavailable, "ERR_UNAVAILABLE", "The file store was unreachable; upload again."),
     (DomainError, "ERR_BAD_REQUEST", None),
     (PeerUnavailable, "ERR_UNAVAILABLE", "The user directory was unreachable; upload again."),
     (Exception, "ERR_INTERNAL", "The import failed; upload the file again."),
@@ -270,7 +276,7 @@ async def _finish(context: ImportContext, done: CsvImport) -> None:
     """Record the outcome, drop the file, then let the audience go."""
     storage = context.storage
     await storage.imports.save(done)
-    await uploads.discard(storage.keys, storage.chunks, done.upload_key)
+    await storage.files().drop_imported(done.upload_key)
     await context.locks.release(done.app_id, done.campaign_id, done.holder)
     code = done.error.code if done.error else None
     log.info("campaign.import_finished", import_id=done.import_id, status=done.status, code=code)
@@ -361,7 +367,7 @@ class ImportRunner:
         busy = {job.upload_key for job in processing}
         for key in await storage.keys.expired(at - UPLOAD_RETENTION_S):
             if key not in busy:
-                await uploads.discard(storage.keys, storage.chunks, key)
+                await storage.files().drop(key)
         resumed = []
         for job in processing:
             if job.started_at + AUDIENCE_LEASE_S > at or job.import_id in self._running:

@@ -2,7 +2,8 @@
 efficiently, so every lookup is one of those):
 
 - ``campaign_upload_keys``: one document per issued upload key (``_id`` the key), with
-  its app, campaign, PUT deadline, ``used`` flag and, once stored, the file's size;
+  its app, campaign, PUT deadline, ``used`` flag and, once stored, the file's size, or
+  ``object_store`` true when the file is PUT to the object store (``objects``);
 - ``campaign_uploads``: the uploaded files in chunks of 256 KiB, ``_id``
   ``{key}:{n}``, read one by one by ``_id`` and removed by the equality on
   ``upload_key``;
@@ -23,6 +24,7 @@ from clarion_shared.mongo import Document, create_index_best_effort
 
 from .domain import RecipientRejected
 from .imports import CsvImport, ImportFailure, ImportStatus, ImportStorage
+from .objects import ObjectStore
 from .uploads import Upload
 
 _STATUSES: tuple[ImportStatus, ...] = ("processing", "completed", "failed")
@@ -48,6 +50,7 @@ class MongoUploadKeys:
                 "expires_at": upload.expires_at,
                 "used": upload.used,
                 "size": upload.size,
+                "object_store": upload.in_object_store,
             }
         )
 
@@ -64,6 +67,7 @@ class MongoUploadKeys:
             expires_at=int(doc["expires_at"]),
             used=bool(doc.get("used")),
             size=int(size) if size is not None else None,
+            in_object_store=bool(doc.get("object_store")),
         )
 
     async def claim(self, key: str) -> bool:
@@ -209,5 +213,8 @@ class MongoImports:
         return [_import(doc) async for doc in self._col.find({"status": "processing"})]
 
 
-def mongo_import_storage(db: AsyncDatabase[Document]) -> ImportStorage:
-    return ImportStorage(MongoUploadKeys(db), MongoUploadChunks(db), MongoImports(db))
+def mongo_import_storage(
+    db: AsyncDatabase[Document], objects: ObjectStore | None = None
+) -> ImportStorage:
+    """The collections in ``db``; the files PUT to upload URLs in ``objects`` if given."""
+    return ImportStorage(MongoUploadKeys(db), MongoUploadChunks(db), MongoImports(db), objects)

@@ -1,22 +1,23 @@
 """CSV files uploaded for a campaign's audience: the signed upload URL and the stored file.
 
-CometChat hands out a presigned S3 URL; while no object store is configured, Clarion's
-``uploadUrl`` points at the gateway itself (``PUT /uploads/{key}``). The URL carries
-``expires`` and ``signature``, the hex HMAC-SHA256 of ``PUT\\n{key}\\n{expires}`` under
-the gateway's upload secret: they replace the apikey for that one PUT. The key's
-document (:class:`Upload`) binds it to its app and campaign, says whether a PUT took it
-(one only) and, once the file is stored, its size. The file is kept in chunks of
-``CHUNK_BYTES`` in the gateway's database, so any gateway instance can import it,
-streamed in and out: no request or import holds a whole file in memory. A multipart
-upload (``file_part``) is stored the same way under a key of its own, its header checked
-as it arrives (``store_checked``).
+CometChat hands out a presigned S3 URL, and so does Clarion when an S3-compatible store
+is configured (``objects``); while none is, Clarion's ``uploadUrl`` points at the gateway
+itself (``PUT /uploads/{key}``). The URL carries ``expires`` and ``signature``, the hex
+HMAC-SHA256 of ``PUT\\n{key}\\n{expires}`` under the gateway's upload secret: they
+replace the apikey for that one PUT. The key's document (:class:`Upload`) binds it to
+its app and campaign, says whether a PUT took it (one only) and, once the file is stored,
+its size. The file is kept in chunks of ``CHUNK_BYTES`` in the gateway's database, so
+any gateway instance can import it, streamed in and out: no request or import holds a
+whole file in memory. A multipart upload (``file_part``) is stored the same way under a
+key of its own, its header checked as it arrives (``store_checked``), with or without
+an object store.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote, urlencode
@@ -52,8 +53,10 @@ class Upload:
     campaign_id: str
     created_at: int
     expires_at: int  # the PUT's deadline
-    used: bool = False  # a PUT took the key (one only, unless it failed)
+    used: bool = False  # a PUT took the key (one only, unless it failed); of a store's: imported
     size: int | None = None  # the stored file's bytes, once its PUT completed
+    # The file is PUT to the object store (``objects``), not to the gateway's chunks.
+    in_object_store: bool = False
 
 
 @dataclass(frozen=True)
@@ -222,7 +225,7 @@ async def store_file(
     return size
 
 
-async def read_file(chunks: UploadChunks, key: str, size: int) -> AsyncIterator[bytes]:
+async def read_file(chunks: UploadChunks, key: str, size: int) -> AsyncGenerator[bytes, None]:
     """``key``'s stored file, chunk by chunk."""
     for n in range(-(-size // CHUNK_BYTES)):
         data = await chunks.get(key, n)
@@ -370,7 +373,7 @@ async def receive_upload(  # the PUT of an upload URL
     PUT again until the URL expires."""
     signer.check(key, expires, signature, now)
     upload = await keys.get(key)
-    if upload is None or upload.expires_at < now:
+    if upload is None or upload.expires_at < now or upload.in_object_store:
         raise UploadRefused("The upload URL is unknown or has expired.")
     if not await keys.claim(key):
         raise UploadUsed()
