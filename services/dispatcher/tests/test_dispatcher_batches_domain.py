@@ -35,7 +35,9 @@ def batch(chunks: int = 2, total: int = 4, **fields: object) -> Batch:
     )
 
 
-def chunk(index: int, *statuses: str, dispatched: bool = True) -> BatchChunk:
+def chunk(
+    index: int, *statuses: str, dispatched: bool = True, event_read: bool = True
+) -> BatchChunk:
     receivers = [
         ReceiverOutcome.model_validate({"uid": f"u{index}-{n}", "status": status})
         for n, status in enumerate(statuses)
@@ -48,6 +50,7 @@ def chunk(index: int, *statuses: str, dispatched: bool = True) -> BatchChunk:
         chunk=index,
         receivers=receivers,
         dispatched=dispatched,
+        event_read=event_read,
         sent=statuses.count("sent"),
         failed=statuses.count("failed"),
         pending=statuses.count("pending"),
@@ -118,6 +121,9 @@ def test_a_batch_is_decided_when_every_chunk_is_recorded_and_none_pending() -> N
         is None
     )
     assert domain.decide(batch(), [chunk(0, "sent", "pending"), chunk(1, "sent", "sent")]) is None
+    # Recorded, but its ChunkDispatched not read back yet: the completion would precede it.
+    unread = chunk(1, "sent", "sent", event_read=False)
+    assert domain.decide(batch(), [chunk(0, "sent", "sent"), unread]) is None
     assert (
         domain.decide(batch(), [chunk(0, "sent", "failed"), chunk(1, "sent", "sent")])
         == "partially_failed"

@@ -147,6 +147,26 @@ class BatchRepositorySuite:
         assert (first.dispatched, first.pending, first.receivers) == (False, 2, [])
         assert (second.dispatched, second.sent, second.receivers) == (True, 1, [])
 
+    async def test_a_chunks_event_is_noted_read_once_and_survives_the_record(
+        self, repo: BatchRepository
+    ) -> None:
+        app, batch_id = await self._registered(repo, ["a"], ["b"])
+        loose = random_ref("bat")  # nobody registered it: its chunk is written by the record
+        await repo.record(
+            [outcome(app, batch_id, 0, 2, a="sent"), outcome(app, loose, 0, 1, x="sent")]
+        )
+        batch, other = await repo.get(app, batch_id), await repo.get(app, loose)
+        assert batch is not None
+        assert other is not None
+        assert [c.event_read for c in await repo.chunks(batch)] == [False, False]
+        assert [c.event_read for c in await repo.chunks(other)] == [False]
+
+        first = domain.chunk_key(app, batch_id, 0)
+        await repo.mark_events_read([first])
+        await repo.mark_events_read([first])
+        await repo.record([outcome(app, batch_id, 1, 2, b="sent")])
+        assert [c.event_read for c in await repo.chunks(batch)] == [True, False]
+
     async def test_a_chunk_nobody_registered_creates_itself_and_its_batch(
         self, repo: BatchRepository
     ) -> None:

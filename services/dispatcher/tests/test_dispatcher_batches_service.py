@@ -362,3 +362,21 @@ async def test_registering_again_is_a_no_op(world: World) -> None:
     await world.register("bat_1", ["a", "b"])
     shown = await service.get_batch(APP, "bat_1", batches=world.batches)
     assert (shown.status, shown.sent) == ("dispatching", 2)
+
+
+async def test_the_completion_waits_until_every_chunks_event_is_read(world: World) -> None:
+    """Both chunks recorded, only the first one's events read: not decided yet, so the
+    completion, published once the last event is read, follows every chunk's on the
+    send's partition (a reader of the topic has every receiver's state by then)."""
+    first, second = await world.register("bat_1", ["a", "b"], ["c"])
+    first_events = await world.dispatch(first)
+    second_events = await world.dispatch(second)  # recorded before its events are read
+
+    await world.track(first_events)
+    assert world.announcer.announced == []
+    shown = await service.get_batch(APP, "bat_1", batches=world.batches)
+    assert (shown.status, shown.pending) == ("dispatching", 0)
+
+    await world.track(second_events)
+    [completed] = world.announcer.announced
+    assert (completed.status, completed.sent) == ("completed", 3)

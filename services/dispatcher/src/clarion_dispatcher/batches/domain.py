@@ -115,6 +115,7 @@ def registered(
             chunk=index,
             receivers=[ReceiverOutcome(uid=uid) for uid in receivers],
             pending=len(receivers),
+            event_read=False,
         )
         for index, receivers in enumerate(registration.chunks)
     ]
@@ -226,11 +227,14 @@ def final_status(sent: int, failed: int) -> FinalStatus:
 
 
 def decide(batch: Batch, chunks: Iterable[BatchChunk]) -> FinalStatus | None:
-    """The batch's final status once every chunk is recorded and no receiver is
-    pending (API.md, Finality); None before, and for a batch already decided."""
+    """The batch's final status once every chunk is recorded, its ``ChunkDispatched``
+    read back (so the decision's event follows every chunk's on the send's partition:
+    a reader of the topic has seen each receiver's state when it reads the completion)
+    and no receiver is pending (API.md, Finality); None before, and for a batch
+    already decided."""
     if batch.final:
         return None
-    recorded = {chunk.chunk: chunk for chunk in chunks if chunk.dispatched}
+    recorded = {chunk.chunk: chunk for chunk in chunks if chunk.dispatched and chunk.event_read}
     if set(recorded) != set(range(batch.chunks)):
         return None
     if any(chunk.pending for chunk in recorded.values()):

@@ -95,6 +95,13 @@ class BatchChunk(BaseModel):
     failed: int = 0
     pending: int = 0
     delivered: list[str] = Field(default_factory=list)
+    event_read: bool = Field(
+        default=True,
+        description="the tracker has read the chunk's ChunkDispatched: the batch's "
+        "BatchCompleted, decided after every chunk's, follows them all on the topic. "
+        "Written False with every new chunk; a document from before the field (none "
+        "there) had its event read, or will have, so it counts as read.",
+    )
 
     def count(self, status: ReceiverStatus | None) -> int:
         """How many of its receivers are in ``status`` (all of them for None)."""

@@ -105,7 +105,14 @@ class MongoBatches:
                 }
             )
             summaries.append(
-                {**identity, "dispatched": False, "sent": 0, "failed": 0, "pending": chunk.pending}
+                {
+                    **identity,
+                    "dispatched": False,
+                    "event_read": False,
+                    "sent": 0,
+                    "failed": 0,
+                    "pending": chunk.pending,
+                }
             )
         await asyncio.gather(
             insert_absent(self._receivers, receivers), insert_absent(self._chunks, summaries)
@@ -160,7 +167,10 @@ class MongoBatches:
         """The small document of the chunk, from the receivers stored."""
         result = await self._chunks.update_one(
             {"_id": outcome.key},
-            {"$set": _counts(receivers), "$setOnInsert": _batch_fields(outcome)},
+            {
+                "$set": _counts(receivers),
+                "$setOnInsert": {**_batch_fields(outcome), "event_read": False},
+            },
             upsert=True,
         )
         if result.upserted_id is not None:
@@ -200,6 +210,13 @@ class MongoBatches:
             },
         )
         return result.modified_count == 1
+
+    async def mark_events_read(self, chunk_ids: Sequence[str]) -> None:
+        async with self._gate:
+            await self._chunks.update_many(
+                {"_id": {"$in": list(chunk_ids)}, "event_read": {"$ne": True}},
+                {"$set": {"event_read": True}},
+            )
 
     async def mark_delivered(self, chunk_id: str, uids: Sequence[str]) -> None:
         if not uids:

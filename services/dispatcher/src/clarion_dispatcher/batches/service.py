@@ -95,6 +95,10 @@ class BatchRepository(Resource, Protocol):
         update); whether this call did it."""
         ...
 
+    async def mark_events_read(self, chunk_ids: Sequence[str]) -> None:
+        """Note that the chunks' ``ChunkDispatched`` were read (idempotent)."""
+        ...
+
     async def mark_delivered(self, chunk_id: str, uids: Sequence[str]) -> None:
         """Add receivers of a chunk to its ``delivered`` (idempotent)."""
         ...
@@ -238,6 +242,9 @@ async def _decide(
         return None
     positions = [domain.position_id(e.topic, e.partition, e.offset) for e in events]
     if not batch.final:
+        await batches.mark_events_read(
+            sorted({domain.chunk_key(app_id, batch_id, e.value.chunk) for e in events})
+        )
         status = domain.decide(batch, await batches.chunks(batch, receivers=False))
         if status is None:
             return None

@@ -66,6 +66,7 @@ class InMemoryBatches:
             failed=outcome.count("failed"),
             pending=outcome.count("pending"),
             delivered=current.delivered if current is not None else [],
+            event_read=current.event_read if current is not None else False,
         )
 
     async def record(self, outcomes: Sequence[ChunkOutcome]) -> None:
@@ -104,6 +105,11 @@ class InMemoryBatches:
             }
         )
         return True
+
+    async def mark_events_read(self, chunk_ids: Sequence[str]) -> None:
+        for chunk_id in chunk_ids:
+            chunk = self.chunk_docs[chunk_id]
+            self.chunk_docs[chunk_id] = chunk.model_copy(update={"event_read": True})
 
     async def mark_delivered(self, chunk_id: str, uids: Sequence[str]) -> None:
         chunk = self.chunk_docs[chunk_id]
