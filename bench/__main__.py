@@ -13,14 +13,21 @@ Scenarios (each prints a row and lands in ``bench/results/latest.json``):
 - realtime-1-during-batch: sequential realtime sends to 1 receiver while another
   10,000-receiver batch is fanned out (what a realtime send waits for behind a batch);
 - live-feed-1: sequential realtime sends to a user whose live feed (server-sent events)
-  is open, from the send to its item on the stream.
+  is open, from the send to its item on the stream;
+- campaign-csv-import-10k: a CSV audience of 10,000 users, from the upload-url request
+  until import-status says ``completed``; campaign-send-10k: that campaign from
+  ``POST .../send`` until its ``BatchCompleted`` (``bench/campaigns.py``).
 
 Run with ``make bench``; ``BENCH_SCALE=0.1`` shrinks every count for a quick look.
+``BENCH_ONLY`` (a comma-separated list of the names above, e.g.
+``BENCH_ONLY=campaign-csv-import-10k,campaign-send-10k``) runs only those scenarios and
+writes ``bench/results/latest-only.json``, leaving ``latest.json`` as it was.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,6 +36,7 @@ import httpx
 
 from clarion_shared.settings import InfraSettings
 
+from .campaigns import CampaignBench
 from .scenarios import (
     REPLICAS,
     Row,
@@ -47,34 +55,45 @@ from .scenarios import (
     write_report,
 )
 
+# BENCH_ONLY: the names of the scenarios to run (all when empty).
+ONLY = {name.strip() for name in os.environ.get("BENCH_ONLY", "").split(",") if name.strip()}
+
 
 async def run(settings: InfraSettings, gateway_url: str) -> tuple[list[Row], dict[str, Any]]:
     users = n(10_000)
     async with httpx.AsyncClient(base_url=gateway_url, timeout=120) as http:
+        # Named first, so that a wrong BENCH_ONLY stops before the setup; they run after it.
+        scenarios: dict[str, Callable[[], Awaitable[Row]]] = {
+            "realtime-1": lambda: realtime(http, auth, uids, n(200), 1),
+            "realtime-5": lambda: realtime(http, auth, uids, n(500), 5),
+            "realtime-10": lambda: realtime(http, auth, uids, n(100), 10),
+            "realtime-1-sporadic": lambda: realtime_sporadic(http, auth, uids, n(60)),
+            "realtime-concurrent": lambda: realtime_concurrent(http, auth, uids, 32, n(25)),
+            "batch-10k": lambda: batch(http, auth, uids, settings),
+            "realtime-1-during-batch": lambda: realtime_during_batch(http, auth, uids, settings),
+            "live-feed-1": lambda: live_feed(http, auth, uids, n(100)),
+            "campaign-csv-import-10k": lambda: campaigns.csv_import(),
+            "campaign-send-10k": lambda: campaigns.send(),
+        }
+        if unknown := ONLY - scenarios.keys():
+            raise SystemExit(f"BENCH_ONLY: no scenario {sorted(unknown)}; see {list(scenarios)}")
         started = time.perf_counter()
         auth, uids = await setup(http, users)
         print(f"setup: {users} users imported in {time.perf_counter() - started:.1f} s", flush=True)
+        campaigns = CampaignBench(http, auth, uids, settings)
         # Warm-up: connections, caches, consumer fetch loops.
         await realtime(http, auth, uids, 10, 1)
         rows: list[Row] = []
-        scenarios: list[Callable[[], Awaitable[Row]]] = [
-            lambda: realtime(http, auth, uids, n(200), 1),
-            lambda: realtime(http, auth, uids, n(500), 5),
-            lambda: realtime(http, auth, uids, n(100), 10),
-            lambda: realtime_sporadic(http, auth, uids, n(60)),
-            lambda: realtime_concurrent(http, auth, uids, 32, n(25)),
-            lambda: batch(http, auth, uids, settings),
-            lambda: realtime_during_batch(http, auth, uids, settings),
-            lambda: live_feed(http, auth, uids, n(100)),
-        ]
-        for scenario in scenarios:
+        for name, scenario in scenarios.items():
+            if ONLY and name not in ONLY:
+                continue
             rows.append(await scenario())
             print(table(rows[-1:]).splitlines()[-1], flush=True)
         scaled: dict[str, Any] = {}
-        if REPLICAS > 1:
+        batch_row = next((row for row in rows if row.scenario.startswith("batch-")), None)
+        if REPLICAS > 1 and batch_row is not None:
             # Scaled out: the batch reached every receiver once, and the groups' members
             # shared the partitions.
-            batch_row = next(row for row in rows if row.scenario.startswith("batch-"))
             await batch_receivers_once(http, auth, batch_row.extra["batch_id"], uids)
             scaled = {"replicas": REPLICAS, "receivers_listed_once": True}
     return rows, scaled
@@ -88,7 +107,8 @@ def main() -> None:
             scaled["processes"] = process_shares(stack)
             for process, share in scaled["processes"].items():
                 print(f"{process}: {share}", flush=True)
-    write_report("latest" if REPLICAS == 1 else f"replicas-{REPLICAS}", rows, **scaled)
+    name = "latest" if REPLICAS == 1 else f"replicas-{REPLICAS}"
+    write_report(f"{name}-only" if ONLY else name, rows, **scaled)
 
 
 if __name__ == "__main__":

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import time
 from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from pymongo import AsyncMongoClient
 
 from clarion_devtools.devstack import Stack
 from clarion_devtools.helpers import random_ref, wait_until
@@ -97,49 +94,6 @@ async def batch_status(
     return data
 
 
-async def records_of(stack: Stack, batch_id: str) -> int:
-    """The batch's notification records in the dispatcher's database: its receivers
-    recorded (one channel each)."""
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.env["MONGODB_URL"])
-    try:
-        db = mongo[stack.env["CLARION_DISPATCHER_DB_NAME"]]
-        return await db["notifications"].count_documents({"send_id": batch_id})
-    finally:
-        await mongo.close()
-
-
-async def batch_completions(stack: Stack, batch_id: str) -> list[dict[str, Any]]:
-    """Every ``BatchCompleted`` of the batch on the stack's status topic, from its
-    beginning, as a ``read_committed`` reader sees them."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=stack.env["KAFKA_BOOTSTRAP_SERVERS"],
-        group_id=None,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
-    await consumer.start()
-    try:
-        topic = stack.topics.status
-        await consumer.end_offsets([TopicPartition(topic, 0)])  # loads the metadata
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        found: list[dict[str, Any]] = []
-        marker = b'"type":"batch_completed"'
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            fetched = await consumer.getmany(*tps, timeout_ms=500)
-            for records in fetched.values():
-                for record in records:
-                    if record.value and marker in record.value:
-                        event = json.loads(record.value)
-                        if event["batch_id"] == batch_id:
-                            found.append(event)
-        return found
-    finally:
-        await consumer.stop()
-
-
 @pytest.mark.parametrize("victim", ["dispatcher", "user-directory"])
 async def test_a_service_killed_mid_batch_completes_it_exactly_once(
     stack: Stack, client: httpx.AsyncClient, admin_token: str, victim: str
@@ -160,7 +114,7 @@ async def test_a_service_killed_mid_batch_completes_it_exactly_once(
 
     before = await wait_until(partly_recorded, timeout_s=120, interval_s=0.02, what="progress")
     stack.stop_one(victim, sig=signal.SIGKILL)
-    at_kill = await records_of(stack, batch_id)
+    at_kill = await stack.notification_records(batch_id)
     # ... and not all: counted in the database after the kill, so at the kill too.
     assert before["sent"] + before["failed"] > 0  # read right before the kill
     assert at_kill < BATCH, f"all {BATCH} receivers were recorded before the kill"
@@ -208,11 +162,11 @@ async def assert_batch_done_once(
     await assert_each_receiver_once(client, auth, batch_id, uids)
 
     async def announced() -> list[dict[str, Any]]:
-        return await batch_completions(stack, batch_id)
+        return await stack.completions(batch_id)
 
     await wait_until(announced, timeout_s=30, interval_s=0.5, what="the BatchCompleted")
     await asyncio.sleep(LATE_DUPLICATE_S)
-    [event] = await batch_completions(stack, batch_id)
+    [event] = await stack.completions(batch_id)
     assert (event["status"], event["sent"], event["failed"], event["pending"]) == (
         "completed",
         len(uids),

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
@@ -28,6 +28,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_f
 from clarion_shared.settings import InfraSettings
 from clarion_shared.topics import Topics, delete_topics, ensure_topics
 
+from .helpers import completions_of, notification_records
 from .localinfra import LocalInfra
 
 SERVICES: tuple[tuple[str, str, str], ...] = (
@@ -85,6 +86,8 @@ def stack_env(
             "CLARION_GATEWAY_DIRECTORY_URL": f"http://127.0.0.1:{ports['user-directory']}",
             "CLARION_GATEWAY_DISPATCHER_URL": f"http://127.0.0.1:{ports['dispatcher']}",
             "CLARION_GATEWAY_WEBHOOKS_URL": f"http://127.0.0.1:{ports['webhook-emitter']}",
+            # Upload URLs name the stack's own gateway.
+            "CLARION_GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{ports['api-gateway']}",
             "CLARION_TOPIC_PREFIX": topic_prefix,
             "CLARION_INTERNAL_TOKEN": internal_token or secrets.token_urlsafe(32),
         }
@@ -223,6 +226,16 @@ class Stack:
     @property
     def topics(self) -> Topics:
         return Topics(self.env.get("CLARION_TOPIC_PREFIX", ""))
+
+    async def completions(self, send_id: str) -> list[dict[str, Any]]:
+        """The ``BatchCompleted`` events of a batch or campaign on this stack's topic."""
+        bootstrap = self.env["KAFKA_BOOTSTRAP_SERVERS"]
+        return await completions_of(bootstrap, self.topics.status, send_id)
+
+    async def notification_records(self, send_id: str) -> int:
+        """The send's notification records in this stack's dispatcher database."""
+        db_name = self.env["CLARION_DISPATCHER_DB_NAME"]
+        return await notification_records(self.env["MONGODB_URL"], db_name, send_id)
 
     def _infra(self) -> InfraSettings:
         return InfraSettings(kafka_bootstrap_servers=self.env["KAFKA_BOOTSTRAP_SERVERS"])

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from pymongo import AsyncMongoClient
 from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_delay, wait_fixed
 
 from clarion_shared.kafka import topic_partitions
@@ -90,3 +92,44 @@ async def start_new_groups_at_end(bootstrap_servers: str, groups: Iterable[tuple
         finally:
             await consumer.stop()
     return committed
+
+
+async def completions_of(bootstrap_servers: str, topic: str, send_id: str) -> list[dict[str, Any]]:
+    """Every ``BatchCompleted`` of a batch or campaign (``send_id``) on the status
+    ``topic``, from its beginning, as a ``read_committed`` reader sees them."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    try:
+        await consumer.end_offsets([TopicPartition(topic, 0)])  # loads the metadata
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        found: list[dict[str, Any]] = []
+        marker = b'"type":"batch_completed"'
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            fetched = await consumer.getmany(*tps, timeout_ms=500)
+            for records in fetched.values():
+                for record in records:
+                    if record.value and marker in record.value:
+                        event = json.loads(record.value)
+                        if event["send_id"] == send_id:
+                            found.append(event)
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def notification_records(mongodb_url: str, db_name: str, send_id: str) -> int:
+    """The send's notification records in the dispatcher's database (``db_name``): its
+    receivers recorded so far, one per channel."""
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_url)
+    try:
+        return await mongo[db_name]["notifications"].count_documents({"send_id": send_id})
+    finally:
+        await mongo.close()
