@@ -58,6 +58,7 @@ def test_a_plain_file_gives_each_uid_its_variables_in_file_order() -> None:
         rejected=(),
     )
     assert list(result.recipients) == ["u1", "u2"]
+    assert result.row_of == {"u1": 2, "u2": 3}
 
 
 def test_a_utf8_bom_is_dropped_and_the_result_is_the_same() -> None:

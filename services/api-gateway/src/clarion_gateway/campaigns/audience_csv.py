@@ -56,6 +56,8 @@ class ParsedAudience:
     recipients: dict[str, dict[str, str]]  # uid -> variables, in file order, first row wins
     duplicates: int  # rows whose uid came earlier (in the file or in ``existing``)
     rejected: tuple[RowRejected, ...]
+    # The row each kept uid came from (a later lookup that fails rejects that row).
+    row_of: dict[str, int] = field(default_factory=dict, compare=False)
 
 
 class AudienceCsvFailed(Exception):
@@ -245,6 +247,7 @@ class AudienceParser:
         self._started = self._closed = False  # started: a leading BOM is dropped once
         self._header: _Header | None = None
         self._recipients: dict[str, dict[str, str]] = {}
+        self._row_of: dict[str, int] = {}
         self._rejected: list[RowRejected] = []
         self._failure: AudienceCsvFailed | None = None
 
@@ -272,7 +275,9 @@ class AudienceParser:
             self._fail(ERR_CSV_INVALID, "The CSV is empty: it needs a header with user_id.")
         self._closed = True
         rejected = tuple(self._rejected)
-        return ParsedAudience(columns, self._rows, self._recipients, self._duplicates, rejected)
+        return ParsedAudience(
+            columns, self._rows, self._recipients, self._duplicates, rejected, self._row_of
+        )
 
     def _check_usable(self) -> None:
         if self._failure is not None:
@@ -340,6 +345,7 @@ class AudienceParser:
             self._fail(ERR_TARGET_LIMIT_EXCEEDED, f"The audience is over {limit} recipients.")
         else:
             self._recipients[uid] = variables
+            self._row_of[uid] = self._record_no
 
     def _variables(self, cells: list[str], header: _Header) -> dict[str, str] | None:
         """The row's variables, or None when one is refused (the row is rejected)."""

@@ -19,9 +19,9 @@ there, streamed out by each run (``objects.UploadFiles`` knows where a file is).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Collection
+from collections.abc import AsyncIterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from pydantic import JsonValue
 
@@ -183,21 +183,6 @@ async def import_status(context: ImportContext, app_id: str, campaign_id: str) -
     return job
 
 
-class _RowNumbered(AudienceParser):
-    """The parser, noting the row of each uid it keeps (for ERR_USER_NOT_FOUND): the
-    parser reports no row per uid, so this follows its ``_row`` until it does."""
-
-    def __init__(self, existing: Collection[str], limits: CsvLimits) -> None:
-        super().__init__(existing, limits)
-        self.rows_of: dict[str, int] = {}
-
-    def _row(self, *args: Any, **kwargs: Any) -> None:
-        kept = len(self._recipients)
-        super()._row(*args, **kwargs)
-        if len(self._recipients) > kept:
-            self.rows_of[next(reversed(self._recipients))] = self._record_no
-
-
 async def _imported(context: ImportContext, job: CsvImport) -> CsvImport:
     """The import carried out: parsed whole, looked up, then written."""
     app_id, campaign_id = job.app_id, job.campaign_id
@@ -210,7 +195,7 @@ async def _imported(context: ImportContext, job: CsvImport) -> CsvImport:
         job = replace(job, base=base)
         await context.storage.imports.save(job)
     ours = max(len(existing) - base, 0)  # written by a dead attempt of this import
-    parser = _RowNumbered(existing, context.limits)
+    parser = AudienceParser(existing, context.limits)
     await context.storage.files().feed(job.upload_key, job.size, parser.feed)
     parsed = parser.close()
     wanted = list(parsed.recipients)
@@ -220,7 +205,7 @@ async def _imported(context: ImportContext, job: CsvImport) -> CsvImport:
         [
             *(RecipientRejected(None, r.code, r.message, r.row) for r in parsed.rejected),
             *(
-                RecipientRejected(uid, "ERR_USER_NOT_FOUND", "No such user.", parser.rows_of[uid])
+                RecipientRejected(uid, "ERR_USER_NOT_FOUND", "No such user.", parsed.row_of[uid])
                 for uid in wanted
                 if uid not in found
             ),
