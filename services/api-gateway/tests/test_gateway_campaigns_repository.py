@@ -143,8 +143,51 @@ async def test_recipients_are_added_once_and_listed_per_campaign(store: Store) -
 
 
 async def test_a_thousand_and_one_recipients_are_written(store: Store) -> None:
-    await store.recipients.add([_recipient(f"u{i}", seq=i) for i in range(1001)])
+    added = [_recipient(f"u{i}", seq=i) for i in range(1001)]
+    await store.recipients.add(added)
     assert len(await store.recipients.uids("app", "cmp_1")) == 1001
+    listed = sorted(await store.recipients.list("app", "cmp_1"), key=lambda r: r.seq)
+    assert listed == added
+
+
+async def test_recipients_with_large_variables_are_all_kept(store: Store) -> None:
+    big = {"note": "x" * 30_000, "k.with.dots": {"$v": [1, None]}}
+    added = [_recipient(f"u{i}", seq=i, variables=big) for i in range(300)]  # ~9 MB
+    await store.recipients.add(added)
+    listed = sorted(await store.recipients.list("app", "cmp_1"), key=lambda r: r.seq)
+    assert listed == added
+
+
+@pytest.mark.integration
+async def test_an_audience_written_one_document_per_recipient_still_reads(
+    mongo_client: AsyncMongoClient[dict[str, Any]], test_db_name: str
+) -> None:
+    """Audiences stored before pages (one document per recipient) read as they were."""
+    db = mongo_client[test_db_name]
+    try:
+        await db["campaign_recipients"].insert_one(
+            {
+                "_id": "old-1",
+                "campaign_key": "app:cmp_old",
+                "app_id": "app",
+                "campaign_id": "cmp_old",
+                "uid": "zoe",
+                "seq": 0,
+                "variables": '{"name":"Zoe"}',
+                "status": "pending",
+                "created_at": 5,
+                "updated_at": 6,
+            }
+        )
+        recipients = MongoRecipients(db)
+        await recipients.add([_recipient("amy", "cmp_old", seq=1), _recipient("zoe", "cmp_old")])
+        listed = sorted(await recipients.list("app", "cmp_old"), key=lambda r: r.seq)
+        assert [(r.uid, r.variables, r.created_at) for r in listed] == [
+            ("zoe", {"name": "Zoe"}, 5),
+            ("amy", {"name": "AMY"}, 10),
+        ]
+    finally:
+        await mongo_client.drop_database(test_db_name)
 
 
 async def test_the_audience_lock_has_one_holder_until_released_or_expired(store: Store) -> None:
