@@ -76,6 +76,17 @@ def admin_token() -> str:
 
 
 @pytest.fixture(scope="session")
+def e2e_ports() -> dict[str, int]:
+    """The session stack's ports (a test's own stack picks others from these)."""
+    return dict(E2E_PORTS)
+
+
+@pytest.fixture(scope="session")
+def e2e_logs() -> Path:
+    return e2e_log_dir()
+
+
+@pytest.fixture(scope="session")
 def dispatcher_url(stack: Stack) -> str:
     """The dispatcher's own port: its /metrics (open) show what it holds."""
     return f"http://127.0.0.1:{E2E_PORTS['dispatcher']}"
