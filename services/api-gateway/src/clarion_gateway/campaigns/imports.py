@@ -19,6 +19,7 @@ there, streamed out by each run (``objects.UploadFiles`` knows where a file is).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterable
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
@@ -195,11 +196,14 @@ async def _imported(context: ImportContext, job: CsvImport) -> CsvImport:
         job = replace(job, base=base)
         await context.storage.imports.save(job)
     ours = max(len(existing) - base, 0)  # written by a dead attempt of this import
+    started = time.perf_counter()
     parser = AudienceParser(existing, context.limits)
     await context.storage.files().feed(job.upload_key, job.size, parser.feed)
     parsed = parser.close()
     wanted = list(parsed.recipients)
+    parsed_at = time.perf_counter()
     found = await context.directory.existing(app_id, wanted) if wanted else set()
+    looked_up_at = time.perf_counter()
     new = [uid for uid in wanted if uid in found]
     rejected = sorted(
         [
@@ -225,6 +229,14 @@ async def _imported(context: ImportContext, job: CsvImport) -> CsvImport:
         raise
     except Exception as exc:  # some recipients may be written: the sweep runs it again
         raise _WriteCutShort() from exc
+    log.info(
+        "campaign.imported",
+        import_id=job.import_id,
+        recipients=len(new),
+        read_and_parse_ms=round((parsed_at - started) * 1000, 1),
+        lookup_ms=round((looked_up_at - parsed_at) * 1000, 1),
+        store_ms=round((time.perf_counter() - looked_up_at) * 1000, 1),
+    )
     return replace(
         job,
         status="completed",
