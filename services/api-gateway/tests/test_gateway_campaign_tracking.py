@@ -234,3 +234,36 @@ async def test_sequence_metrics_before_the_send_list_the_pinned_steps_at_zero(
     missing = await harness.client.get(f"{CAMPAIGNS}/cmp_nope/sequence-metrics", headers=AUTH)
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "ERR_NOT_FOUND"
+
+
+async def test_recipients_are_walked_with_cometchats_cursor_by_state_changes(
+    harness: Harness,
+) -> None:
+    """``updatedAt`` + ``id`` of the last item, ``affix=append``: every recipient once,
+    those whose state changed last at the end; filtered by ``status`` too."""
+    campaign_id, channel_id = await _sending_campaign(harness)
+    states = [
+        ReceiverState(uid="u4", status="sent"),
+        ReceiverState(uid="u1", status="failed", code="ERR_X", message="x"),
+    ]
+    await harness.campaign_events.deliver(
+        _chunk(campaign_id, channel_id, 0, states, at=2_000_000_000)
+    )
+    seen: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": 2, "sort": "updatedAt", "order": "asc"}
+    while True:
+        page = await _get(harness, f"{campaign_id}/recipients?{_query(params)}")
+        seen += page["data"]
+        if not page["meta"]["cursor"]["hasMore"]:
+            break
+        last = page["data"][-1]
+        params |= {"affix": "append", "updatedAt": last["updatedAt"], "id": last["id"]}
+    assert len(seen) == len({r["id"] for r in seen}) == 6
+    assert {r["userId"] for r in seen[-2:]} == {"u1", "u4"}  # changed last
+    assert [r["updatedAt"] for r in seen] == sorted(r["updatedAt"] for r in seen)
+    pending = await _get(harness, f"{campaign_id}/recipients?status=pending&limit=100")
+    assert sorted(r["userId"] for r in pending["data"]) == ["u0", "u2", "u3", "u5"]
+
+
+def _query(params: dict[str, Any]) -> str:
+    return "&".join(f"{key}={value}" for key, value in params.items())
