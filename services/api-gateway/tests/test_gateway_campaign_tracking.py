@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from clarion_gateway.campaigns.consumers import campaign_event
 from clarion_gateway.testing import AUTH, DEV_APP, Harness
 from clarion_shared.contracts.status import (
     BatchCompleted,
@@ -13,6 +14,7 @@ from clarion_shared.contracts.status import (
     ChunkDispatched,
     FeedItemDelivered,
     FeedItemRead,
+    NotificationCreated,
     ReceiverState,
 )
 
@@ -267,3 +269,39 @@ async def test_recipients_are_walked_with_cometchats_cursor_by_state_changes(
 
 def _query(params: dict[str, Any]) -> str:
     return "&".join(f"{key}={value}" for key, value in params.items())
+
+
+def test_only_the_campaign_events_progress_reads_are_parsed() -> None:
+    done = BatchCompleted(
+        event_id="d",
+        app_id=DEV_APP,
+        send_id="cmp_1",
+        mode="campaign",
+        occurred_at=1,
+        batch_id="cmp_1",
+        status="completed",
+        total=1,
+        sent=1,
+        delivered=0,
+        failed=0,
+        pending=0,
+        created_at=1,
+        completed_at=1,
+    )
+    read = _item_event("read", "cmp_1", "ch", "u1", 5)
+    created = NotificationCreated(
+        event_id="n",
+        app_id=DEV_APP,
+        send_id="cmp_1",
+        mode="campaign",
+        occurred_at=1,
+        notification_id="n1",
+        uid="u1",
+        channel_type="in_app",
+        channel_id="ch",
+    )
+    assert campaign_event(done.to_bytes())
+    assert campaign_event(read.to_bytes())
+    assert campaign_event(_chunk("cmp_1", "ch", 0, [], at=1).to_bytes())
+    assert not campaign_event(created.to_bytes())  # one per receiver: never read here
+    assert not campaign_event(done.model_copy(update={"mode": "batch"}).to_bytes())

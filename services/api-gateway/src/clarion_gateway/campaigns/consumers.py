@@ -1,6 +1,7 @@
 """The gateway's consumer of ``clarion.status`` for campaign progress: one consumer group
-(``<group id>.<topic>``), so each event is applied by one gateway process. Only campaign
-events are parsed: a batch of 10,000 says ~20,000 other things on this topic."""
+(``<group id>.<topic>``), so each event is applied by one gateway process. Only the
+campaign events progress reads are parsed: a send to 10,000 says ~20,000 other things
+on this topic (each receiver's creation and feed item), which it never looks at."""
 
 from __future__ import annotations
 
@@ -15,12 +16,16 @@ from clarion_shared.topics import Topics
 from .progress import StatusHandler
 
 _CAMPAIGN = b'"mode":"campaign"'
+_READ = tuple(
+    f'"type":"{kind}"'.encode()
+    for kind in ("chunk_dispatched", "batch_completed", "feed_item_delivered", "feed_item_read")
+)
 
 
 def campaign_event(body: bytes) -> bool:
-    """Whether a status record may be a campaign's (a false positive is parsed and
-    ignored)."""
-    return _CAMPAIGN in body
+    """Whether a status record may be a campaign's event that progress reads (a false
+    positive is parsed and ignored)."""
+    return _CAMPAIGN in body and any(kind in body for kind in _READ)
 
 
 class KafkaCampaignEvents:
