@@ -8,12 +8,10 @@ the recipients (``audience._store``): a file that fails whole leaves nothing beh
 
 A process that dies mid-import (or whose writes fail) leaves it ``processing``, its lock
 held. Once the lease is over, a sweep of any gateway (at its start, then every
-``SWEEP_EVERY_S``) takes the lock and runs it again from its stored file: recipients'
-ids are derived, and what the cut attempt wrote counts as this import's (``base``).
-After ``MAX_ATTEMPTS`` it fails with ``ERR_IMPORT_INTERRUPTED``. The file goes at the end.
-
-With an object store configured, upload URLs are its presigned ones, and the file stays
-there, streamed out by each run (``objects.UploadFiles`` knows where a file is).
+``SWEEP_EVERY_S``) runs it again from its stored file (in the database, or in the object
+store when one is configured: ``objects.UploadFiles``); what the cut attempt wrote counts
+as this import's (``base``). After ``MAX_ATTEMPTS`` it fails with
+``ERR_IMPORT_INTERRUPTED``. The file goes at the end.
 """
 
 from __future__ import annotations
@@ -36,7 +34,13 @@ from clarion_shared.logging import get_logger
 from ..proxies.peers import PeerUnavailable
 from . import uploads
 from .audience import AUDIENCE_LEASE_S, AudienceLocks, Directory, RecipientRepository, _store
-from .audience_csv import ERR_CSV_INVALID, AudienceCsvFailed, AudienceParser, CsvLimits
+from .audience_csv import (
+    ERR_CSV_INVALID,
+    AudienceCsvFailed,
+    AudienceParser,
+    CsvLimits,
+    ParsedAudience,
+)
 from .domain import (
     AudienceBusy,
     CampaignNotFound,
@@ -184,6 +188,17 @@ async def import_status(context: ImportContext, app_id: str, campaign_id: str) -
     return job
 
 
+def _rejected(parsed: ParsedAudience, found: set[str]) -> list[RecipientRejected]:
+    """The file's rejected rows and those of uids that are no user, in row order."""
+    unknown = (
+        RecipientRejected(uid, "ERR_USER_NOT_FOUND", "No such user.", row)
+        for uid, row in parsed.row_of.items()
+        if uid not in found
+    )
+    own = (RecipientRejected(None, r.code, r.message, r.row) for r in parsed.rejected)
+    return sorted([*own, *unknown], key=lambda r: r.row or 0)
+
+
 async def _imported(context: ImportContext, job: CsvImport) -> CsvImport:
     """The import carried out: parsed whole, looked up, then written."""
     app_id, campaign_id = job.app_id, job.campaign_id
@@ -205,17 +220,7 @@ async def _imported(context: ImportContext, job: CsvImport) -> CsvImport:
     found = await context.directory.existing(app_id, wanted) if wanted else set()
     looked_up_at = time.perf_counter()
     new = [uid for uid in wanted if uid in found]
-    rejected = sorted(
-        [
-            *(RecipientRejected(None, r.code, r.message, r.row) for r in parsed.rejected),
-            *(
-                RecipientRejected(uid, "ERR_USER_NOT_FOUND", "No such user.", parsed.row_of[uid])
-                for uid in wanted
-                if uid not in found
-            ),
-        ],
-        key=lambda r: r.row or 0,
-    )
+    rejected = _rejected(parsed, found)
     variables: dict[str, dict[str, JsonValue]] = {
         uid: dict(parsed.recipients[uid].items()) for uid in new
     }
