@@ -5,6 +5,7 @@ recipient, one completion event."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,9 +29,11 @@ USERS = [f"fan-{i}" for i in range(40)]
 def replicated(
     infra: InfraAddresses, admin_token: str, e2e_ports: dict[str, int], e2e_logs: Path
 ) -> Iterator[Stack]:
-    """Its own stack: ports 20 above the session stack's (replicas sit 100 above)."""
+    """Its own stack, on free ports from 20 above the session stack's (a replica sits
+    100 above its service; a base in the ephemeral range may meet a client's port)."""
     db_name = random_ref("e2e_replicas").replace("-", "_")
-    ports = {service: port + 20 for service, port in e2e_ports.items()}
+    offset = _free_offset(e2e_ports, first=20)
+    ports = {service: port + offset for service, port in e2e_ports.items()}
     env = stack_env(
         infra.kafka_bootstrap_servers,
         infra.mongodb_url,
@@ -47,6 +50,26 @@ def replicated(
         replicas={"api-gateway": 2, "dispatcher": 2},
     ) as running:
         yield running
+
+
+def _free_offset(ports: dict[str, int], first: int) -> int:
+    """The first offset from ``first`` (in steps of 5) at which every port of the stack
+    and of its replicas can be bound now."""
+    for offset in range(first, first + 500, 5):
+        wanted = [p + offset for p in ports.values()]
+        wanted += [ports["api-gateway"] + offset + 100, ports["dispatcher"] + offset + 100]
+        if all(_bindable(port) for port in wanted):
+            return offset
+    raise RuntimeError(f"no free ports above {ports}")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 async def _feed_items(stack: Stack, campaign_id: str) -> list[str]:
