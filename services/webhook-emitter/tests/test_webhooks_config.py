@@ -11,18 +11,10 @@ from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
 from pymongo import AsyncMongoClient
 
 from clarion_devtools.helpers import random_ref
-from clarion_shared.contracts.base import ErrorInfo
 from clarion_shared.contracts.config_webhooks import WebhookConfig
-from clarion_shared.contracts.status import (
-    ChunkDispatched,
-    DeliveryFailed,
-    FeedItemRead,
-    NotificationCreated,
-)
 from clarion_shared.kafka import ConsumerGroups
 from clarion_shared.topics import Topics
 from clarion_webhooks.endpoints import consumers
-from clarion_webhooks.endpoints.domain import trigger_for
 from clarion_webhooks.endpoints.mongo import MongoEndpointRepository
 from clarion_webhooks.endpoints.service import EndpointRepository
 from clarion_webhooks.testing import InMemoryEndpointRepository
@@ -43,26 +35,6 @@ def config(app_id: str, webhook_id: str, at: int, **values: Any) -> WebhookConfi
         "updated_at": at,
     }
     return WebhookConfig.model_validate(fields | values)
-
-
-def test_status_events_map_to_their_triggers() -> None:
-    base: dict[str, Any] = {
-        "event_id": "e",
-        "app_id": "a",
-        "send_id": "s",
-        "mode": "realtime",
-        "occurred_at": 1,
-    }
-    created = NotificationCreated(
-        **base, notification_id="n", uid="u", channel_type="in_app", channel_id="c"
-    )
-    failed = DeliveryFailed(**base, uid="u", error=ErrorInfo(code="X", message="m"))
-    read = FeedItemRead(**base, feed_item={})
-    chunk = ChunkDispatched(**base, chunk=0, chunks=1, total=1, sent=1, failed=0)
-    assert trigger_for(created) == "after_notification_created"
-    assert trigger_for(failed) == "after_delivery_failed"
-    assert trigger_for(read) == "after_feed_item_read"
-    assert trigger_for(chunk) is None  # bookkeeping, not a client-facing event
 
 
 async def test_config_records_upsert_newest_and_tombstones_delete() -> None:

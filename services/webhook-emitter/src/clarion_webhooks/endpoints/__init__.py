@@ -1,1 +1,1 @@
-"""Webhook endpoints: their configuration learnt from Kafka, the triggers, storage."""
+"""Webhook endpoints: their configuration learnt from Kafka, and its storage."""

@@ -1,0 +1,1 @@
+"""What status events say to webhook subscribers."""
