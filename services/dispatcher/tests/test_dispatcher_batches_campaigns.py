@@ -6,7 +6,7 @@ the other mode is refused (409)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -15,29 +15,22 @@ from clarion_dispatcher.app import Adapters, Settings, compose
 from clarion_dispatcher.batches import domain, service
 from clarion_dispatcher.batches.domain import BatchModeConflict
 from clarion_dispatcher.batches.models import Batch, BatchMode, BatchRegistration
-from clarion_dispatcher.fanout import service as fanout
-from clarion_dispatcher.feed import service as feed_service
 from clarion_dispatcher.notifications.domain import event_id
 from clarion_dispatcher.testing import (
     FakeDirectory,
     InMemoryBatches,
-    InMemoryFeed,
-    InMemoryNotifications,
     RecordingAnnouncer,
     RecordingPublisher,
     profile,
     send_command,
 )
-from clarion_shared.contracts.sends import SendNotification
+from clarion_dispatcher.testing.world import BatchWorld
 from clarion_shared.contracts.status import (
-    AnyStatusEvent,
     ChunkDispatched,
     FeedItemDelivered,
-    status_event_adapter,
 )
 from clarion_shared.errors import Conflict
 from clarion_shared.http import internal_headers
-from clarion_shared.kafka import Positioned
 from clarion_shared.topics import Topics
 
 APP = "app1"
@@ -46,82 +39,14 @@ STATUS = TOPICS.status
 NOW = 1_700_000_000
 
 
-@dataclass
-class World:
-    directory: FakeDirectory = field(default_factory=FakeDirectory)
-    notifications: InMemoryNotifications = field(default_factory=InMemoryNotifications)
-    feed: InMemoryFeed = field(default_factory=InMemoryFeed)
-    batches: InMemoryBatches = field(default_factory=InMemoryBatches)
-    publisher: RecordingPublisher = field(default_factory=RecordingPublisher)
-    announcer: RecordingAnnouncer = field(default_factory=RecordingAnnouncer)
-    offset: int = 0  # the status topic's next offset (one partition)
-
-    async def register(
-        self, send_id: str, *chunks: list[str], mode: BatchMode | None = None
-    ) -> list[SendNotification]:
-        """Register the send as the gateway does (without ``mode`` when None: the
-        registration a gateway sends that predates campaigns); its chunks' commands."""
-        total = sum(len(c) for c in chunks)
-        body = BatchRegistration(total=total, created_at=NOW, channels=["in_app"], chunks=[*chunks])
-        if mode is not None:
-            body = body.model_copy(update={"mode": mode})
-        await service.register_batch(APP, send_id, body, batches=self.batches)
-        return commands(send_id, *chunks, mode=mode or "batch")
-
-    async def dispatch(self, command: SendNotification) -> list[Positioned[AnyStatusEvent]]:
-        """Fan one chunk out; its status events as the tracker reads them."""
-        before = len(self.publisher.on(STATUS))
-        await fanout.dispatch_chunk(
-            command,
-            directory=self.directory,
-            notifications=self.notifications,
-            feed=self.feed,
-            batches=self.batches,
-            publisher=self.publisher,
-            topics=TOPICS,
-            now=NOW + 1,
-        )
-        return self.published_since(before)
-
-    async def deliver(self, uid: str) -> list[Positioned[AnyStatusEvent]]:
-        """The receiver's feed item marked delivered, as the feed route does it."""
-        [item] = [item for item in self.feed.items.values() if item.receiver == uid]
-        before = len(self.publisher.on(STATUS))
-        await feed_service.mark_delivered(
-            APP, uid, item.id, feed=self.feed, publisher=self.publisher, status_topic=STATUS
-        )
-        return self.published_since(before)
-
-    def published_since(self, before: int) -> list[Positioned[AnyStatusEvent]]:
-        positioned: list[Positioned[AnyStatusEvent]] = []
-        for published in self.publisher.on(STATUS)[before:]:
-            event = status_event_adapter.validate_python(published.message)
-            positioned.append(Positioned(event, STATUS, 0, self.offset))
-            self.offset += 1
-        return positioned
-
-    async def track(self, events: list[Positioned[AnyStatusEvent]]) -> None:
-        await service.track(events, batches=self.batches, announcer=self.announcer, now=NOW + 9)
-
-
-def commands(send_id: str, *chunks: list[str], mode: BatchMode) -> list[SendNotification]:
-    total = sum(len(c) for c in chunks)
-    return [
-        send_command(APP, send_id, part, mode=mode, chunk=i, chunks=len(chunks)).model_copy(
-            update={"total": total}
-        )
-        for i, part in enumerate(chunks)
-    ]
-
-
 @pytest.fixture
-def world() -> World:
-    w = World()
+def world() -> BatchWorld:
+    w = BatchWorld()
     w.directory.add(APP, *(profile(uid) for uid in ("a", "b", "c", "d")))
     return w
 
 
-async def test_a_campaign_is_decided_once_and_announced_as_a_campaign(world: World) -> None:
+async def test_a_campaign_is_decided_once_and_announced_as_a_campaign(world: BatchWorld) -> None:
     first, second = await world.register("cmp_1", ["a", "b"], ["c", "ghost"], mode="campaign")
     assert (await world.batches.get(APP, "cmp_1")) is not None
     events = await world.dispatch(first)
@@ -174,7 +99,7 @@ async def test_a_campaign_is_decided_once_and_announced_as_a_campaign(world: Wor
 
 
 @pytest.mark.parametrize("mode", [None, "batch"])
-async def test_a_batch_is_announced_as_a_batch(world: World, mode: BatchMode | None) -> None:
+async def test_a_batch_is_announced_as_a_batch(world: BatchWorld, mode: BatchMode | None) -> None:
     [only] = await world.register("bat_1", ["a", "ghost"], mode=mode)
     await world.track(await world.dispatch(only))
 
@@ -190,8 +115,8 @@ async def test_a_batch_is_announced_as_a_batch(world: World, mode: BatchMode | N
     assert stored.mode == "batch"
 
 
-async def test_a_campaign_nobody_registered_is_tracked_from_its_commands(world: World) -> None:
-    first, second = commands("cmp_1", ["a", "b"], ["c"], mode="campaign")
+async def test_a_campaign_nobody_registered_is_tracked_from_its_commands(world: BatchWorld) -> None:
+    first, second = world.commands("cmp_1", ["a", "b"], ["c"], mode="campaign")
     await world.track(await world.dispatch(second))
     stored = await world.batches.get(APP, "cmp_1")
     assert stored is not None
@@ -202,7 +127,7 @@ async def test_a_campaign_nobody_registered_is_tracked_from_its_commands(world: 
     assert (completed.mode, completed.status, completed.sent) == ("campaign", "completed", 3)
 
 
-async def test_realtime_events_are_not_tracked(world: World) -> None:
+async def test_realtime_events_are_not_tracked(world: BatchWorld) -> None:
     """A realtime send has no batch: its events are not even looked up."""
 
     class Counting(InMemoryBatches):
@@ -223,7 +148,7 @@ async def test_realtime_events_are_not_tracked(world: World) -> None:
 
 @pytest.mark.parametrize(("first", "second"), [("batch", "campaign"), ("campaign", "batch")])
 async def test_an_id_registered_with_the_other_mode_is_a_conflict(
-    world: World, first: BatchMode, second: BatchMode
+    world: BatchWorld, first: BatchMode, second: BatchMode
 ) -> None:
     [only] = await world.register("x_1", ["a", "b"], mode=first)
     await world.dispatch(only)
@@ -242,9 +167,9 @@ async def test_an_id_registered_with_the_other_mode_is_a_conflict(
 
 
 async def test_registering_as_a_batch_what_came_as_campaign_chunks_is_a_conflict(
-    world: World,
+    world: BatchWorld,
 ) -> None:
-    [only] = commands("cmp_1", ["a"], mode="campaign")
+    [only] = world.commands("cmp_1", ["a"], mode="campaign")
     await world.dispatch(only)
     with pytest.raises(BatchModeConflict):
         await world.register("cmp_1", ["a"], mode="batch")
@@ -252,7 +177,7 @@ async def test_registering_as_a_batch_what_came_as_campaign_chunks_is_a_conflict
 
 
 async def test_a_document_written_before_modes_reads_and_completes_as_a_batch(
-    world: World,
+    world: BatchWorld,
 ) -> None:
     [only] = await world.register("bat_1", ["a", "b"])
     key = domain.batch_key(APP, "bat_1")

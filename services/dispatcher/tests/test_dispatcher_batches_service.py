@@ -4,28 +4,22 @@ one decision and its one announcement, whatever is redelivered or republished.""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from clarion_dispatcher.batches import service
 from clarion_dispatcher.batches.domain import BatchNotFound
-from clarion_dispatcher.batches.models import Batch, BatchChunk, BatchRegistration
+from clarion_dispatcher.batches.models import Batch, BatchChunk
 from clarion_dispatcher.batches.service import ChunkNotRecordedYet
-from clarion_dispatcher.fanout import service as fanout
 from clarion_dispatcher.testing import (
-    FakeDirectory,
     InMemoryBatches,
-    InMemoryFeed,
-    InMemoryNotifications,
     RecordingAnnouncer,
-    RecordingPublisher,
     profile,
     send_command,
 )
+from clarion_dispatcher.testing.world import BatchWorld
 from clarion_shared.contracts.base import JsonObject
-from clarion_shared.contracts.sends import ChannelType, SendNotification
 from clarion_shared.contracts.status import (
     AnyStatusEvent,
     ChunkDispatched,
@@ -40,66 +34,9 @@ STATUS = TOPICS.status
 NOW = 1_700_000_000
 
 
-@dataclass
-class World:
-    directory: FakeDirectory = field(default_factory=FakeDirectory)
-    notifications: InMemoryNotifications = field(default_factory=InMemoryNotifications)
-    feed: InMemoryFeed = field(default_factory=InMemoryFeed)
-    batches: InMemoryBatches = field(default_factory=InMemoryBatches)
-    publisher: RecordingPublisher = field(default_factory=RecordingPublisher)
-    announcer: RecordingAnnouncer = field(default_factory=RecordingAnnouncer)
-    offset: int = 0  # the status topic's next offset (one partition)
-
-    async def register(
-        self, batch_id: str, *chunks: list[str], channels: tuple[ChannelType, ...] = ("in_app",)
-    ) -> list[SendNotification]:
-        """Register the batch and return its chunks' commands, as the gateway does."""
-        await service.register_batch(
-            APP,
-            batch_id,
-            BatchRegistration(
-                total=sum(len(c) for c in chunks),
-                created_at=NOW,
-                channels=list(channels),
-                chunks=list(chunks),
-            ),
-            batches=self.batches,
-        )
-        total = sum(len(c) for c in chunks)
-        return [
-            send_command(
-                APP, batch_id, part, mode="batch", channels=channels, chunk=i, chunks=len(chunks)
-            ).model_copy(update={"total": total})
-            for i, part in enumerate(chunks)
-        ]
-
-    async def dispatch(self, command: SendNotification) -> list[Positioned[AnyStatusEvent]]:
-        """Fan one chunk out; its status events as the tracker reads them (new offsets)."""
-        before = len(self.publisher.on(STATUS))
-        await fanout.dispatch_chunk(
-            command,
-            directory=self.directory,
-            notifications=self.notifications,
-            feed=self.feed,
-            batches=self.batches,
-            publisher=self.publisher,
-            topics=TOPICS,
-            now=NOW + 1,
-        )
-        events = [p.message for p in self.publisher.on(STATUS)[before:]]
-        return [self.read(event) for event in events]  # type: ignore[arg-type]
-
-    def read(self, event: AnyStatusEvent) -> Positioned[AnyStatusEvent]:
-        self.offset += 1
-        return Positioned(event, STATUS, 0, self.offset - 1)
-
-    async def track(self, events: list[Positioned[AnyStatusEvent]]) -> None:
-        await service.track(events, batches=self.batches, announcer=self.announcer, now=NOW + 9)
-
-
 @pytest.fixture
-def world() -> World:
-    w = World()
+def world() -> BatchWorld:
+    w = BatchWorld()
     w.directory.add(APP, *(profile(uid) for uid in ("a", "b", "c", "d")))
     return w
 
@@ -109,7 +46,7 @@ def chunk_dispatched(events: list[Positioned[AnyStatusEvent]]) -> Positioned[Any
     return summary
 
 
-async def test_a_registered_batch_is_queued_with_every_receiver_pending(world: World) -> None:
+async def test_a_registered_batch_is_queued_with_every_receiver_pending(world: BatchWorld) -> None:
     await world.register("bat_1", ["a", "b"], ["c"])
 
     shown = await service.get_batch(APP, "bat_1", batches=world.batches)
@@ -133,7 +70,7 @@ async def test_a_registered_batch_is_queued_with_every_receiver_pending(world: W
         await service.list_receivers("other-app", "bat_1", None, 1, 20, batches=world.batches)
 
 
-async def test_the_fan_out_records_outcomes_once(world: World) -> None:
+async def test_the_fan_out_records_outcomes_once(world: BatchWorld) -> None:
     first, _ = await world.register("bat_1", ["a", "ghost"], ["c"])
     await world.dispatch(first)
     world.directory.add(APP, profile("ghost"))  # exists now: a replay must not say so
@@ -145,7 +82,9 @@ async def test_the_fan_out_records_outcomes_once(world: World) -> None:
     assert [(r.uid, r.code) for r in failed] == [("ghost", "ERR_USER_NOT_FOUND")]
 
 
-async def test_the_last_chunk_decides_and_announces_once_with_its_offsets(world: World) -> None:
+async def test_the_last_chunk_decides_and_announces_once_with_its_offsets(
+    world: BatchWorld,
+) -> None:
     first, second = await world.register("bat_1", ["a", "b"], ["c"])
     await world.track(await world.dispatch(first))
     assert world.announcer.committed == []
@@ -167,7 +106,7 @@ async def test_the_last_chunk_decides_and_announces_once_with_its_offsets(world:
 
 
 async def test_a_replayed_chunk_republishes_its_event_but_announces_nothing(
-    world: World,
+    world: BatchWorld,
 ) -> None:
     [only] = await world.register("bat_1", ["a", "b"])
     await world.track(await world.dispatch(only))
@@ -186,7 +125,7 @@ async def test_a_replayed_chunk_republishes_its_event_but_announces_nothing(
 
 
 async def test_a_transaction_that_did_not_commit_is_announced_by_the_redelivery(
-    world: World,
+    world: BatchWorld,
 ) -> None:
     [only] = await world.register("bat_1", ["a", "b"])
     events = await world.dispatch(only)
@@ -221,13 +160,13 @@ class InterleavedBatches(InMemoryBatches):
         return await super().chunks(batch, receivers=receivers)
 
 
-async def test_two_deciders_at_once_announce_once(world: World) -> None:
+async def test_two_deciders_at_once_announce_once(world: BatchWorld) -> None:
     world.batches = InterleavedBatches()
     first, second = await world.register("bat_1", ["a"], ["b"])
     events_first = await world.dispatch(first)
     events_second = await world.dispatch(second)
     # Another instance: an announcer of its own, the same topic.
-    other = World(
+    other = BatchWorld(
         batches=world.batches, announcer=RecordingAnnouncer(committed=world.announcer.committed)
     )
     finishes: list[bool] = []
@@ -252,7 +191,7 @@ async def test_two_deciders_at_once_announce_once(world: World) -> None:
     ("receivers", "status"), [(["a", "ghost"], "partially_failed"), (["ghost", "nobody"], "failed")]
 )
 async def test_failed_receivers_decide_the_status(
-    world: World, receivers: list[str], status: str
+    world: BatchWorld, receivers: list[str], status: str
 ) -> None:
     [only] = await world.register("bat_1", receivers)
     await world.track(await world.dispatch(only))
@@ -261,7 +200,7 @@ async def test_failed_receivers_decide_the_status(
     assert completed.failed == receivers.count("ghost") + receivers.count("nobody")
 
 
-async def test_a_batch_waits_for_deliveries_of_other_channels(world: World) -> None:
+async def test_a_batch_waits_for_deliveries_of_other_channels(world: BatchWorld) -> None:
     [only] = await world.register("bat_1", ["a", "b"], channels=("in_app", "email"))
     await world.track(await world.dispatch(only))
 
@@ -282,7 +221,7 @@ def delivered(uid: str, batch_id: str = "bat_1") -> FeedItemDelivered:
     )
 
 
-async def test_delivered_items_are_counted_and_in_the_announcement(world: World) -> None:
+async def test_delivered_items_are_counted_and_in_the_announcement(world: BatchWorld) -> None:
     first, second = await world.register("bat_1", ["a", "b"], ["c"])
     await world.track(await world.dispatch(first))
     await world.track([world.read(delivered("a")), world.read(delivered("a"))])
@@ -295,7 +234,7 @@ async def test_delivered_items_are_counted_and_in_the_announcement(world: World)
     assert completed.delivered == 2
 
 
-async def test_a_delivery_before_its_chunk_is_recorded_stays(world: World) -> None:
+async def test_a_delivery_before_its_chunk_is_recorded_stays(world: BatchWorld) -> None:
     """Feed items and outcomes are written at once: a delivery may come first."""
     [only] = await world.register("bat_1", ["a", "b"])
     await world.track([world.read(delivered("a"))])
@@ -305,7 +244,7 @@ async def test_a_delivery_before_its_chunk_is_recorded_stays(world: World) -> No
 
 
 async def test_a_delivery_before_its_unregistered_chunk_exists_comes_again(
-    world: World,
+    world: BatchWorld,
 ) -> None:
     first, second = [
         send_command(APP, "ext_1", part, mode="batch", chunk=i, chunks=2)
@@ -320,7 +259,7 @@ async def test_a_delivery_before_its_unregistered_chunk_exists_comes_again(
     assert (await service.get_batch(APP, "ext_1", batches=world.batches)).delivered == 1
 
 
-async def test_a_batch_nobody_registered_is_tracked_from_its_commands(world: World) -> None:
+async def test_a_batch_nobody_registered_is_tracked_from_its_commands(world: BatchWorld) -> None:
     chunks = [
         send_command(APP, "ext_1", part, mode="batch", chunk=i, chunks=2).model_copy(
             update={"total": 3}
@@ -336,7 +275,7 @@ async def test_a_batch_nobody_registered_is_tracked_from_its_commands(world: Wor
     assert (completed.batch_id, completed.sent) == ("ext_1", 3)
 
 
-async def test_receivers_whose_records_were_refused_are_recorded_failed(world: World) -> None:
+async def test_receivers_whose_records_were_refused_are_recorded_failed(world: BatchWorld) -> None:
     [only] = await world.register("bat_1", ["a", "b"])
     world.notifications.refuses = {"b"}
     await world.track(await world.dispatch(only))
@@ -347,7 +286,7 @@ async def test_receivers_whose_records_were_refused_are_recorded_failed(world: W
     assert completed.status == "partially_failed"
 
 
-async def test_receivers_are_paged_in_send_order(world: World) -> None:
+async def test_receivers_are_paged_in_send_order(world: BatchWorld) -> None:
     uids = [f"u{n:02}" for n in range(45)]
     await world.register("bat_1", uids[:20], uids[20:])
     page, total = await service.list_receivers(APP, "bat_1", None, 3, 20, batches=world.batches)
@@ -356,7 +295,7 @@ async def test_receivers_are_paged_in_send_order(world: World) -> None:
     assert (page, total) == ([], 0)
 
 
-async def test_registering_again_is_a_no_op(world: World) -> None:
+async def test_registering_again_is_a_no_op(world: BatchWorld) -> None:
     [only] = await world.register("bat_1", ["a", "b"])
     await world.dispatch(only)
     await world.register("bat_1", ["a", "b"])
@@ -364,7 +303,7 @@ async def test_registering_again_is_a_no_op(world: World) -> None:
     assert (shown.status, shown.sent) == ("dispatching", 2)
 
 
-async def test_the_completion_waits_until_every_chunks_event_is_read(world: World) -> None:
+async def test_the_completion_waits_until_every_chunks_event_is_read(world: BatchWorld) -> None:
     """Both chunks recorded, only the first one's events read: not decided yet, so the
     completion, published once the last event is read, follows every chunk's on the
     send's partition (a reader of the topic has every receiver's state by then)."""

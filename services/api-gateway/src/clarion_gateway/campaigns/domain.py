@@ -246,6 +246,7 @@ def with_audience(campaign: Campaign, added: int, now: int) -> Campaign:
 
 
 RecipientStatus = Literal["pending", "processing", "completed", "failed"]
+RECIPIENT_STATUSES: tuple[RecipientStatus, ...] = ("pending", "processing", "completed", "failed")
 
 
 @dataclass(frozen=True)

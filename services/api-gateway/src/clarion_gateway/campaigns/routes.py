@@ -28,6 +28,7 @@ from ..web import Auth, IdempotencyKey, ListParam, Responder, json_response
 from . import audience, service, tracking
 from . import sending as sending_service
 from .audience import AudienceLocks, Directory, RecipientRepository
+from .domain import RecipientStatus
 from .models import (
     CampaignCreate,
     CampaignPublic,
@@ -78,7 +79,6 @@ class CampaignSending:
     registry: BatchRegistry
 
 
-_RecipientStatusParam = Literal["pending", "processing", "completed", "failed"]
 _CampaignStatusParam = Literal[
     "draft", "scheduled", "sending", "completed", "failed", "partially_failed", "cancelled"
 ]
@@ -315,7 +315,7 @@ def router(  # long: one closure per route, all on the same dependencies
     async def list_recipients(
         campaign_id: str,
         paging: ListParam,
-        status: _RecipientStatusParam | None = None,
+        status: RecipientStatus | None = None,
         sort: Literal["updatedAt", "createdAt"] | None = None,
         updated_at: UpdatedAtCursor = None,
         created_at: CreatedAtCursor = None,

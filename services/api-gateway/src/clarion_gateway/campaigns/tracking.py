@@ -25,7 +25,7 @@ from clarion_shared.lifecycle import Resource
 from ..paging import PageOf, SortKey, paginate
 from ..templates.service import TemplateRepository
 from .audience import RecipientRepository
-from .domain import Recipient, RecipientStatus
+from .domain import RECIPIENT_STATUSES, Recipient, RecipientStatus
 from .service import CampaignRepository, get_campaign
 
 MarkKind = Literal["delivered", "read"]
@@ -113,8 +113,7 @@ def tracked(recipient: Recipient, states: Mapping[str, RecipientState]) -> Recip
 
 
 def summary(total: int, reports: Sequence[ChunkReport]) -> dict[RecipientStatus, int]:
-    counts: dict[RecipientStatus, int] = {"pending": 0, "processing": 0, "completed": 0}
-    counts["failed"] = 0
+    counts: dict[RecipientStatus, int] = dict.fromkeys(RECIPIENT_STATUSES, 0)
     for state in recipient_states(reports).values():
         counts[state.status] += 1
     counts["pending"] = max(0, total - sum(counts.values()))
