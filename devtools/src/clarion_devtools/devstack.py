@@ -90,6 +90,9 @@ def stack_env(
             "CLARION_GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{ports['api-gateway']}",
             "CLARION_TOPIC_PREFIX": topic_prefix,
             "CLARION_INTERNAL_TOKEN": internal_token or secrets.token_urlsafe(32),
+            # A local stack's webhook receivers listen on 127.0.0.1 (API.md's setting,
+            # read by the gateway at registration and the emitter at delivery).
+            "CLARION_WEBHOOKS_ALLOW_PRIVATE": "true",
         }
     )
     for service, prefix in SERVICE_PREFIXES.items():

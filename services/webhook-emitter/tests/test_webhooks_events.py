@@ -10,6 +10,7 @@ from clarion_shared.contracts.base import ErrorInfo
 from clarion_shared.contracts.status import (
     AnyStatusEvent,
     BatchCompleted,
+    CampaignFinished,
     ChunkDispatched,
     DeliveryFailed,
     FeedItemDelivered,
@@ -142,3 +143,23 @@ def test_the_body_is_the_trigger_data_app_and_endpoint() -> None:
         "webhook": "wh_1",
     }
     assert body(event, "wh_1") == sent  # the same bytes each time: what is signed
+
+
+def test_a_finished_campaign_fires_its_trigger_with_the_campaign_object() -> None:
+    campaign = {"id": "cmp_1", "name": "Spring", "status": "partially_failed"}
+    fired = {}
+    for status in ("completed", "partially_failed", "failed"):
+        event = CampaignFinished(
+            **base("campaign", f"cmp-{status}"),
+            campaign_id="cmp_1",
+            status=status,
+            campaign=campaign,
+        )
+        [webhook] = webhook_events(event)
+        assert webhook.data == campaign
+        fired[status] = webhook.trigger
+    assert fired == {
+        "completed": "after_campaign_completed",
+        "partially_failed": "after_campaign_completed",
+        "failed": "after_campaign_failed",
+    }

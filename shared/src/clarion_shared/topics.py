@@ -28,6 +28,7 @@ from .contracts import (
     status,
     users_changes,
     users_events,
+    webhook_state,
 )
 from .contracts.base import Contract
 from .settings import InfraSettings
@@ -122,6 +123,12 @@ class Topics:
     @property
     def config_webhooks(self) -> str:
         return self._name("config.webhooks")
+
+    @property
+    def webhooks_state(self) -> str:
+        """Endpoint state changes the webhook-emitter decides (disabled after failures),
+        which the gateway applies to the configuration it owns."""
+        return self._name("webhooks.state")
 
     def jobs(self, channel_type: str) -> str:
         return self._name(f"jobs.{channel_type}")
@@ -229,7 +236,7 @@ def _specs(t: Topics) -> list[TopicSpec]:  # long: the registry, one entry per t
         TopicSpec(
             t.status,
             "send id",
-            ("dispatcher",),
+            ("dispatcher", "api-gateway (campaign finished)"),
             ("api-gateway", "webhook-emitter"),
             status.StatusEvent,
         ),
@@ -250,6 +257,13 @@ def _specs(t: Topics) -> list[TopicSpec]:  # long: the registry, one entry per t
             config_webhooks.WebhookConfig,
             compacted=True,
             config=_COMPACT,
+        ),
+        TopicSpec(
+            t.webhooks_state,
+            "app id:webhook id",
+            ("webhook-emitter",),
+            ("api-gateway",),
+            webhook_state.WebhookDisabled,
         ),
     ]
 

@@ -126,6 +126,19 @@ class BatchCompleted(_StatusEvent):
     completed_at: int
 
 
+class CampaignFinished(_StatusEvent):
+    """A campaign is final, as the gateway (which owns campaigns) reflects the
+    dispatcher's ``BatchCompleted(mode=campaign)``: published by the gateway once it has
+    applied it (again on a redelivery, with the same derived ``event_id``), so the
+    webhook-emitter can send the campaign object (API.md, Webhooks). ``send_id`` is the
+    campaign id."""
+
+    type: Literal["campaign_finished"] = "campaign_finished"
+    campaign_id: str
+    status: BatchStatus
+    campaign: JsonObject = Field(description="the campaign object, as GET .../campaigns/{id}")
+
+
 AnyStatusEvent = (
     NotificationCreated
     | FeedItemSent
@@ -135,6 +148,7 @@ AnyStatusEvent = (
     | DeliveryFailed
     | ChunkDispatched
     | BatchCompleted
+    | CampaignFinished
 )
 StatusEvent = Annotated[AnyStatusEvent, Field(discriminator="type")]
 status_event_adapter: TypeAdapter[AnyStatusEvent] = TypeAdapter(StatusEvent)

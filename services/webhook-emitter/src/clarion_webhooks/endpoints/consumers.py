@@ -1,8 +1,4 @@
-"""Kafka subscribers of webhook endpoints: parse, call one use case.
-
-Status events are not consumed yet: delivery of webhooks is a later step, and a
-consumer that commits without delivering would lose them for that step.
-"""
+"""Kafka subscribers of webhook endpoints: parse, call one use case."""
 
 from __future__ import annotations
 
@@ -15,10 +11,15 @@ from clarion_shared.contracts.config_webhooks import WebhookConfig
 from clarion_shared.kafka import ConsumerGroups, dead_letter
 from clarion_shared.topics import Topics
 
-from .service import EndpointRepository, apply_webhook_config
+from .service import EndpointCache, EndpointRepository, apply_webhook_config
 
 
-def register(groups: ConsumerGroups, topics: Topics, endpoints: EndpointRepository) -> None:
+def register(
+    groups: ConsumerGroups,
+    topics: Topics,
+    endpoints: EndpointRepository,
+    cache: EndpointCache | None = None,
+) -> None:
     """Subscribe to the compacted endpoint configuration topic (tombstones delete)."""
     broker = groups.broker
     config_topic = topics.config_webhooks
@@ -30,11 +31,11 @@ def register(groups: ConsumerGroups, topics: Topics, endpoints: EndpointReposito
         key = raw_key.decode() if raw_key else ""
         body: bytes = msg.body
         if not body:
-            await apply_webhook_config(endpoints, key, None)
+            await apply_webhook_config(endpoints, key, None, cache)
             return
         try:
             config = WebhookConfig.model_validate_json(body)
         except ValidationError as exc:
             await dead_letter(broker, config_topic, body, raw_key, f"invalid: {exc}")
             return
-        await apply_webhook_config(endpoints, key, config)
+        await apply_webhook_config(endpoints, key, config, cache)

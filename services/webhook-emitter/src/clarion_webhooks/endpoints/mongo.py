@@ -2,17 +2,21 @@
 only place it is named.
 
 One document per endpoint, ``_id = "{app_id}:{webhook_id}"``, the configuration's
-fields as they are (snake_case).
+fields as they are (snake_case). ``webhook_endpoint_health`` holds, per endpoint that
+is failing, since when (Unix seconds): written when it starts failing, removed at its
+next success.
 """
 
 from __future__ import annotations
 
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from clarion_shared.contracts.config_webhooks import WebhookConfig
 from clarion_shared.mongo import Document
 
 COLLECTION = "webhook_endpoints"
+HEALTH = "webhook_endpoint_health"
 
 
 class MongoEndpointRepository:
@@ -21,6 +25,7 @@ class MongoEndpointRepository:
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._endpoints = db[COLLECTION]
+        self._health = db[HEALTH]
 
     async def start(self) -> None:
         await self._endpoints.create_index("app_id")
@@ -44,6 +49,33 @@ class MongoEndpointRepository:
 
     async def delete(self, key: str) -> None:
         await self._endpoints.delete_one({"_id": key})
+        await self._health.delete_one({"_id": key})
+
+    async def mark_disabled(self, key: str, updated_at: int, reason: str) -> bool:
+        """Disable the endpoint's stored configuration while it is still the one of
+        ``updated_at`` (the gateway's next configuration replaces it)."""
+        result = await self._endpoints.update_one(
+            {"_id": key, "updated_at": updated_at},
+            {"$set": {"enabled": False, "disabled_reason": reason}},
+        )
+        return bool(result.modified_count)
+
+    async def failing_since(self, key: str) -> int | None:
+        doc = await self._health.find_one({"_id": key})
+        return int(doc["since"]) if doc else None
+
+    async def mark_failing(self, key: str, since: int) -> int:
+        """Record that the endpoint fails since ``since`` unless it is recorded already;
+        the time recorded."""
+        try:
+            await self._health.insert_one({"_id": key, "since": since})
+        except DuplicateKeyError:
+            stored = await self.failing_since(key)
+            return since if stored is None else stored
+        return since
+
+    async def mark_healthy(self, key: str) -> None:
+        await self._health.delete_one({"_id": key})
 
     async def get(self, key: str) -> WebhookConfig | None:
         doc = await self._endpoints.find_one({"_id": key})

@@ -7,8 +7,9 @@ and the trigger, and status event ids are themselves derived from what they repo
 a replayed status event gives the same webhook event: a receiver that has it already
 drops it, as the Standard Webhooks spec says.
 
-The campaign triggers carry the campaign object, which the gateway owns; they come
-from the gateway's campaign events, not from here.
+The campaign triggers carry the campaign object, which the gateway owns: they come from
+the gateway's ``CampaignFinished`` (``partially_failed`` counts as completed).
+``after_webhook_disabled`` is the emitter's own (``deliveries.service``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import json
 from dataclasses import dataclass
 
 from clarion_shared.contracts.base import JsonObject
+from clarion_shared.contracts.config_webhooks import TRIGGERS
 from clarion_shared.contracts.status import (
     AnyStatusEvent,
     BatchCompleted,
+    CampaignFinished,
     ChunkDispatched,
     DeliveryFailed,
     FeedItemDelivered,
@@ -29,19 +32,7 @@ from clarion_shared.contracts.status import (
 )
 from clarion_shared.ids import derive_id
 
-TRIGGERS = (
-    "after_notification_created",
-    "after_feed_item_sent",
-    "after_feed_item_delivered",
-    "after_feed_item_read",
-    "after_feed_item_engaged",
-    "after_push_notification_sent",
-    "after_delivery_failed",
-    "after_batch_completed",
-    "after_campaign_completed",
-    "after_campaign_failed",
-    "after_webhook_disabled",
-)
+__all__ = ["TRIGGERS", "WebhookEvent", "body", "webhook_event_id", "webhook_events"]
 
 _FEED_TRIGGERS: dict[type, str] = {
     FeedItemSent: "after_feed_item_sent",
@@ -123,6 +114,11 @@ def _trigger_and_data(event: AnyStatusEvent) -> tuple[str, JsonObject] | None:
                 "completedAt": event.completed_at,
             }
             return "after_batch_completed", batch
+        case CampaignFinished():
+            trigger = (
+                "after_campaign_failed" if event.status == "failed" else "after_campaign_completed"
+            )
+            return trigger, event.campaign
         case _:
             return None
 

@@ -1,0 +1,1 @@
+"""Webhook deliveries: what is owed to which endpoint, attempts, retries."""
