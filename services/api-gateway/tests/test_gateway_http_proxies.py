@@ -144,6 +144,7 @@ async def test_readiness_includes_peers(harness: Harness) -> None:
         "kafka": True,
         "replies": True,
         "campaign_events": True,
+        "webhook_states": True,
         "authoring_changes": True,
         "dispatcher": True,
         "directory": False,

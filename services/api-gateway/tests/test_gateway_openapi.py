@@ -31,6 +31,9 @@ FEED_ITEM = f"{FEED}/{{item_id}}"
 USER = f"{USERS}/{{uid}}"
 CAMPAIGNS = "/v3/campaigns/campaigns"
 CAMPAIGN = f"{CAMPAIGNS}/{{campaign_id}}"
+WEBHOOKS = "/v3/webhooks"
+WEBHOOK = f"{WEBHOOKS}/{{webhook_id}}"
+DELIVERY = f"{WEBHOOK}/deliveries/{{delivery_id}}"
 
 # The operations the gateway forwards to their owners, and their 2xx schemas.
 PROXIED: dict[tuple[str, str], str] = {
@@ -114,6 +117,17 @@ OWN_ERRORS: dict[tuple[str, str], set[str]] = {
     # With an S3 store configured, import-csv asks it whether the file is there.
     ("post", f"{CAMPAIGN}/import-csv"): {"404", "409", "503"},
     ("get", f"{CAMPAIGN}/import-status"): {"404"},
+    # Webhooks: 409 at 25 per app (or the Idempotency-Key's), an update racing others.
+    ("post", WEBHOOKS): {"409"},
+    ("get", WEBHOOKS): set(),
+    ("get", WEBHOOK): {"404"},
+    ("put", WEBHOOK): {"404", "409"},
+    ("delete", WEBHOOK): {"404"},
+    # Their deliveries, forwarded to the webhook-emitter once the webhook is the app's.
+    ("get", f"{WEBHOOK}/deliveries"): {"404", *PEER},
+    ("get", DELIVERY): {"404", *PEER},
+    ("post", f"{DELIVERY}/retry"): {"404", "409", *PEER},
+    ("post", f"{WEBHOOK}/replay"): {"404", *PEER},
 }
 
 

@@ -34,6 +34,7 @@ from .campaigns.audience import AudienceLocks, Directory, RecipientRepository
 from .campaigns.consumers import KafkaCampaignEvents
 from .campaigns.directory import PeerDirectory
 from .campaigns.domain import Campaign
+from .campaigns.finished import FinishedPublisher, KafkaFinishedPublisher
 from .campaigns.imports import ImportContext, ImportRunner, ImportStorage
 from .campaigns.imports_mongo import mongo_import_storage
 from .campaigns.mongo import (
@@ -70,6 +71,14 @@ from .settings import Settings as Settings
 from .templates import routes as template_routes
 from .templates.mongo import MongoTemplates
 from .templates.service import TemplateRepository
+from .webhooks import outbox
+from .webhooks import routes as webhook_routes
+from .webhooks.consumers import KafkaWebhookStates, WebhookStates, apply_states
+from .webhooks.deliveries import deliveries_router
+from .webhooks.kafka import KafkaWebhookConfigs
+from .webhooks.mongo import MongoWebhooks
+from .webhooks.service import ConfigPublisher as WebhookConfigPublisher
+from .webhooks.service import WebhookRepository
 
 SERVICE = "api-gateway"
 
@@ -108,10 +117,17 @@ class Adapters:
     directory: Directory
     # Status events of campaigns (a consumer group of clarion.status).
     campaign_events: CampaignEvents
+    # Announces the campaigns those events made final (on clarion.status).
+    campaign_finished: FinishedPublisher
     # The recipients' states and channels' numbers kept from those events.
     campaign_tracking: TrackingRepository
     # CSV imports: upload keys, uploaded files, imports; the S3 object store if configured.
     csv_imports: ImportStorage
+    # Webhook endpoints, the publisher of their configurations (for the emitter), and
+    # the endpoint state changes the emitter decides (a consumer group of its topic).
+    webhooks: WebhookRepository
+    webhook_configs: WebhookConfigPublisher
+    webhook_states: WebhookStates
 
     @classmethod
     def connect(cls, settings: Settings) -> Adapters:
@@ -159,8 +175,14 @@ class Adapters:
             campaign_events=KafkaCampaignEvents(
                 broker, topics, settings.group_id, settings.group_instance_id
             ),
+            campaign_finished=KafkaFinishedPublisher(broker, topics),
             campaign_tracking=MongoCampaignTracking(db),
             csv_imports=mongo_import_storage(db, objects_s3.connect(settings.object_store())),
+            webhooks=MongoWebhooks(db),
+            webhook_configs=KafkaWebhookConfigs(broker, topics),
+            webhook_states=KafkaWebhookStates(
+                broker, topics, settings.group_id, settings.group_instance_id
+            ),
         )
 
     def resources(self) -> list[Resource]:
@@ -177,6 +199,7 @@ class Adapters:
             self.campaign_tracking,
             self.csv_imports,
             self.idempotency,
+            self.webhooks,
             self.broker,
             # Positions on the reply topic are fixed before the first request can come,
             # and so are those of the authoring changes (the cache opens then).
@@ -195,6 +218,7 @@ class Adapters:
             "kafka": self.broker.ready,
             "replies": replies_ready,
             "campaign_events": self.campaign_events.ready,
+            "webhook_states": self.webhook_states.ready,
             "authoring_changes": self.authoring.ready,
             **{peer: _peer_check(self.peers, peer) for peer in PEERS},
         }
@@ -219,6 +243,7 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
         resources.append(on_start(dev_app))
     scheduler = _campaign_workers(settings, adapters)
     resources.append(scheduler)
+    resources.append(_webhook_workers(settings, adapters))
     # CSV imports run in the background of this process: the runner starts last (its
     # sweep resumes the imports a dead process left) and stops first.
     csv_imports = ImportRunner(
@@ -265,7 +290,9 @@ def _campaign_workers(settings: Settings, adapters: Adapters) -> CampaignSchedul
     sends scheduled campaigns and resumes sends cut short."""
 
     async def on_status(events: Sequence[AnyStatusEvent]) -> None:
-        await campaign_progress.apply_status(adapters.campaigns, adapters.campaign_tracking, events)
+        await campaign_progress.apply_status(
+            adapters.campaigns, adapters.campaign_tracking, adapters.campaign_finished, events
+        )
 
     adapters.campaign_events.subscribe(on_status)
     cache = adapters.authoring.cache
@@ -290,6 +317,15 @@ def _campaign_workers(settings: Settings, adapters: Adapters) -> CampaignSchedul
         fire,
         settings.campaign_scheduler_interval_s,
         settings.campaign_send_stall_s,
+    )
+
+
+def _webhook_workers(settings: Settings, adapters: Adapters) -> outbox.Republisher:
+    """The emitter's endpoint state changes applied, and the republisher (a resource)
+    of the configurations written but not published."""
+    apply_states(adapters.webhook_states, adapters.webhooks, adapters.webhook_configs)
+    return outbox.Republisher(
+        adapters.webhooks, adapters.webhook_configs, settings.webhook_republish_interval_s
     )
 
 
@@ -342,6 +378,14 @@ def _routers(
         proxy_routes.notifications_router(auth, adapters.peers),
         proxy_routes.feed_router(auth, adapters.peers),
         proxy_routes.users_router(auth, adapters.peers),
+        webhook_routes.router(
+            auth,
+            responder,
+            adapters.webhooks,
+            outbox.after_write(adapters.webhooks, adapters.webhook_configs),
+            settings.webhook_rules(),
+        ),
+        deliveries_router(auth, adapters.webhooks, adapters.peers),
     ]
 
 

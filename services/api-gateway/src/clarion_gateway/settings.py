@@ -20,6 +20,7 @@ from .campaigns.uploads import CSV_MAX_BYTES
 from .proxies.peers import Peer
 from .sends.domain import SendLimits
 from .templates.domain import TemplateLimits
+from .webhooks.service import WebhookRules
 
 # Bytes a send command takes besides its template, receivers and variables (ids,
 # channel ids, tag, counters), with room to spare.
@@ -50,6 +51,25 @@ class Settings(ServiceSettings):
         validation_alias=AliasChoices(
             "CLARION_DEV_API_KEY", "CLARION_GATEWAY_DEV_API_KEY", "dev_api_key"
         ),
+    )
+    # Webhook endpoints (webhooks): API.md's setting, under exactly its name.
+    webhooks_allow_private: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("CLARION_WEBHOOKS_ALLOW_PRIVATE", "webhooks_allow_private"),
+        description="CLARION_WEBHOOKS_ALLOW_PRIVATE: accept http and loopback or private "
+        "addresses in webhook URLs (local receivers); the emitter checks again at delivery.",
+    )
+    webhook_secret_overlap_s: int = Field(
+        default=24 * 3600,
+        ge=0,
+        description="How long a rotated signing secret keeps signing deliveries beside the "
+        "new one, so receivers switch without a gap.",
+    )
+    webhook_republish_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often each process publishes the webhook configurations written "
+        "but not published (a broker away, a process that died between the two).",
     )
     dispatcher_url: str = "http://127.0.0.1:8081"
     directory_url: str = "http://127.0.0.1:8083"
@@ -254,6 +274,9 @@ class Settings(ServiceSettings):
             channel_content_max_bytes=self.template_channel_max_bytes,
             template_max_bytes=self.template_max_bytes,
         )
+
+    def webhook_rules(self) -> WebhookRules:
+        return WebhookRules(self.webhooks_allow_private, self.webhook_secret_overlap_s)
 
     def peer_urls(self) -> dict[Peer, str]:
         return {

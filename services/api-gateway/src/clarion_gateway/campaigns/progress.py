@@ -3,7 +3,9 @@ dispatcher decides (API.md: the dispatcher decides completion, the gateway refle
 
 Chunk counts are set per chunk, the completion is applied once (it needs ``sending``),
 chunk reports are stored under derived ids and delivered or read marks inserted once
-(``tracking``), so a redelivered or replayed event changes nothing.
+(``tracking``), so a redelivered or replayed event changes nothing. A campaign the
+completion made final is announced (``finished``) each time the completion is applied,
+a redelivered one too, under the same event id.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from clarion_shared.logging import get_logger
 from clarion_shared.public.feed import FeedItemPublic
 
 from .domain import Campaign, CampaignNotFound, chunk_dispatched, finished, with_engagement
+from .finished import FinishedPublisher, finished_event
 from .service import CampaignRepository, change_campaign
 from .tracking import WHOLE_CAMPAIGN, ChunkReport, Mark, MarkKind, TrackingRepository
 
@@ -86,11 +89,14 @@ _TRACKED = (ChunkDispatched, BatchCompleted, FeedItemDelivered, FeedItemRead)
 
 
 async def apply_status(
-    campaigns: CampaignRepository, tracking: TrackingRepository, events: Sequence[AnyStatusEvent]
+    campaigns: CampaignRepository,
+    tracking: TrackingRepository,
+    announcer: FinishedPublisher,
+    events: Sequence[AnyStatusEvent],
 ) -> None:
     """Apply one fetch of status events: the chunks' reports and the feed items' marks
     first (so a campaign shown final has its recipients' states), then one save per
-    campaign they concern."""
+    campaign they concern, and the announcement of each campaign they completed."""
     by_campaign: dict[tuple[str, str], list[AnyStatusEvent]] = {}
     reports: list[ChunkReport] = []
     marks: list[Mark] = []
@@ -121,15 +127,27 @@ async def apply_status(
         except CampaignNotFound:
             log.warning("campaign.progress_unknown", app_id=app_id, campaign_id=campaign_id)
             continue
-        if any(isinstance(e, BatchCompleted) for e in own):
-            log.info(
-                "campaign.completed",
-                app_id=app_id,
-                campaign_id=campaign_id,
-                status=campaign.status,
-                sent=campaign.counts.sent,
-                failed=campaign.counts.failed,
-            )
+        completions = [e for e in own if isinstance(e, BatchCompleted)]
+        if completions:
+            await _completed(announcer, campaign, completions[-1])
+
+
+async def _completed(
+    announcer: FinishedPublisher, campaign: Campaign, completed: BatchCompleted
+) -> None:
+    """Announce ``campaign`` final when ``completed`` made it so (again on a
+    redelivery: the same event id); a campaign it did not apply to (no longer sending
+    when it came) stays as it is, unannounced."""
+    log.info(
+        "campaign.completed",
+        app_id=campaign.app_id,
+        campaign_id=campaign.campaign_id,
+        status=campaign.status,
+        sent=campaign.counts.sent,
+        failed=campaign.counts.failed,
+    )
+    if campaign.status == completed.status:
+        await announcer.campaign_finished(finished_event(campaign, completed))
 
 
 async def _engaged(tracking: TrackingRepository, app_id: str, campaign_id: str) -> tuple[int, int]:

@@ -7,6 +7,7 @@ from .campaigns import (
     MemoryCampaigns,
     MemoryCampaignTracking,
     MemoryDirectory,
+    MemoryFinishedPublisher,
     MemoryRecipients,
 )
 from .fakes import (
@@ -35,6 +36,7 @@ from .harness import (
     peer_not_found,
 )
 from .imports import MemoryImports, MemoryImportStorage, MemoryUploadChunks, MemoryUploadKeys
+from .webhooks import MemoryWebhooks, MemoryWebhookStates, RecordingWebhookConfigs
 
 __all__ = [
     "ADMIN",
@@ -54,6 +56,7 @@ __all__ = [
     "MemoryCategories",
     "MemoryChannels",
     "MemoryDirectory",
+    "MemoryFinishedPublisher",
     "MemoryIdempotency",
     "MemoryImportStorage",
     "MemoryImports",
@@ -62,7 +65,10 @@ __all__ = [
     "MemoryTemplates",
     "MemoryUploadChunks",
     "MemoryUploadKeys",
+    "MemoryWebhookStates",
+    "MemoryWebhooks",
     "RecordingCommands",
+    "RecordingWebhookConfigs",
     "all_sent",
     "fake_adapters",
     "gateway_harness",

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from clarion_shared.contracts.status import AnyStatusEvent
+from clarion_shared.contracts.status import AnyStatusEvent, CampaignFinished
 
 from ..campaigns.domain import Campaign, Recipient
 from ..campaigns.progress import StatusHandler
@@ -173,6 +173,20 @@ class MemoryDirectory:
             )
         ]
         return matched[:limit], len(matched) > limit
+
+
+class MemoryFinishedPublisher:
+    """``finished.FinishedPublisher`` in memory: ``published`` keeps every event, in
+    order; ``fail_with`` makes every publish raise it (a broker error, as Kafka's)."""
+
+    def __init__(self) -> None:
+        self.published: list[CampaignFinished] = []
+        self.fail_with: Exception | None = None
+
+    async def campaign_finished(self, event: CampaignFinished) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.published.append(event)
 
 
 class MemoryCampaignEvents:

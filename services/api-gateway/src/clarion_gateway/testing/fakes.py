@@ -31,6 +31,7 @@ from .campaigns import (
     MemoryCampaignTracking,
     MemoryRecipients,
 )
+from .webhooks import MemoryWebhooks
 
 
 class NoLifecycle:
@@ -196,6 +197,7 @@ class MemoryStore:
         self.templates = MemoryTemplates()
         self.categories = MemoryCategories()
         self.idempotency = MemoryIdempotency()
+        self.webhooks = MemoryWebhooks()
 
 
 class RecordingCommands:

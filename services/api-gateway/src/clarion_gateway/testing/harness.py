@@ -21,7 +21,7 @@ from clarion_shared.topics import Topics
 from ..app import Adapters, Settings, compose
 from ..authoring.cache import AuthoringCache
 from ..proxies.peers import Peers
-from .campaigns import MemoryCampaignEvents, MemoryDirectory
+from .campaigns import MemoryCampaignEvents, MemoryDirectory, MemoryFinishedPublisher
 from .fakes import (
     FakeConnection,
     FakeRequester,
@@ -31,6 +31,7 @@ from .fakes import (
     RecordingCommands,
 )
 from .imports import MemoryImportStorage
+from .webhooks import MemoryWebhookStates, RecordingWebhookConfigs
 
 DEV_KEY = "clarion-dev-key"
 DEV_APP = "clarion-dev"
@@ -67,6 +68,9 @@ def fake_adapters(
     directory: MemoryDirectory | None = None,
     campaign_events: MemoryCampaignEvents | None = None,
     csv_imports: MemoryImportStorage | None = None,
+    webhook_configs: RecordingWebhookConfigs | None = None,
+    webhook_states: MemoryWebhookStates | None = None,
+    campaign_finished: MemoryFinishedPublisher | None = None,
 ) -> Adapters:
     """Every adapter a fake; the peers are the real client on ``peer_transport``."""
     return Adapters(
@@ -96,8 +100,12 @@ def fake_adapters(
         audience_locks=store.audience_locks,
         directory=directory or MemoryDirectory(),
         campaign_events=campaign_events or MemoryCampaignEvents(),
+        campaign_finished=campaign_finished or MemoryFinishedPublisher(),
         campaign_tracking=store.campaign_tracking,
         csv_imports=(csv_imports or MemoryImportStorage()).storage(),
+        webhooks=store.webhooks,
+        webhook_configs=webhook_configs or RecordingWebhookConfigs(),
+        webhook_states=webhook_states or MemoryWebhookStates(),
     )
 
 
@@ -125,6 +133,11 @@ class Harness:
     authoring: MemoryAnnouncer = field(
         default_factory=lambda: MemoryAnnouncer(AuthoringCache(0, 1.0))
     )
+    # Webhook configurations published, and the emitter's endpoint state changes.
+    webhook_configs: RecordingWebhookConfigs = field(default_factory=RecordingWebhookConfigs)
+    webhook_states: MemoryWebhookStates = field(default_factory=MemoryWebhookStates)
+    # The campaigns announced final on clarion.status.
+    campaign_finished: MemoryFinishedPublisher = field(default_factory=MemoryFinishedPublisher)
 
     async def create_channel(self, **body: Any) -> dict[str, Any]:
         body.setdefault("name", "In-app")
@@ -157,7 +170,9 @@ class Harness:
 
 
 @asynccontextmanager
-async def gateway_harness(settings: Settings | None = None) -> AsyncIterator[Harness]:
+async def gateway_harness(  # long: every fake the composition root takes, wired once
+    settings: Settings | None = None,
+) -> AsyncIterator[Harness]:
     """The app built by ``compose`` on fakes, started, with a client on it."""
     settings = settings or make_settings()
     store = MemoryStore()
@@ -178,6 +193,9 @@ async def gateway_harness(settings: Settings | None = None) -> AsyncIterator[Har
     directory = MemoryDirectory()
     campaign_events = MemoryCampaignEvents()
     csv_imports = MemoryImportStorage()
+    webhook_configs = RecordingWebhookConfigs()
+    webhook_states = MemoryWebhookStates()
+    campaign_finished = MemoryFinishedPublisher()
     adapters = fake_adapters(
         settings,
         store,
@@ -189,6 +207,9 @@ async def gateway_harness(settings: Settings | None = None) -> AsyncIterator[Har
         directory,
         campaign_events,
         csv_imports,
+        webhook_configs,
+        webhook_states,
+        campaign_finished,
     )
     app = compose(settings, adapters)
     async with (
@@ -207,6 +228,9 @@ async def gateway_harness(settings: Settings | None = None) -> AsyncIterator[Har
                 campaign_events=campaign_events,
                 csv_imports=csv_imports,
                 authoring=authoring,
+                webhook_configs=webhook_configs,
+                webhook_states=webhook_states,
+                campaign_finished=campaign_finished,
             )
         )
         yield holder[0]

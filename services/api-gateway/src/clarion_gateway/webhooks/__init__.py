@@ -1,0 +1,1 @@
+"""Webhook endpoints (``/v3/webhooks``): configured here, delivered by the webhook-emitter."""
