@@ -16,7 +16,10 @@ Scenarios (each prints a row and lands in ``bench/results/latest.json``):
   is open, from the send to its item on the stream;
 - campaign-csv-import-10k: a CSV audience of 10,000 users, from the upload-url request
   until import-status says ``completed``; campaign-send-10k: that campaign from
-  ``POST .../send`` until its ``BatchCompleted`` (``bench/campaigns.py``).
+  ``POST .../send`` until its ``BatchCompleted`` (``bench/campaigns.py``);
+- webhooks-10k: webhook deliveries per second of a 10,000-receiver batch with
+  ``after_feed_item_sent`` subscribed, to a local receiver process, alone and then beside
+  an endpoint that hangs 10 s (two rows, ``bench/webhooks.py``).
 
 Run with ``make bench``; ``BENCH_SCALE=0.1`` shrinks every count for a quick look.
 ``BENCH_ONLY`` (a comma-separated list of the names above, e.g.
@@ -54,6 +57,7 @@ from .scenarios import (
     table,
     write_report,
 )
+from .webhooks import WebhookBench
 
 # BENCH_ONLY: the names of the scenarios to run (all when empty).
 ONLY = {name.strip() for name in os.environ.get("BENCH_ONLY", "").split(",") if name.strip()}
@@ -63,7 +67,7 @@ async def run(settings: InfraSettings, gateway_url: str) -> tuple[list[Row], dic
     users = n(10_000)
     async with httpx.AsyncClient(base_url=gateway_url, timeout=120) as http:
         # Named first, so that a wrong BENCH_ONLY stops before the setup; they run after it.
-        scenarios: dict[str, Callable[[], Awaitable[Row]]] = {
+        scenarios: dict[str, Callable[[], Awaitable[Row | list[Row]]]] = {
             "realtime-1": lambda: realtime(http, auth, uids, n(200), 1),
             "realtime-5": lambda: realtime(http, auth, uids, n(500), 5),
             "realtime-10": lambda: realtime(http, auth, uids, n(100), 10),
@@ -74,6 +78,8 @@ async def run(settings: InfraSettings, gateway_url: str) -> tuple[list[Row], dic
             "live-feed-1": lambda: live_feed(http, auth, uids, n(100)),
             "campaign-csv-import-10k": lambda: campaigns.csv_import(),
             "campaign-send-10k": lambda: campaigns.send(),
+            # Last: its endpoint stays subscribed to every later batch of the app.
+            "webhooks-10k": lambda: WebhookBench(http, auth, uids).run(),
         }
         if unknown := ONLY - scenarios.keys():
             raise SystemExit(f"BENCH_ONLY: no scenario {sorted(unknown)}; see {list(scenarios)}")
@@ -87,8 +93,10 @@ async def run(settings: InfraSettings, gateway_url: str) -> tuple[list[Row], dic
         for name, scenario in scenarios.items():
             if ONLY and name not in ONLY:
                 continue
-            rows.append(await scenario())
-            print(table(rows[-1:]).splitlines()[-1], flush=True)
+            done = await scenario()
+            for row in done if isinstance(done, list) else [done]:
+                rows.append(row)
+                print(table(rows[-1:]).splitlines()[-1], flush=True)
         scaled: dict[str, Any] = {}
         batch_row = next((row for row in rows if row.scenario.startswith("batch-")), None)
         if REPLICAS > 1 and batch_row is not None:

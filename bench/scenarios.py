@@ -88,7 +88,7 @@ async def setup(http: httpx.AsyncClient, users: int) -> tuple[dict[str, str], li
         .raise_for_status()
         .json()["data"]
     )
-    auth = {"apikey": app["apiKey"]}
+    auth = {"apikey": app["apiKey"], "appid": app["appId"]}
     uids = [f"user-{i:05d}" for i in range(users)]
     for start in range(0, users, 1000):
         chunk = [{"uid": uid, "name": f"User {uid}"} for uid in uids[start : start + 1000]]

@@ -24,6 +24,11 @@ E2E_PORTS = {
 }
 ADMIN_TOKEN = "e2e-admin-token"
 GATEWAY_IDEMPOTENCY_LEASE_S = 3
+WEBHOOK_ENV = {
+    "CLARION_WEBHOOK_RETRY_SCHEDULE": "1,1,1,2,2,2,3",
+    "CLARION_WEBHOOKS_HEARTBEAT_S": "0.5",
+    "CLARION_WEBHOOKS_DEAD_AFTER_S": "3",
+}
 
 
 LOG_TAIL_LINES = 60
@@ -64,6 +69,8 @@ def stack(infra: InfraAddresses) -> Iterator[Stack]:
     # A retry after a gateway crash takes the dead request's Idempotency-Key over after
     # this lease; the default minute would only slow the crash test down.
     env["CLARION_GATEWAY_IDEMPOTENCY_LEASE_S"] = str(GATEWAY_IDEMPOTENCY_LEASE_S)
+    # Webhook retries in seconds, and a killed emitter's work adopted within seconds.
+    env.update(WEBHOOK_ENV)
     with Stack(
         env=env, log_dir=log_dir, gateway_port=E2E_PORTS["api-gateway"], own_topics=True
     ) as running:

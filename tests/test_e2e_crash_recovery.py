@@ -46,7 +46,7 @@ async def prepare_app(
         .raise_for_status()
         .json()["data"]
     )
-    auth = {"apikey": app["apiKey"]}
+    auth = {"apikey": app["apiKey"], "appid": app["appId"]}
     uids = [random_ref("u") for _ in range(receivers)]
     for start in range(0, receivers, IMPORT):
         part = uids[start : start + IMPORT]
