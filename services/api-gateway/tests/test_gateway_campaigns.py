@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -445,3 +446,23 @@ async def test_progress_and_completion_come_from_status_events_once(harness: Har
     await events.deliver(_completed(campaign["id"], "completed"), _chunk(campaign["id"], 0, 1, 5))
     assert (await harness.client.get(url, headers=AUTH)).json()["data"] == done
     await events.deliver(_completed("cmp_unknown"))  # no such campaign: ignored
+
+
+async def test_a_change_waits_for_a_lock_let_go_a_moment_later(harness: Harness) -> None:
+    # An import saves "completed", then lets the audience go: a client that sends at once
+    # must not get a 409 in between (seen in CI under load).
+    await _template(harness)
+    harness.directory.add_users(DEV_APP, "u1")
+    campaign = await _campaign(harness)
+    assert await harness.store.audience_locks.acquire(DEV_APP, campaign["id"], "import", 0, 10**12)
+
+    async def let_go() -> None:
+        await asyncio.sleep(0.3)
+        await harness.store.audience_locks.release(DEV_APP, campaign["id"], "import")
+
+    releasing = asyncio.create_task(let_go())
+    added = await harness.client.post(
+        f"{CAMPAIGNS}/{campaign['id']}/recipients", json={"userIds": ["u1"]}, headers=AUTH
+    )
+    await releasing
+    assert added.status_code == 201, added.text

@@ -9,6 +9,7 @@ import); the limit counts the audience already there. Recipients' ids are derive
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -90,13 +91,23 @@ class AudienceChange:
     rejected: list[RecipientRejected]
 
 
+LOCK_TRIES = 20
+LOCK_RETRY_S = 0.1
+
+
 @asynccontextmanager
 async def audience_lock(locks: AudienceLocks, campaign: Campaign, now: int) -> AsyncIterator[None]:
     holder = new_id("lck_")
-    if not await locks.acquire(
-        campaign.app_id, campaign.campaign_id, holder, now, AUDIENCE_LEASE_S
-    ):
-        raise AudienceBusy()
+    # An import records its outcome just before it lets the audience go: a client that
+    # saw "completed" and sends at once finds the lock held for a few milliseconds more.
+    for attempt in range(LOCK_TRIES):
+        if await locks.acquire(
+            campaign.app_id, campaign.campaign_id, holder, now, AUDIENCE_LEASE_S
+        ):
+            break
+        if attempt == LOCK_TRIES - 1:
+            raise AudienceBusy()
+        await asyncio.sleep(LOCK_RETRY_S)
     try:
         yield
     finally:
