@@ -9,6 +9,8 @@ branch for it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -58,6 +60,41 @@ async def _nothing() -> None:
 def on_start(call: Callable[[], Awaitable[Any]]) -> Hooks:
     """A resource that only starts (the dev app written once the repositories are up)."""
     return Hooks(call, _nothing)
+
+
+class Periodic:
+    """A resource that calls ``tick`` at start and then every ``interval_s`` until it is
+    stopped (a scheduler, an outbox's republisher, a heartbeat). A tick that fails (the
+    database or the broker away) is logged as ``failure_event`` and tried again at the
+    next one; a subclass gives ``tick``."""
+
+    def __init__(self, interval_s: float, failure_event: str) -> None:
+        self._interval_s = interval_s
+        self._failure_event = failure_event
+        self._task: asyncio.Task[None] | None = None
+
+    async def tick(self) -> object:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self._failure_event)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(self._failure_event, error=repr(exc))
+            await asyncio.sleep(self._interval_s)
 
 
 def lifespan(service: str, resources: Sequence[Resource]) -> Lifespan:

@@ -12,12 +12,11 @@ a send resumed after a crash publishes what the dispatcher's derived ids make no
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
 from clarion_shared.errors import DomainError
+from clarion_shared.lifecycle import Periodic
 from clarion_shared.logging import get_logger
 
 from .domain import AudienceBusy, Campaign, CampaignBusy, CampaignStatusRefused
@@ -28,7 +27,7 @@ log = get_logger(__name__)
 Fire = Callable[[Campaign, int], Awaitable[Campaign]]
 
 
-class CampaignScheduler:
+class CampaignScheduler(Periodic):
     """A resource: started with the gateway, it ticks until stopped."""
 
     def __init__(
@@ -39,22 +38,11 @@ class CampaignScheduler:
         stall_s: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(interval_s, "campaign.scheduler_failed")
         self._campaigns = campaigns
         self._fire = fire
-        self._interval_s = interval_s
         self._stall_s = stall_s
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="campaign-scheduler")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def tick(self, now: int | None = None) -> list[str]:
         """Fire what is due at ``now``; the ids of the campaigns this process sent."""
@@ -84,13 +72,3 @@ class CampaignScheduler:
                 late_s=at - (campaign.scheduled_at or at),
             )
         return fired
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database or the broker away: look again
-                log.warning("campaign.scheduler_failed", error=repr(exc))
-            await asyncio.sleep(self._interval_s)

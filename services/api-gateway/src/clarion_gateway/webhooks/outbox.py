@@ -14,9 +14,7 @@ process that died between its write and its publish.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
+from clarion_shared.lifecycle import Periodic
 from clarion_shared.logging import get_logger
 
 from ..kafka import PublishFailed
@@ -66,27 +64,16 @@ def after_write(webhooks: WebhookRepository, configs: ConfigPublisher) -> Propag
     return publish
 
 
-class Republisher:
+class Republisher(Periodic):
     """A resource: propagates the unpublished versions at start, then every
     ``interval_s`` until stopped."""
 
     def __init__(
         self, webhooks: WebhookRepository, configs: ConfigPublisher, interval_s: float
     ) -> None:
+        super().__init__(interval_s, "webhook.republish_failed")
         self._webhooks = webhooks
         self._configs = configs
-        self._interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="webhook-republisher")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def tick(self) -> int:
         """Propagate what is unpublished now; how many versions were published."""
@@ -97,13 +84,3 @@ class Republisher:
         if published:
             log.info("webhook.configs_republished", count=published)
         return published
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database or the broker away: look again
-                log.warning("webhook.republish_failed", error=repr(exc))
-            await asyncio.sleep(self._interval_s)

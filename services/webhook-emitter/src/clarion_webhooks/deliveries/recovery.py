@@ -10,13 +10,12 @@ A process that stops cleanly ends its heartbeat, so its work is adopted at once.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Callable
 from typing import Protocol
 
-from clarion_shared.lifecycle import Resource
+from clarion_shared.lifecycle import Periodic, Resource
 from clarion_shared.logging import get_logger
 
 from .engine import Lanes
@@ -39,8 +38,8 @@ class InstanceRegistry(Resource, Protocol):
     async def unlock(self, dead: str, by: str) -> None: ...
 
 
-class Recovery:
-    """Heartbeat and adoption, as a Resource started after the lanes."""
+class Recovery(Periodic):
+    """Heartbeat and adoption, as a Resource: each tick beats, then sweeps."""
 
     def __init__(
         self,
@@ -51,13 +50,12 @@ class Recovery:
         dead_after_s: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(heartbeat_s, "webhooks.recovery_failed")
         self._instances = instances
         self._deliveries = deliveries
         self._lanes = lanes
-        self._heartbeat_s = heartbeat_s
         self._dead_after_s = dead_after_s
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
         self._adopted: set[str] = set()
 
     @property
@@ -65,14 +63,11 @@ class Recovery:
         return self._lanes.owner
 
     async def start(self) -> None:
-        await self._beat()
-        self._task = asyncio.create_task(self._run(), name="webhooks.recovery")
+        await self._beat()  # alive before the first tick
+        await super().start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await super().stop()
         with contextlib.suppress(Exception):
             await self._instances.beat(self.owner, 0)  # dead at once: adopt my work now
 
@@ -80,14 +75,9 @@ class Recovery:
         alive_until = self._clock() + self._dead_after_s
         await self._instances.beat(self.owner, int(alive_until * 1000))
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._heartbeat_s)
-            try:
-                await self._beat()
-                await self.sweep()
-            except Exception:
-                log.exception("webhooks.recovery_failed")
+    async def tick(self) -> None:
+        await self._beat()
+        await self.sweep()
 
     async def sweep(self) -> None:
         """Adopt the dead processes that nobody alive has adopted."""
