@@ -2,38 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from clarion_shared import http, kafka, mongo
-from clarion_shared.contracts.status import AnyStatusEvent
 from clarion_shared.http import ReadinessCheck
 from clarion_shared.ids import now
 from clarion_shared.lifecycle import Connection, Resource, lifespan, on_start
 from clarion_shared.topics import Topics
 
-from . import web
-from .apps import routes as app_routes
+from . import web, wiring
 from .apps.mongo import MongoApps
 from .apps.service import AppRepository, KeyResolver, ensure_dev_app
 from .authoring.cache import AuthoringCache
 from .authoring.kafka import KafkaAnnouncer
 from .authoring.service import (
     Announcer,
-    AnnouncingChannels,
-    AnnouncingTemplates,
-    CachedChannels,
-    CachedTemplates,
 )
 from .campaigns import import_routes, objects_s3
-from .campaigns import progress as campaign_progress
-from .campaigns import routes as campaign_routes
 from .campaigns.audience import AudienceLocks, Directory, RecipientRepository
 from .campaigns.consumers import KafkaCampaignEvents
 from .campaigns.directory import PeerDirectory
-from .campaigns.domain import Campaign
 from .campaigns.finished import FinishedPublisher, KafkaFinishedPublisher
 from .campaigns.imports import ImportContext, ImportRunner, ImportStorage
 from .campaigns.imports_mongo import mongo_import_storage
@@ -44,37 +34,25 @@ from .campaigns.mongo import (
     MongoRecipients,
 )
 from .campaigns.progress import CampaignEvents
-from .campaigns.routes import CampaignSending
-from .campaigns.scheduler import CampaignScheduler
-from .campaigns.sending import send_campaign
 from .campaigns.service import CampaignRepository
 from .campaigns.tracking import TrackingRepository
 from .campaigns.uploads import UploadSigner, signing_key
-from .categories import routes as category_routes
 from .categories.mongo import MongoCategories
 from .categories.service import CategoryRepository
-from .channels import routes as channel_routes
 from .channels.kafka import KafkaChannelConfigs
 from .channels.mongo import MongoChannels
 from .channels.service import ChannelRepository, ConfigPublisher
 from .errors import ERRORS
 from .idempotency.mongo import MongoIdempotency
 from .idempotency.service import IdempotencyRepository
-from .proxies import routes as proxy_routes
-from .proxies.batches import batches_router
 from .proxies.peers import PEERS, Peer, Peers
-from .sends import routes as send_routes
 from .sends.kafka import KafkaSends, SendReplies
 from .sends.registry import PeerBatchRegistry
-from .sends.service import BatchRegistry, Realtime, Requester, SendCommands
+from .sends.service import BatchRegistry, Requester, SendCommands
 from .settings import Settings as Settings
-from .templates import routes as template_routes
 from .templates.mongo import MongoTemplates
 from .templates.service import TemplateRepository
-from .webhooks import outbox
-from .webhooks import routes as webhook_routes
-from .webhooks.consumers import KafkaWebhookStates, WebhookStates, apply_states
-from .webhooks.deliveries import deliveries_router
+from .webhooks.consumers import KafkaWebhookStates, WebhookStates
 from .webhooks.kafka import KafkaWebhookConfigs
 from .webhooks.mongo import MongoWebhooks
 from .webhooks.service import ConfigPublisher as WebhookConfigPublisher
@@ -241,9 +219,9 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
             await ensure_dev_app(adapters.apps, settings.dev_app_id, settings.dev_api_key, now())
 
         resources.append(on_start(dev_app))
-    scheduler = _campaign_workers(settings, adapters)
+    scheduler = wiring.campaign_workers(settings, adapters)
     resources.append(scheduler)
-    resources.append(_webhook_workers(settings, adapters))
+    resources.append(wiring.webhook_workers(settings, adapters))
     # CSV imports run in the background of this process: the runner starts last (its
     # sweep resumes the imports a dead process left) and stops first.
     csv_imports = ImportRunner(
@@ -272,7 +250,7 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
     responder = web.Responder(
         adapters.idempotency, ERRORS, settings.idempotency_ttl_s, settings.idempotency_lease_s
     )
-    for router in _routers(settings, adapters, auth, responder):
+    for router in wiring.routers(settings, adapters, auth, responder):
         app.include_router(router)
     signer = UploadSigner(
         signing_key(settings.upload_secret, settings.internal_token, settings.environment),
@@ -283,110 +261,6 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
     import_routes.limit_uploads(app, settings.csv_max_bytes)
     app.state.campaign_scheduler = scheduler
     return app
-
-
-def _campaign_workers(settings: Settings, adapters: Adapters) -> CampaignScheduler:
-    """Campaign progress from the status events, and the scheduler (a resource) that
-    sends scheduled campaigns and resumes sends cut short."""
-
-    async def on_status(events: Sequence[AnyStatusEvent]) -> None:
-        await campaign_progress.apply_status(
-            adapters.campaigns, adapters.campaign_tracking, adapters.campaign_finished, events
-        )
-
-    adapters.campaign_events.subscribe(on_status)
-    cache = adapters.authoring.cache
-
-    async def fire(campaign: Campaign, at: int) -> Campaign:
-        return await send_campaign(
-            adapters.campaigns,
-            adapters.recipients,
-            adapters.audience_locks,
-            CachedTemplates(AnnouncingTemplates(adapters.templates, adapters.authoring), cache),
-            CachedChannels(AnnouncingChannels(adapters.channels, adapters.authoring), cache),
-            adapters.sends,
-            adapters.batches,
-            campaign.app_id,
-            campaign.campaign_id,
-            at,
-            settings.send_limits(),
-        )
-
-    return CampaignScheduler(
-        adapters.campaigns,
-        fire,
-        settings.campaign_scheduler_interval_s,
-        settings.campaign_send_stall_s,
-    )
-
-
-def _webhook_workers(settings: Settings, adapters: Adapters) -> outbox.Republisher:
-    """The emitter's endpoint state changes applied, and the republisher (a resource)
-    of the configurations written but not published."""
-    apply_states(adapters.webhook_states, adapters.webhooks, adapters.webhook_configs)
-    return outbox.Republisher(
-        adapters.webhooks, adapters.webhook_configs, settings.webhook_republish_interval_s
-    )
-
-
-def _routers(
-    settings: Settings, adapters: Adapters, auth: web.Auth, responder: web.Responder
-) -> list[APIRouter]:
-    """Every route, wired to its use cases' dependencies, in the order they match."""
-    realtime = Realtime(
-        adapters.replies, Topics(settings.topic_prefix).replies, settings.realtime_timeout_s
-    )
-    limits = settings.send_limits()
-    # Every write of a template or a channel is announced; sends read them cached.
-    templates = AnnouncingTemplates(adapters.templates, adapters.authoring)
-    channels = AnnouncingChannels(adapters.channels, adapters.authoring)
-    send_templates = CachedTemplates(templates, adapters.authoring.cache)
-    send_channels = CachedChannels(channels, adapters.authoring.cache)
-    # The send route and the batch proxy come before the notification proxy: all live
-    # under /v3/campaigns/notifications. The category routes come before the template
-    # routes, whose /{template_id} would take "categories" for an id.
-    return [
-        app_routes.router(auth, adapters.apps),
-        channel_routes.router(auth, responder, channels, adapters.apps, adapters.configs),
-        category_routes.router(auth, responder, adapters.categories, templates),
-        template_routes.router(
-            auth, responder, templates, adapters.categories, settings.template_limits()
-        ),
-        send_routes.router(
-            auth,
-            responder,
-            send_templates,
-            send_channels,
-            adapters.sends,
-            adapters.batches,
-            realtime,
-            limits,
-        ),
-        campaign_routes.router(
-            auth,
-            responder,
-            adapters.campaigns,
-            adapters.recipients,
-            adapters.campaign_tracking,
-            adapters.audience_locks,
-            adapters.directory,
-            templates,
-            limits,
-            CampaignSending(send_templates, send_channels, adapters.sends, adapters.batches),
-        ),
-        batches_router(auth, adapters.peers),
-        proxy_routes.notifications_router(auth, adapters.peers),
-        proxy_routes.feed_router(auth, adapters.peers),
-        proxy_routes.users_router(auth, adapters.peers),
-        webhook_routes.router(
-            auth,
-            responder,
-            adapters.webhooks,
-            outbox.after_write(adapters.webhooks, adapters.webhook_configs),
-            settings.webhook_rules(),
-        ),
-        deliveries_router(auth, adapters.webhooks, adapters.peers),
-    ]
 
 
 def build(settings: Settings) -> FastAPI:
