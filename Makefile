@@ -1,6 +1,7 @@
 # Clarion: the one entry point for people and CI.
 #   make run    install what is needed, start Kafka + FerretDB + the four services
 #   make test   install what is needed, lint, type-check, run every test layer
+#   make test-browser  only the browser tests (Debian's chromium, driven by Playwright)
 #   make bench  measure throughput and latency, write bench/results/latest.json
 
 SHELL := /bin/bash
@@ -14,12 +15,13 @@ INFRA := bash deploy/local/infra.sh
 # The addresses infra.sh prints (empty when KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL are set).
 WITH_INFRA = eval "$$($(INFRA) env)" &&
 
-.PHONY: help install tools infra-install infra-up infra-down infra-status topics run lint fmt \
-        s3-install test test-unit test-integration test-e2e bench bench-scale clean
+.PHONY: help install tools browser infra-install infra-up infra-down infra-status topics run lint fmt \
+        s3-install test test-unit test-integration test-e2e test-browser bench bench-scale clean
 
 help:
 	@echo "make run     start everything locally (Ctrl-C stops it)"
 	@echo "make test    lint, type-check and run unit, integration and end-to-end tests"
+	@echo "make test-browser  only the browser tests (installs Debian's chromium if missing)"
 	@echo "make bench   run the benchmark, print it, write bench/results/latest.json"
 	@echo "make bench-scale  the hot operations empty vs with 1M users and 1M feed items stored"
 	@echo "make infra-up / infra-down / infra-status   the embedded Kafka and FerretDB"
@@ -38,6 +40,15 @@ tools:
 	  [[ "$$(id -u)" == 0 ]] || { echo "shellcheck is missing: sudo apt-get install -y shellcheck" >&2; exit 1; }; \
 	  echo "installing shellcheck (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; }
+
+# The browser the browser tests drive: Debian's chromium, launched by Playwright from
+# /usr/bin/chromium (Playwright's own browser download is not used; CLARION_CHROMIUM
+# points the tests elsewhere).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  [[ "$$(id -u)" == 0 ]] || { echo "chromium is missing: sudo apt-get install -y chromium" >&2; exit 1; }; \
+	  echo "installing chromium (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # infra.sh's readiness probes run on the venv (python -m clarion_devtools.probe).
 infra-install: install
@@ -78,7 +89,7 @@ fmt: install
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
-test: lint infra-up s3-install
+test: lint browser infra-up s3-install
 	$(WITH_INFRA) $(UV) run --frozen pytest -q -p no:cacheprovider
 
 test-unit: install
@@ -89,6 +100,9 @@ test-integration: install infra-up s3-install
 
 test-e2e: install infra-up
 	$(WITH_INFRA) $(UV) run --frozen pytest -q -m e2e
+
+test-browser: install browser infra-up
+	$(WITH_INFRA) $(UV) run --frozen pytest -q -m browser tests/browser
 
 bench: install infra-up topics
 	$(WITH_INFRA) $(UV) run --frozen python -m bench
