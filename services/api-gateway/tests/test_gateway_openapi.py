@@ -21,6 +21,8 @@ FEED = "/v3/campaigns/notification-feed"
 NOTIFICATION = "/v3/campaigns/notifications/{notification_id}"
 BATCH = "/v3/campaigns/notifications/batches/{batch_id}"
 SEND = "/v3/campaigns/notifications/messages"
+SENDS = "/v3/campaigns/notifications"  # the sends listing (a Clarion extension)
+SEND_RECEIVERS = f"{SENDS}/{{send_id}}/receivers"
 CHANNELS = "/v3/campaigns/channels"
 CHANNEL = f"{CHANNELS}/{{channel_id}}"
 TEMPLATES = "/v3/campaigns/templates"
@@ -34,6 +36,14 @@ CAMPAIGN = f"{CAMPAIGNS}/{{campaign_id}}"
 WEBHOOKS = "/v3/webhooks"
 WEBHOOK = f"{WEBHOOKS}/{{webhook_id}}"
 DELIVERY = f"{WEBHOOK}/deliveries/{{delivery_id}}"
+ANALYTICS = "/v3/campaigns/analytics"
+ANALYTICS_OPERATIONS = (
+    f"{ANALYTICS}/overview",
+    f"{ANALYTICS}/campaigns/{{campaign_id}}",
+    f"{ANALYTICS}/templates/{{template_id}}",
+    f"{ANALYTICS}/channels",
+    f"{ANALYTICS}/users/{{uid}}",
+)
 
 # The operations the gateway forwards to their owners, and their 2xx schemas.
 PROXIED: dict[tuple[str, str], str] = {
@@ -52,6 +62,9 @@ PROXIED: dict[tuple[str, str], str] = {
     ("get", NOTIFICATION): "Data_NotificationPublic_",
     ("get", BATCH): "Data_BatchPublic_",
     ("get", f"{BATCH}/receivers"): "Paged_BatchReceiverPublic_",
+    ("get", SENDS): "Paged_SendPublic_",
+    ("get", SEND_RECEIVERS): "Paged_SendReceiverPublic_",
+    **{("get", path): "Data_AnalyticsPublic_" for path in ANALYTICS_OPERATIONS},
 }
 STREAM = ("get", f"{FEED}/stream")
 FEED_DELETE = ("delete", FEED_ITEM)  # 204, no body (API.md, CometChat's spec)
@@ -83,6 +96,14 @@ OWN_ERRORS: dict[tuple[str, str], set[str]] = {
     ("get", NOTIFICATION): {"404", *PEER},
     ("get", BATCH): {"404", *PEER},
     ("get", f"{BATCH}/receivers"): {"404", *PEER},
+    ("get", SENDS): PEER,
+    # Analytics: an id nothing was counted for answers zeros, never 404.
+    **{("get", path): PEER for path in ANALYTICS_OPERATIONS},
+    ("get", SEND_RECEIVERS): {"404", *PEER},
+    ("get", f"{SEND_RECEIVERS}.csv"): {"404", *PEER},  # a CSV stream, not in PROXIED
+    # Live progress (server-sent events): the batch's status is the dispatcher's.
+    ("get", f"{BATCH}/events"): {"404", *PEER},
+    ("get", f"{CAMPAIGN}/events"): {"404"},
     ("get", FEED): {"404", *PEER},
     ("get", f"{FEED}/unread-count"): {"404", *PEER},
     STREAM: {"404", *PEER},
@@ -117,6 +138,9 @@ OWN_ERRORS: dict[tuple[str, str], set[str]] = {
     # With an S3 store configured, import-csv asks it whether the file is there.
     ("post", f"{CAMPAIGN}/import-csv"): {"404", "409", "503"},
     ("get", f"{CAMPAIGN}/import-status"): {"404"},
+    # Dry runs of imports (started by import-csv and recipients/csv with dryRun).
+    ("get", f"{CAMPAIGN}/dry-runs/{{dry_run_id}}"): {"404"},
+    ("get", f"{CAMPAIGN}/dry-runs/{{dry_run_id}}/rejected.csv"): {"404", "409"},
     # Webhooks: 409 at 25 per app (or the Idempotency-Key's), an update racing others.
     ("post", WEBHOOKS): {"409"},
     ("get", WEBHOOKS): set(),

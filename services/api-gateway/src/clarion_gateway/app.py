@@ -24,6 +24,7 @@ from .campaigns import import_routes, objects_s3
 from .campaigns.audience import AudienceLocks, Directory, RecipientRepository
 from .campaigns.consumers import KafkaCampaignEvents
 from .campaigns.directory import PeerDirectory
+from .campaigns.dry_run_runner import DryRunRunner
 from .campaigns.finished import FinishedPublisher, KafkaFinishedPublisher
 from .campaigns.imports import ImportContext, ImportRunner, ImportStorage
 from .campaigns.imports_mongo import mongo_import_storage
@@ -45,6 +46,7 @@ from .channels.service import ChannelRepository, ConfigPublisher
 from .errors import ERRORS
 from .idempotency.mongo import MongoIdempotency
 from .idempotency.service import IdempotencyRepository
+from .live.hub import LiveHub, status_tail
 from .proxies.peers import PEERS, Peer, Peers
 from .sends.kafka import KafkaSends, SendReplies
 from .sends.registry import PeerBatchRegistry
@@ -106,9 +108,13 @@ class Adapters:
     webhooks: WebhookRepository
     webhook_configs: WebhookConfigPublisher
     webhook_states: WebhookStates
+    # Live progress streams: the watches on this instance, woken by its own reader of
+    # clarion.status (``live.hub``: no consumer group, paused while nobody watches).
+    live: LiveHub
+    live_tail: Resource
 
     @classmethod
-    def connect(cls, settings: Settings) -> Adapters:
+    def connect(cls, settings: Settings) -> Adapters:  # long: one adapter a line
         """The real adapters (nothing started yet)."""
         client = mongo.make_client(
             settings.mongodb_url,
@@ -119,6 +125,7 @@ class Adapters:
         channels = MongoChannels(db)
         broker = kafka.make_broker(settings, f"{SERVICE}-{settings.instance_id}")
         topics = Topics(settings.topic_prefix)
+        live = LiveHub()
         peers = Peers.connect(
             settings.peer_urls(),
             settings.peer_timeout_s,
@@ -161,6 +168,13 @@ class Adapters:
             webhook_states=KafkaWebhookStates(
                 broker, topics, settings.group_id, settings.group_instance_id
             ),
+            live=live,
+            live_tail=status_tail(
+                settings.kafka_bootstrap_servers,
+                topics.status,
+                live,
+                settings.reply_fetch_max_wait_ms,
+            ),
         )
 
     def resources(self) -> list[Resource]:
@@ -183,6 +197,7 @@ class Adapters:
             # and so are those of the authoring changes (the cache opens then).
             self.replies,
             self.authoring,
+            self.live_tail,
         ]
 
     def readiness(self) -> dict[str, ReadinessCheck]:
@@ -234,7 +249,8 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
             settings.csv_limits(),
         )
     )
-    resources.append(csv_imports)
+    csv_dry_runs = DryRunRunner(csv_imports.context)  # dry runs of those imports
+    resources.extend([csv_imports, csv_dry_runs])
     app = http.create_app(
         SERVICE,
         "Clarion API",
@@ -257,7 +273,8 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
         settings.public_url,
         settings.upload_url_ttl_s,
     )
-    app.include_router(import_routes.import_router(auth, responder, csv_imports, signer))
+    imports = import_routes.import_router(auth, responder, csv_imports, signer, csv_dry_runs)
+    app.include_router(imports)
     import_routes.limit_uploads(app, settings.csv_max_bytes)
     app.state.campaign_scheduler = scheduler
     return app

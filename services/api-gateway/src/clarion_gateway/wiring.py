@@ -28,8 +28,13 @@ from .campaigns.scheduler import CampaignScheduler
 from .campaigns.sending import send_campaign
 from .categories import routes as category_routes
 from .channels import routes as channel_routes
+from .live import routes as live_routes
+from .live import service as live_service
+from .live.peers import PeerBatchStatuses
 from .proxies import routes as proxy_routes
+from .proxies.analytics import analytics_router
 from .proxies.batches import batches_router
+from .proxies.sends import sends_router
 from .sends import routes as send_routes
 from .sends.service import Realtime
 from .settings import Settings
@@ -87,7 +92,7 @@ def webhook_workers(settings: Settings, adapters: Adapters) -> outbox.Republishe
     )
 
 
-def routers(
+def routers(  # long: every router, in match order, one entry each
     settings: Settings, adapters: Adapters, auth: web.Auth, responder: web.Responder
 ) -> list[APIRouter]:
     """Every route, wired to its use cases' dependencies, in the order they match."""
@@ -100,9 +105,10 @@ def routers(
     channels = AnnouncingChannels(adapters.channels, adapters.authoring)
     send_templates = CachedTemplates(templates, adapters.authoring.cache)
     send_channels = CachedChannels(channels, adapters.authoring.cache)
-    # The send route and the batch proxy come before the notification proxy: all live
-    # under /v3/campaigns/notifications. The category routes come before the template
-    # routes, whose /{template_id} would take "categories" for an id.
+    # The send route, the live streams, the batch proxy and the sends listing come
+    # before the notification proxy: all live under /v3/campaigns/notifications. The
+    # category routes come before the template routes, whose /{template_id} would take
+    # "categories" for an id.
     return [
         app_routes.router(auth, adapters.apps),
         channel_routes.router(auth, responder, channels, adapters.apps, adapters.configs),
@@ -132,7 +138,15 @@ def routers(
             limits,
             CampaignSending(send_templates, send_channels, adapters.sends, adapters.batches),
         ),
+        live_routes.router(
+            auth,
+            adapters.live,
+            live_service.campaign_reader(adapters.campaigns, adapters.campaign_tracking),
+            live_service.batch_reader(PeerBatchStatuses(adapters.peers)),
+        ),
         batches_router(auth, adapters.peers),
+        analytics_router(auth, adapters.peers),
+        sends_router(auth, adapters.peers),
         proxy_routes.notifications_router(auth, adapters.peers),
         proxy_routes.feed_router(auth, adapters.peers),
         proxy_routes.users_router(auth, adapters.peers),

@@ -16,6 +16,11 @@ from clarion_shared.settings import ServiceSettings
 from clarion_shared.tail import FETCH_MAX_WAIT_MS
 from clarion_shared.topics import Topics
 
+from .analytics import consumers as analytics_consumers
+from .analytics import routes as analytics_routes
+from .analytics.consumers import AnalyticsSweep
+from .analytics.mongo import MongoAnalytics
+from .analytics.service import AnalyticsRepository
 from .batches import consumers as batch_consumers
 from .batches import routes as batch_routes
 from .batches.kafka import TransactionalAnnouncer
@@ -33,6 +38,9 @@ from .notifications import routes as notification_routes
 from .notifications.mongo import MongoNotifications
 from .notifications.service import NotificationRepository
 from .publisher import BrokerPublisher, Publisher
+from .sends import routes as send_routes
+from .sends.mongo import MongoSends
+from .sends.service import SendIndex
 from .users.cache import UserCache
 from .users.directory import CachingDirectory
 from .users.kafka import UserChangesTail
@@ -97,6 +105,35 @@ class Settings(ServiceSettings):
         "once.",
     )
 
+    analytics_max_records: int = Field(
+        default=500,
+        ge=1,
+        description="Status events analytics counts together from one fetch (one bulk "
+        "write of marks, one update per rollup they touch).",
+    )
+    analytics_sweep_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often analytics finishes the counting a crash left half done.",
+    )
+    analytics_sweep_grace_s: int = Field(
+        default=30,
+        ge=0,
+        description="How old a half-done count must be before the sweep finishes it (a "
+        "younger one may still be under way in a live process).",
+    )
+    analytics_keep_marks_days: int = Field(
+        default=30,
+        ge=8,
+        description="How long analytics remembers which status events it counted: a "
+        "replay or republish of an older event would count again (the status topic "
+        "keeps 7 days).",
+    )
+
+    def analytics_group_id(self) -> str:
+        """The prefix of the analytics counter's consumer group, apart from the tracker's."""
+        return f"{self.group_id}-analytics"
+
     def tracker_transactional_id(self, topics: Topics) -> str:
         """Stable per process instance (its group instance id when set), unique per
         namespace (the group id names the prefixed topic)."""
@@ -112,6 +149,10 @@ class Adapters:
     notifications: NotificationRepository
     feed: FeedRepository
     batches: BatchRepository
+    # The sends listing's entries, kept by ``notifications`` and ``batches`` as they write.
+    sends: SendIndex
+    # Rollups of the status events, and the marks of the events counted.
+    analytics: AnalyticsRepository
     directory: UserDirectory
     broker: KafkaBroker
     publisher: Publisher
@@ -143,11 +184,14 @@ class Adapters:
             fetch_max_wait_ms=settings.reply_fetch_max_wait_ms,
         )
         hub = FeedHub()
+        sends = MongoSends(db)
         return cls(
             database=mongo.MongoConnection(client),
-            notifications=MongoNotifications(db),
+            notifications=MongoNotifications(db, sends),
             feed=MongoFeed(db),
-            batches=MongoBatches(db),
+            batches=MongoBatches(db, sends),
+            sends=sends,
+            analytics=MongoAnalytics(db),
             directory=CachingDirectory(directory, user_cache),
             broker=broker,
             publisher=BrokerPublisher(broker),
@@ -181,6 +225,8 @@ class Adapters:
             self.notifications,
             self.feed,
             self.batches,
+            self.sends,
+            self.analytics,
             # The reply consumer before the broker: a chunk consumed as soon as the
             # broker starts may already ask the directory. The announcer too: the
             # tracker may decide a batch as soon as it consumes.
@@ -200,6 +246,28 @@ class Adapters:
             "user_changes": self.user_changes.ready,
             "batch_announcer": self.announcer.ready,
         }
+
+
+def analytics_counter(
+    settings: Settings, adapters: Adapters, topics: Topics
+) -> tuple[kafka.ConsumerGroups, AnalyticsSweep]:
+    """The analytics counter, subscribed in consumer groups of its own (apart from the
+    tracker's on the same topic), and the sweep that finishes what a crash left."""
+    groups = kafka.ConsumerGroups(
+        adapters.broker,
+        settings.analytics_group_id(),
+        f"{settings.group_instance_id}-analytics" if settings.group_instance_id else None,
+    )
+    analytics_consumers.register(
+        groups, topics, repo=adapters.analytics, max_records=settings.analytics_max_records
+    )
+    sweep = AnalyticsSweep(
+        adapters.analytics,
+        settings.analytics_sweep_interval_s,
+        grace_s=settings.analytics_sweep_grace_s,
+        keep_days=settings.analytics_keep_marks_days,
+    )
+    return groups, sweep
 
 
 def compose(settings: Settings, adapters: Adapters) -> FastAPI:
@@ -223,14 +291,20 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
         announcer=adapters.announcer,
         max_records=settings.tracker_max_records,
     )
+    analytics_groups, sweep = analytics_counter(settings, adapters, topics)
+
+    async def joined() -> bool:
+        return await groups.joined() and await analytics_groups.joined()
+
     app = http.create_app(
         SERVICE,
         "Clarion dispatcher (internal)",
-        lifespan(SERVICE, adapters.resources()),
+        lifespan(SERVICE, [*adapters.resources(), sweep]),
         errors=ERRORS,
-        readiness={**adapters.readiness(), "kafka_groups": groups.joined},
+        readiness={**adapters.readiness(), "kafka_groups": joined},
         internal_token=settings.internal_token,
-        description="Fan-out of send commands; the in-app feed, notification and batch states.",
+        description="Fan-out of send commands; the in-app feed, notification and batch "
+        "states; analytics.",
     )
     app.include_router(
         feed_routes.router(
@@ -243,6 +317,8 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
     )
     app.include_router(notification_routes.router(adapters.notifications))
     app.include_router(batch_routes.router(adapters.batches))
+    app.include_router(analytics_routes.router(adapters.analytics))
+    app.include_router(send_routes.router(adapters.sends, adapters.batches, adapters.notifications))
     return app
 
 

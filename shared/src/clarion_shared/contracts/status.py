@@ -65,6 +65,9 @@ class DeliveryFailed(_StatusEvent):
     channel_type: ChannelType | None = None
     channel_id: str | None = None
     notification_id: str | None = None
+    template_id: str | None = Field(
+        default=None, description="the send's template (analytics count it per template)"
+    )
     error: ErrorInfo
 
 
@@ -101,6 +104,9 @@ class ChunkDispatched(_StatusEvent):
     sent: int
     failed: int
     channels: list[ChannelTally] = Field(default_factory=list)
+    template_id: str | None = Field(
+        default=None, description="the send's template (analytics count it per template)"
+    )
     receivers: list[ReceiverState] | None = Field(
         default=None, description="the chunk's receivers in order (campaign chunks only)"
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import codecs
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -19,6 +19,7 @@ from clarion_shared.templating import KEY_RE
 
 from ..slugs import UID_RE
 from .csv_records import Record, Tokenizer
+from .domain import RecipientRejected
 
 ERR_CSV_INVALID = "ERR_CSV_INVALID"
 ERR_TARGET_LIMIT_EXCEEDED = "ERR_TARGET_LIMIT_EXCEEDED"
@@ -87,11 +88,18 @@ class AudienceParser:
 
     The first failure in the file's order wins, whatever the chunking (a chunk is parsed
     up to where it crosses ``max_bytes`` or stops being UTF-8). After a failure every call
-    raises it again; after ``close`` every call raises ``RuntimeError``.
+    raises it again; after ``close`` every call raises ``RuntimeError``. ``on_duplicate``
+    hears of each duplicate row (its number and uid) as it is read (a dry run lists them).
     """
 
-    def __init__(self, existing: Collection[str] = (), limits: CsvLimits = CsvLimits()) -> None:
+    def __init__(
+        self,
+        existing: Collection[str] = (),
+        limits: CsvLimits = CsvLimits(),
+        on_duplicate: Callable[[int, str], None] | None = None,
+    ) -> None:
         self._limits = limits
+        self._on_duplicate = on_duplicate
         self._existing = frozenset(existing)
         self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
         self._tokens = Tokenizer(self._record, MAX_NAME_CHARS, [])
@@ -108,6 +116,11 @@ class AudienceParser:
     def columns(self) -> tuple[str, ...] | None:
         """The variable columns; None until the header record is complete."""
         return None if self._header is None else tuple(n for _, n in self._header.variables)
+
+    @property
+    def rows(self) -> int:
+        """The data records read so far (blank ones not counted)."""
+        return self._rows
 
     def feed(self, data: bytes) -> None:
         self._check_usable()
@@ -193,6 +206,8 @@ class AudienceParser:
             pass  # rejected
         elif uid in self._existing or uid in self._recipients:
             self._duplicates += 1
+            if self._on_duplicate is not None:
+                self._on_duplicate(self._record_no, uid)
         elif len(self._existing) + len(self._recipients) >= self._limits.max_recipients:
             limit = self._limits.max_recipients
             self._fail(ERR_TARGET_LIMIT_EXCEEDED, f"The audience is over {limit} recipients.")
@@ -247,6 +262,18 @@ def _header_problem(record: Record, limits: CsvLimits) -> str | None:
     if twice := next((n for at, n in enumerate(names) if n in names[:at]), ""):
         return f"The column {_show(twice)} appears twice."
     return None
+
+
+def rejected_rows(parsed: ParsedAudience, found: set[str]) -> list[RecipientRejected]:
+    """The file's rejected rows and those of uids the user directory does not know
+    (``found``: those it does), in row order: what an import (or its dry run) reports."""
+    unknown = (
+        RecipientRejected(uid, "ERR_USER_NOT_FOUND", "No such user.", row)
+        for uid, row in parsed.row_of.items()
+        if uid not in found
+    )
+    own = (RecipientRejected(None, r.code, r.message, r.row) for r in parsed.rejected)
+    return sorted([*own, *unknown], key=lambda r: r.row or 0)
 
 
 def parse_bytes(

@@ -7,7 +7,9 @@
   store (``objects``), then ``POST .../{id}/import-csv {s3Key}`` → 202;
 - ``POST .../{id}/recipients/csv`` (multipart, field ``file``) → 202, or a synchronous
   400 when the file's header is refused;
-- ``GET .../{id}/import-status``: the campaign's latest import.
+- ``GET .../{id}/import-status``: the campaign's latest import;
+- with ``dryRun`` (``import-csv {s3Key, dryRun: true}``, ``recipients/csv?dryRun=true``),
+  a dry run of the import in its place, read at ``dry_run_routes``'s paths.
 
 Uploads are up to 50 MiB: :func:`limit_uploads` gives these two routes a body limit of
 their own in place of every request's (``clarion_shared.strict_input``).
@@ -18,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from pydantic import Field
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect
@@ -38,6 +40,8 @@ from clarion_shared.strict_input import (
 from ..idempotency.domain import StoredResponse
 from ..web import Auth, IdempotencyKey, Responder, json_response
 from . import imports
+from .dry_run_routes import DryRunStarted, dry_run_router
+from .dry_run_runner import DryRunRunner
 from .imports import CsvImport, ImportRunner
 from .uploads import UploadSigner, UploadTooLarge, UploadUrl, file_part, receive_upload
 
@@ -67,6 +71,9 @@ class UploadPublic(ApiModel):
 class CsvImportRequest(ApiModel):
     # S3's own limit on keys (the store's keys carry a prefix, the app and the campaign).
     s3_key: str = Field(min_length=1, max_length=1024, description="From upload-url.")
+    dry_run: bool = Field(
+        default=False, description="Clarion: only work out what the import would do."
+    )
 
 
 class ImportStarted(ApiModel):
@@ -154,9 +161,19 @@ size}}`; 403 `ERR_FORBIDDEN` when the URL is not valid or has expired, 409
 its presigned URL: the store answers the PUT (403 once the URL expired), and a file
 over 50 MiB is refused by `import-csv` (413 `ERR_PAYLOAD_TOO_LARGE`)."""
 
+_DRY_RUN_HELP = """\
+Clarion: with `dryRun` true, nothing is imported: 202 `{data: {dryRunId, s3Key, status}}`,
+and `GET .../dry-runs/{dryRunId}` shows its progress, then what the import would do (rows,
+accepted, duplicates, rejected rows with their reasons; the import's failure, if it would
+fail whole). The file is kept: `import-csv {s3Key}` with its `s3Key` imports it."""
+
 
 def import_router(  # long: one closure per route, all on the same dependencies
-    auth: Auth, responder: Responder, runner: ImportRunner, signer: UploadSigner
+    auth: Auth,
+    responder: Responder,
+    runner: ImportRunner,
+    signer: UploadSigner,
+    dry_runs: DryRunRunner,
 ) -> APIRouter:
     context = runner.context
     campaigns = APIRouter(
@@ -196,8 +213,9 @@ def import_router(  # long: one closure per route, all on the same dependencies
     @campaigns.post(
         "/{campaign_id}/import-csv",
         status_code=202,
-        response_model=Data[ImportStarted],
+        response_model=Data[ImportStarted] | Data[DryRunStarted],
         summary="Import the CSV uploaded to an upload URL (in the background)",
+        description=_DRY_RUN_HELP,
         responses={
             404: error_response("ERR_NOT_FOUND: no such campaign, or no such s3Key for it"),
             400: error_response(
@@ -217,6 +235,9 @@ def import_router(  # long: one closure per route, all on the same dependencies
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
         async def call() -> StoredResponse:
+            if body.dry_run:
+                run = await dry_runs.begin(app_id, campaign_id, body.s3_key, now())
+                return json_response(Data(data=DryRunStarted.of(run)), 202)
             job = await runner.begin(app_id, campaign_id, body.s3_key, now())
             return json_response(Data(data=ImportStarted(import_id=job.import_id)), 202)
 
@@ -225,10 +246,11 @@ def import_router(  # long: one closure per route, all on the same dependencies
     @campaigns.post(
         "/{campaign_id}/recipients/csv",
         status_code=202,
-        response_model=Data[ImportStarted],
+        response_model=Data[ImportStarted] | Data[DryRunStarted],
         summary="Upload a CSV of recipients and import it (in the background)",
         description="A header without a user_id column is refused at once (400 "
-        "ERR_CSV_INVALID); the rest of the file is judged by the import (import-status).",
+        "ERR_CSV_INVALID); the rest of the file is judged by the import (import-status). "
+        + _DRY_RUN_HELP,
         openapi_extra=_CSV_FORM,
         responses={
             404: _NOT_FOUND,
@@ -243,9 +265,15 @@ def import_router(  # long: one closure per route, all on the same dependencies
         },
     )
     async def upload_csv(
-        campaign_id: str, request: Request, app_id: str = Depends(auth.require_app)
-    ) -> Data[ImportStarted]:
+        campaign_id: str,
+        request: Request,
+        app_id: str = Depends(auth.require_app),
+        dry_run: bool = Query(False, alias="dryRun", description="Clarion: a dry run."),
+    ) -> Data[ImportStarted] | Data[DryRunStarted]:
         content = file_part(request.headers.get("content-type"), _body(request))
+        if dry_run:
+            run = await dry_runs.begin_upload(app_id, campaign_id, content, now())
+            return Data(data=DryRunStarted.of(run))
         job = await runner.begin_upload(app_id, campaign_id, content, now())
         return Data(data=ImportStarted(import_id=job.import_id))
 
@@ -284,6 +312,7 @@ def import_router(  # long: one closure per route, all on the same dependencies
 
     routes = APIRouter()
     routes.include_router(campaigns)
+    routes.include_router(dry_run_router(auth, dry_runs))
     routes.include_router(uploads)
     return routes
 

@@ -20,7 +20,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterable
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import JsonValue
 
@@ -39,7 +39,7 @@ from .audience_csv import (
     AudienceCsvFailed,
     AudienceParser,
     CsvLimits,
-    ParsedAudience,
+    rejected_rows,
 )
 from .domain import (
     AudienceBusy,
@@ -51,6 +51,9 @@ from .domain import (
 from .objects import ObjectStore, ObjectStoreUnavailable, UploadFiles
 from .service import CampaignRepository, get_campaign
 from .uploads import UploadChunks, UploadKeys, UploadSigner, UploadUrl
+
+if TYPE_CHECKING:
+    from .dry_runs import DryRunRepository
 
 log = get_logger(__name__)
 
@@ -120,20 +123,22 @@ class ImportRepository(Resource, Protocol):
 
 @dataclass(frozen=True)
 class ImportStorage:
-    """Upload keys, uploaded files, imports; the object store when one is configured."""
+    """Upload keys, uploaded files, imports and their dry runs (``dry_runs``); the object
+    store when one is configured."""
 
     keys: UploadKeys
     chunks: UploadChunks
     imports: ImportRepository
+    dry_runs: DryRunRepository
     objects: ObjectStore | None = None
 
     async def start(self) -> None:
-        objects = [self.objects] if self.objects else []
-        await asyncio.gather(*(r.start() for r in [self.keys, self.chunks, self.imports, *objects]))
+        parts = [self.keys, self.chunks, self.imports, self.dry_runs, self.objects]
+        await asyncio.gather(*(r.start() for r in parts if r is not None))
 
     async def stop(self) -> None:
-        objects = [self.objects] if self.objects else []
-        await asyncio.gather(*(r.stop() for r in [*objects, self.imports, self.chunks, self.keys]))
+        parts = [self.objects, self.dry_runs, self.imports, self.chunks, self.keys]
+        await asyncio.gather(*(r.stop() for r in parts if r is not None))
 
     def files(self) -> UploadFiles:
         return UploadFiles(self.keys, self.chunks, self.objects)
@@ -188,17 +193,6 @@ async def import_status(context: ImportContext, app_id: str, campaign_id: str) -
     return job
 
 
-def _rejected(parsed: ParsedAudience, found: set[str]) -> list[RecipientRejected]:
-    """The file's rejected rows and those of uids that are no user, in row order."""
-    unknown = (
-        RecipientRejected(uid, "ERR_USER_NOT_FOUND", "No such user.", row)
-        for uid, row in parsed.row_of.items()
-        if uid not in found
-    )
-    own = (RecipientRejected(None, r.code, r.message, r.row) for r in parsed.rejected)
-    return sorted([*own, *unknown], key=lambda r: r.row or 0)
-
-
 async def _imported(context: ImportContext, job: CsvImport) -> CsvImport:
     """The import carried out: parsed whole, looked up, then written."""
     app_id, campaign_id = job.app_id, job.campaign_id
@@ -220,7 +214,7 @@ async def _imported(context: ImportContext, job: CsvImport) -> CsvImport:
     found = await context.directory.existing(app_id, wanted) if wanted else set()
     looked_up_at = time.perf_counter()
     new = [uid for uid in wanted if uid in found]
-    rejected = _rejected(parsed, found)
+    rejected = rejected_rows(parsed, found)
     variables: dict[str, dict[str, JsonValue]] = {
         uid: dict(parsed.recipients[uid].items()) for uid in new
     }
@@ -267,7 +261,8 @@ _FAILURES: tuple[tuple[type[Exception], str, str | None], ...] = (
 )
 
 
-def _failure(exc: Exception) -> ImportFailure:
+def failure_of(exc: Exception) -> ImportFailure:
+    """How ``exc`` reads as the outcome of an import (or of its dry run)."""
     if isinstance(exc, AudienceCsvFailed):
         return ImportFailure(exc.code, exc.message)
     code, message = next((c, m) for cls, c, m in _FAILURES if isinstance(exc, cls))
@@ -297,7 +292,7 @@ async def run_import(context: ImportContext, job: CsvImport) -> CsvImport:
         log.exception("campaign.import_cut_short", import_id=job.import_id)
         return job
     except Exception as exc:
-        failure = _failure(exc)
+        failure = failure_of(exc)
         if failure.code == "ERR_INTERNAL":
             log.exception("campaign.import_error", import_id=job.import_id, error=repr(exc))
         done = job.failed(failure, clock())

@@ -23,6 +23,7 @@ from pymongo.errors import DuplicateKeyError
 from clarion_shared.mongo import Document, create_index_best_effort
 
 from .domain import RecipientRejected
+from .dry_runs_mongo import MongoDryRuns
 from .imports import CsvImport, ImportFailure, ImportStatus, ImportStorage
 from .objects import ObjectStore
 from .uploads import Upload
@@ -217,4 +218,5 @@ def mongo_import_storage(
     db: AsyncDatabase[Document], objects: ObjectStore | None = None
 ) -> ImportStorage:
     """The collections in ``db``; the files PUT to upload URLs in ``objects`` if given."""
-    return ImportStorage(MongoUploadKeys(db), MongoUploadChunks(db), MongoImports(db), objects)
+    keys, chunks, imports = MongoUploadKeys(db), MongoUploadChunks(db), MongoImports(db)
+    return ImportStorage(keys, chunks, imports, MongoDryRuns(db), objects)

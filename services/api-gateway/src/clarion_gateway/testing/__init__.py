@@ -35,7 +35,13 @@ from .harness import (
     make_settings,
     peer_not_found,
 )
-from .imports import MemoryImports, MemoryImportStorage, MemoryUploadChunks, MemoryUploadKeys
+from .imports import (
+    MemoryDryRuns,
+    MemoryImports,
+    MemoryImportStorage,
+    MemoryUploadChunks,
+    MemoryUploadKeys,
+)
 from .webhooks import MemoryWebhooks, MemoryWebhookStates, RecordingWebhookConfigs
 
 __all__ = [
@@ -56,6 +62,7 @@ __all__ = [
     "MemoryCategories",
     "MemoryChannels",
     "MemoryDirectory",
+    "MemoryDryRuns",
     "MemoryFinishedPublisher",
     "MemoryIdempotency",
     "MemoryImportStorage",

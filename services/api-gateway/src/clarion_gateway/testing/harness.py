@@ -20,6 +20,7 @@ from clarion_shared.topics import Topics
 
 from ..app import Adapters, Settings, compose
 from ..authoring.cache import AuthoringCache
+from ..live.hub import LiveHub
 from ..proxies.peers import Peers
 from .campaigns import MemoryCampaignEvents, MemoryDirectory, MemoryFinishedPublisher
 from .fakes import (
@@ -106,6 +107,8 @@ def fake_adapters(
         webhooks=store.webhooks,
         webhook_configs=webhook_configs or RecordingWebhookConfigs(),
         webhook_states=webhook_states or MemoryWebhookStates(),
+        live=LiveHub(),
+        live_tail=FakeConnection(),
     )
 
 

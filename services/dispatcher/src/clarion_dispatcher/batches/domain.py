@@ -167,6 +167,9 @@ class ChunkOutcome:
     channels: list[ChannelType]
     receivers: list[ReceiverOutcome]
     mode: BatchMode = "batch"
+    # The template the chunk was sent with: the sends listing shows it.
+    template_id: str | None = None
+    template_version: int | None = None
 
     def count(self, status: ReceiverStatus) -> int:
         return sum(1 for receiver in self.receivers if receiver.status == status)
@@ -214,6 +217,8 @@ def chunk_outcome(
         channels=[channel.channel_type for channel in command.template.channels],
         receivers=[receiver_outcome(uid, by_uid.get(uid, [])) for uid in receivers],
         mode=mode,
+        template_id=command.template.template_id,
+        template_version=command.template.version,
     )
 
 

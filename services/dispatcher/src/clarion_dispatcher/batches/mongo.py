@@ -14,6 +14,11 @@ both).
 
 A batch document holds its ``mode`` (``batch`` or ``campaign``); one written before
 campaigns were tracked has none and reads as a batch (``Batch``'s default).
+
+The batch's entry in the sends listing (``sends.mongo``) follows it: written with the
+batch (``queued``), ``dispatching`` with its template when a chunk is recorded (one
+conditional update, matching once), final just before the batch is (so a crash in
+between leaves it final with the batch about to be decided again, never the other way).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from pymongo.errors import DuplicateKeyError
 from clarion_shared.mongo import Document
 
 from ..mongo import insert_absent
+from ..sends.domain import batch_entry, dispatched_entry
+from ..sends.mongo import MongoSends
 from .domain import ChunkOutcome, batch_key, chunk_key
 from .models import Batch, BatchChunk, FinalStatus, ReceiverOutcome
 
@@ -78,10 +85,11 @@ def _counts(receivers: Sequence[Document]) -> Document:
 
 
 class MongoBatches:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(self, db: AsyncDatabase[Document], sends: MongoSends | None = None) -> None:
         self._batches = db[BATCHES]
         self._chunks = db[CHUNKS]
         self._receivers = db[RECEIVERS]
+        self._sends = sends or MongoSends(db)
         self._gate = asyncio.Semaphore(_UPDATES_AT_ONCE)
 
     async def start(self) -> None:
@@ -117,6 +125,7 @@ class MongoBatches:
         await asyncio.gather(
             insert_absent(self._receivers, receivers), insert_absent(self._chunks, summaries)
         )
+        await self._sends.add_absent([batch_entry(batch)])
         await insert_absent(self._batches, [batch_document(batch)])
 
     async def get(self, app_id: str, batch_id: str) -> Batch | None:
@@ -162,6 +171,9 @@ class MongoBatches:
                 stored = await self._receivers.find_one({"_id": outcome.key})
                 docs = list(stored["receivers"]) if stored else docs
             await self._summarize(outcome, docs)
+            await self._sends.dispatching(
+                outcome.app_id, outcome.batch_id, outcome.template_id, outcome.template_version
+            )
 
     async def _summarize(self, outcome: ChunkOutcome, receivers: Sequence[Document]) -> None:
         """The small document of the chunk, from the receivers stored."""
@@ -176,6 +188,7 @@ class MongoBatches:
         if result.upserted_id is not None:
             # Nobody registered this batch (its commands came from another service):
             # the first chunk seen describes it.
+            await self._sends.add_absent([dispatched_entry(outcome)])
             await insert_absent(self._batches, [batch_document(outcome.unregistered_batch())])
 
     async def correct(self, outcomes: Sequence[ChunkOutcome]) -> None:
@@ -197,6 +210,7 @@ class MongoBatches:
         decided_by: str,
         decided_event: str,
     ) -> bool:
+        await self._sends.finished(batch.app_id, batch.batch_id, status)
         result = await self._batches.update_one(
             {"_id": batch.id, "final": False},
             {

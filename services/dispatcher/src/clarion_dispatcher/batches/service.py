@@ -56,7 +56,10 @@ class ChunkNotRecordedYet(TimeoutError):
 
 
 class BatchRepository(Resource, Protocol):
-    """The ``batches`` and ``batch_chunks`` collections."""
+    """The ``batches`` and ``batch_chunks`` collections. Each batch's entry in the sends
+    listing follows it (``sends.service.SendIndex``): listed when registered (or first
+    recorded, when nobody registered it), ``dispatching`` when a chunk is recorded,
+    final when finished."""
 
     async def register(self, batch: Batch, chunks: Sequence[BatchChunk]) -> None:
         """Insert the chunks, then the batch, each only where absent: a repeat is a no-op,

@@ -197,6 +197,7 @@ def delivery_failed(send: SendContext, uid: str, failure: ErrorInfo) -> Delivery
         mode=command.mode,
         occurred_at=send.now,
         uid=uid,
+        template_id=command.template.template_id,
         error=failure,
     )
 
@@ -284,6 +285,7 @@ def chunk_dispatched(
         sent=sent,
         failed=len(results) - sent,
         channels=channel_tallies(send.channels, records),
+        template_id=command.template.template_id,
         receivers=states,
     )
 

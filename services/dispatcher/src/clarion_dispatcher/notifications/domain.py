@@ -39,7 +39,7 @@ def event_id(entity_id: str, event_type: str) -> str:
     return derive_id(entity_id, event_type)
 
 
-def _channel_state(record: NotificationRecord) -> ChannelStatePublic:
+def channel_state(record: NotificationRecord) -> ChannelStatePublic:
     return ChannelStatePublic(
         channel_type=record.channel_type,
         channel_id=record.channel_id,
@@ -59,7 +59,7 @@ def public_notification(records: Iterable[NotificationRecord]) -> NotificationPu
     first = ordered[0]
     receivers: dict[str, list[ChannelStatePublic]] = {}
     for record in ordered:
-        receivers.setdefault(record.uid, []).append(_channel_state(record))
+        receivers.setdefault(record.uid, []).append(channel_state(record))
     return NotificationPublic(
         notification_id=first.send_id,
         mode=first.mode,

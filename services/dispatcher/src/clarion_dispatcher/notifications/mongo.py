@@ -12,6 +12,8 @@ from clarion_shared.contracts.base import ErrorInfo
 from clarion_shared.mongo import Document, dump_json, load_json
 
 from ..mongo import insert_absent
+from ..sends.domain import realtime_entries, realtime_entry
+from ..sends.mongo import MongoSends
 from .models import NotificationRecord
 
 COLLECTION = "notifications"
@@ -47,22 +49,31 @@ class MongoNotifications:
     """Writes are bulk inserts-if-absent by ``_id``; reads are top-level equalities.
 
     The embedded FerretDB pushes only ``_id`` and top-level equality filters down to
-    its storage, so nothing here uses ``$in`` or ranges.
+    its storage, so nothing here uses ``$in`` or ranges. A realtime send's entry in
+    the sends listing (``sends``, whose collection it is) is written with its records.
     """
 
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(self, db: AsyncDatabase[Document], sends: MongoSends | None = None) -> None:
         self._col = db[COLLECTION]
+        self._sends = sends or MongoSends(db)
 
     async def start(self) -> None:
-        """Create the indexes (idempotent)."""
+        """Create the indexes (idempotent): a send's records, and a chunk's."""
         await self._col.create_index([("send_id", ASCENDING)], name="send_id")
+        await self._col.create_index(
+            [("send_id", ASCENDING), ("chunk", ASCENDING)], name="send_id_chunk"
+        )
 
     async def stop(self) -> None:
         return None
 
     async def add_many(self, records: Sequence[NotificationRecord]) -> None:
-        # Insert-if-absent: a replayed chunk finds its records and leaves them as they are.
-        await insert_absent(self._col, [{"_id": r.id, **to_document(r)} for r in records])
+        # Insert-if-absent: a replayed chunk finds its records and leaves them as they are;
+        # the realtime sends' entries beside them, one bulk insert each, at once.
+        docs = [{"_id": r.id, **to_document(r)} for r in records]
+        await asyncio.gather(
+            insert_absent(self._col, docs), self._sends.add_absent(realtime_entries(records))
+        )
 
     async def put_many(self, records: Sequence[NotificationRecord]) -> None:
         # One replace per command, a few at a time: FerretDB 1.24 holds a PostgreSQL
@@ -75,7 +86,25 @@ class MongoNotifications:
                 await self._col.replace_one({"_id": record.id}, to_document(record), upsert=True)
 
         await asyncio.gather(*(put(record) for record in records))
+        # The realtime sends' entries again, from all their records now stored.
+        sends = list({(r.app_id, r.send_id) for r in records if r.mode == "realtime"})
+        found = await asyncio.gather(*(self.for_send(app, send) for app, send in sends))
+        await self._sends.put(
+            [
+                realtime_entry(app, send, mine)
+                for (app, send), mine in zip(sends, found, strict=True)
+                if mine
+            ]
+        )
 
     async def for_send(self, app_id: str, send_id: str) -> list[NotificationRecord]:
-        cursor = self._col.find({"send_id": send_id, "app_id": app_id})
-        return [from_document(doc) async for doc in cursor]
+        return await self._find({"send_id": send_id, "app_id": app_id})
+
+    async def for_chunk(self, app_id: str, send_id: str, chunk: int) -> list[NotificationRecord]:
+        return await self._find({"send_id": send_id, "chunk": chunk, "app_id": app_id})
+
+    async def for_receiver(self, app_id: str, send_id: str, uid: str) -> list[NotificationRecord]:
+        return await self._find({"send_id": send_id, "uid": uid, "app_id": app_id})
+
+    async def _find(self, where: Document) -> list[NotificationRecord]:
+        return [from_document(doc) async for doc in self._col.find(where)]

@@ -16,15 +16,27 @@ class NotificationRepository(Resource, Protocol):
 
     async def add_many(self, records: Sequence[NotificationRecord]) -> None:
         """Insert the records that do not exist yet (by id); never change existing ones.
+        The realtime sends among them (each one's records whole) are listed with them
+        (``sends``: their entries, likewise inserted once).
 
         Raises ``RecordsRefused`` naming those the database refused for good."""
         ...
 
     async def put_many(self, records: Sequence[NotificationRecord]) -> None:
-        """Store the records, replacing those of the same ids (a receiver's failure)."""
+        """Store the records, replacing those of the same ids (a receiver's failure);
+        the listing's entries of their realtime sends are made again from all their
+        records."""
         ...
 
     async def for_send(self, app_id: str, send_id: str) -> list[NotificationRecord]: ...
+
+    async def for_chunk(self, app_id: str, send_id: str, chunk: int) -> list[NotificationRecord]:
+        """The records of one chunk of a batch (or campaign) send."""
+        ...
+
+    async def for_receiver(self, app_id: str, send_id: str, uid: str) -> list[NotificationRecord]:
+        """One receiver's records of a send (one per channel)."""
+        ...
 
 
 async def get_notification(

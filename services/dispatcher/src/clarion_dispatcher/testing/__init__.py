@@ -5,7 +5,8 @@ Used by the unit tests, and run through the same repository suite as the Mongo
 adapters so they cannot drift apart. Each fake is a ``Resource`` whose start and stop
 do nothing, so a test can put it in ``app.Adapters``. Each may append to a shared
 ``journal`` so a test can check the order of effects. The batches' fakes live in
-``testing.batches``, the feed's in ``testing.feed``; both are re-exported here.
+``testing.batches``, the feed's in ``testing.feed``, analytics' in ``testing.analytics``;
+all are re-exported here.
 """
 
 from __future__ import annotations
@@ -31,9 +32,12 @@ from clarion_shared.contracts.sends import (
 from ..fanout.service import DirectoryTimedOut
 from ..notifications.domain import RecordsRefused
 from ..notifications.models import NotificationRecord
+from ..sends.domain import realtime_entries, realtime_entry
+from .analytics import InMemoryAnalytics as InMemoryAnalytics
 from .batches import InMemoryBatches as InMemoryBatches
 from .batches import RecordingAnnouncer as RecordingAnnouncer
 from .feed import InMemoryFeed as InMemoryFeed
+from .sends import InMemorySends as InMemorySends
 
 
 class _NoLifecycle:
@@ -46,13 +50,17 @@ class _NoLifecycle:
 
 class InMemoryNotifications(_NoLifecycle):
     """``refuses`` names the receivers whose records the "database" refuses (as MongoDB
-    refuses a document it cannot store): the others are stored, then ``RecordsRefused``."""
+    refuses a document it cannot store): the others are stored, then ``RecordsRefused``.
+    Realtime sends are listed in ``sends`` (its own, unless one is shared)."""
 
-    def __init__(self, journal: list[str] | None = None) -> None:
+    def __init__(
+        self, journal: list[str] | None = None, sends: InMemorySends | None = None
+    ) -> None:
         self.records: dict[str, NotificationRecord] = {}
         self.write_calls = 0
         self.refuses: set[str] = set()
         self._journal = journal
+        self.sends = sends or InMemorySends()
 
     async def add_many(self, records: Sequence[NotificationRecord]) -> None:
         self.write_calls += 1
@@ -62,15 +70,25 @@ class InMemoryNotifications(_NoLifecycle):
         for record in records:
             if record.uid not in self.refuses:
                 self.records.setdefault(record.id, record)
+        await self.sends.add_absent(realtime_entries(records))
         if refused:
             raise RecordsRefused(refused, "invalid key")
 
     async def put_many(self, records: Sequence[NotificationRecord]) -> None:
         for record in records:
             self.records[record.id] = record
+        for app_id, send_id in {(r.app_id, r.send_id) for r in records if r.mode == "realtime"}:
+            mine = await self.for_send(app_id, send_id)
+            await self.sends.put([realtime_entry(app_id, send_id, mine)])
 
     async def for_send(self, app_id: str, send_id: str) -> list[NotificationRecord]:
         return [r for r in self.records.values() if r.send_id == send_id and r.app_id == app_id]
+
+    async def for_chunk(self, app_id: str, send_id: str, chunk: int) -> list[NotificationRecord]:
+        return [r for r in await self.for_send(app_id, send_id) if r.chunk == chunk]
+
+    async def for_receiver(self, app_id: str, send_id: str, uid: str) -> list[NotificationRecord]:
+        return [r for r in await self.for_send(app_id, send_id) if r.uid == uid]
 
 
 @dataclass

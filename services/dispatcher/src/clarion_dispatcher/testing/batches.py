@@ -16,15 +16,20 @@ from clarion_shared.contracts.status import BatchCompleted
 
 from ..batches.domain import ChunkOutcome, batch_key, chunk_key
 from ..batches.models import Batch, BatchChunk, FinalStatus
+from ..sends.domain import batch_entry, dispatched_entry
+from .sends import InMemorySends
 
 TopicPartitionKey = tuple[str, int]
 
 
 class InMemoryBatches:
-    def __init__(self) -> None:
+    """Keeps its batches' entries in ``sends`` (its own, unless one is shared)."""
+
+    def __init__(self, sends: InMemorySends | None = None) -> None:
         self.batches: dict[str, Batch] = {}
         self.chunk_docs: dict[str, BatchChunk] = {}
         self.record_calls = 0
+        self.sends = sends or InMemorySends()
 
     async def start(self) -> None:
         return None
@@ -35,6 +40,7 @@ class InMemoryBatches:
     async def register(self, batch: Batch, chunks: Sequence[BatchChunk]) -> None:
         for chunk in chunks:
             self.chunk_docs.setdefault(chunk.id, chunk)
+        await self.sends.add_absent([batch_entry(batch)])
         self.batches.setdefault(batch.id, batch)
 
     async def get(self, app_id: str, batch_id: str) -> Batch | None:
@@ -77,7 +83,11 @@ class InMemoryBatches:
                 continue  # first write wins
             self.chunk_docs[outcome.key] = self._recorded(outcome)
             if current is None:
+                await self.sends.add_absent([dispatched_entry(outcome)])
                 self.batches.setdefault(outcome.batch_key, outcome.unregistered_batch())
+            await self.sends.dispatching(
+                outcome.app_id, outcome.batch_id, outcome.template_id, outcome.template_version
+            )
 
     async def correct(self, outcomes: Sequence[ChunkOutcome]) -> None:
         for outcome in outcomes:
@@ -92,6 +102,7 @@ class InMemoryBatches:
         decided_by: str,
         decided_event: str,
     ) -> bool:
+        await self.sends.finished(batch.app_id, batch.batch_id, status)
         current = self.batches.get(batch.id)
         if current is None or current.final:
             return False

@@ -1,0 +1,188 @@
+"""The ``analytics_rollups`` and ``analytics_marks`` collections.
+
+A rollup is one document per (app, dimension, id, stored period, bucket), ``_id``
+derived from them. Reads never address one by ``_id`` range (FerretDB 1.x pushes no
+range down): a series is read by the top-level equality ``span_key`` (a month of hour
+rollups, a year of day rollups) and a ranking by ``ranking_key`` (a year of one
+dimension's day rollups), both indexed.
+
+On FerretDB 1.24 every update is a command of its own, a few at a time: its ``update``
+command holds a PostgreSQL connection per matched update until it ends, and a bulk of
+them deadlocks its pool (see the directory's ``_upsert_each``). It also ignores
+``$slice`` in a ``$push``: a rollup's list of the batches it took is trimmed here
+instead (``_trim``), to its last ``KEEP_BATCHES``.
+
+Marks are read by the equalities ``applied`` (what a crash left), ``batch`` (confirming
+an apply) and ``day`` (the UTC day it was made: forgetting; FerretDB has no TTL index
+and would read the whole collection for a range), each indexed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from clarion_shared.mongo import Document
+
+from ..mongo import DUPLICATE_KEY
+from .domain import DAY, METRICS, Counts, RollupDelta
+from .query import Row
+from .service import Mark
+
+ROLLUPS = "analytics_rollups"
+MARKS = "analytics_marks"
+KEEP_BATCHES = 64
+"""The batches a rollup remembers: a batch applied again later than this many others
+(only a crash's, re-applied by the next fetch or the sweep within seconds) would count
+twice."""
+_UPDATES_AT_ONCE = 4
+_FORGET_FIRST_DAYS = 366
+"""How many days before the cutoff a process's first sweep forgets (later ones start
+where the one before stopped): a mark older than that stays, harmlessly."""
+
+
+def rollup_update(batch: str, delta: RollupDelta) -> Document:
+    identity: Document = {
+        "app_id": delta.series.app_id,
+        "dimension": delta.series.dimension,
+        "dimension_id": delta.series.dimension_id,
+        "period": delta.series.stored,
+        "bucket": delta.bucket,
+        "span_key": delta.span_key,
+    }
+    if delta.ranking_key is not None:
+        identity["ranking_key"] = delta.ranking_key
+    if delta.label is not None:
+        identity["label"] = delta.label
+    return {
+        "$inc": delta.counts.nonzero(),
+        "$push": {"applied_batches": {"$each": [batch], "$slice": -KEEP_BATCHES}},
+        "$setOnInsert": identity,
+    }
+
+
+def row_of(doc: Document) -> Row:
+    return Row(
+        dimension_id=str(doc.get("dimension_id", "")),
+        bucket=int(doc["bucket"]),
+        counts=Counts(**{m: int(doc.get(m, 0)) for m in METRICS}),
+        label=doc.get("label"),
+    )
+
+
+def mark_document(mark: Mark) -> Document:
+    doc = mark.model_dump(exclude={"event_id"})
+    doc["_id"] = mark.event_id
+    doc["day"] = mark.marked_at // DAY
+    return doc
+
+
+def mark_of(doc: Document) -> Mark:
+    return Mark.model_validate({**doc, "event_id": doc["_id"]})
+
+
+class MongoAnalytics:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._rollups: AsyncCollection[Document] = db[ROLLUPS]
+        self._marks: AsyncCollection[Document] = db[MARKS]
+        self._gate = asyncio.Semaphore(_UPDATES_AT_ONCE)
+        # Batches pushed by this process per rollup since its last trim.
+        self._pushed: dict[str, int] = {}
+        self._forgotten_until: int | None = None  # the day the last forgetting stopped at
+
+    async def start(self) -> None:
+        """Create the indexes (idempotent)."""
+        for key in ("span_key", "ranking_key"):
+            await self._rollups.create_index([(key, ASCENDING)], name=key)
+        for key in ("applied", "batch", "day"):
+            await self._marks.create_index([(key, ASCENDING)], name=key)
+
+    async def stop(self) -> None:
+        return None
+
+    async def mark(self, marks: Sequence[Mark]) -> set[str]:
+        if not marks:
+            return set()
+        docs = [mark_document(mark) for mark in marks]
+        try:
+            await self._marks.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if exc.details.get("writeConcernErrors") or any(
+                error.get("code") != DUPLICATE_KEY for error in errors
+            ):
+                raise
+            seen = {str(docs[error["index"]]["_id"]) for error in errors}
+            return {mark.event_id for mark in marks} - seen
+        return {mark.event_id for mark in marks}
+
+    async def unapplied(self) -> list[Mark]:
+        return [mark_of(doc) async for doc in self._marks.find({"applied": False})]
+
+    async def apply(self, batch: str, deltas: Sequence[RollupDelta]) -> None:
+        await asyncio.gather(*(self._apply_one(batch, delta) for delta in deltas))
+        due = [d.rollup_id for d in deltas if self._pushed.get(d.rollup_id, 0) >= KEEP_BATCHES]
+        await asyncio.gather(*(self._trim(rollup_id) for rollup_id in due))
+
+    async def _apply_one(self, batch: str, delta: RollupDelta) -> None:
+        guard = {"_id": delta.rollup_id, "applied_batches": {"$ne": batch}}
+        update = rollup_update(batch, delta)
+        async with self._gate:
+            try:
+                await self._rollups.update_one(guard, update, upsert=True)
+            except DuplicateKeyError:
+                # The document exists (another apply created it meanwhile, or it took
+                # this batch already, which the guard then refuses again): update it.
+                await self._rollups.update_one(guard, update)
+        if len(self._pushed) > 100_000:
+            self._pushed.clear()
+        self._pushed[delta.rollup_id] = self._pushed.get(delta.rollup_id, 0) + 1
+
+    async def _trim(self, rollup_id: str) -> None:
+        """Keep the rollup's last ``KEEP_BATCHES`` batches (what ``$slice`` does where it
+        works): the older ones are pulled by value, so a batch pushed meanwhile stays."""
+        self._pushed.pop(rollup_id, None)
+        async with self._gate:
+            doc = await self._rollups.find_one({"_id": rollup_id}, {"applied_batches": 1})
+            batches = list((doc or {}).get("applied_batches", []))
+            if len(batches) > KEEP_BATCHES:
+                await self._rollups.update_one(
+                    {"_id": rollup_id},
+                    {"$pullAll": {"applied_batches": batches[:-KEEP_BATCHES]}},
+                )
+
+    async def confirm(self, batch: str) -> None:
+        await self._marks.update_many({"batch": batch}, {"$set": {"applied": True}})
+
+    async def series_rows(self, keys: Sequence[str], first: int, last: int) -> list[Row]:
+        return await self._rows("span_key", keys, first, last)
+
+    async def ranking_rows(self, keys: Sequence[str], first: int, last: int) -> list[Row]:
+        return await self._rows("ranking_key", keys, first, last)
+
+    async def _rows(self, field: str, keys: Sequence[str], first: int, last: int) -> list[Row]:
+        async def read(key: str) -> list[Row]:
+            found = self._rollups.find(
+                {field: key, "bucket": {"$gte": first, "$lte": last}},
+                {"applied_batches": 0},
+            )
+            return [row_of(doc) async for doc in found]
+
+        parts = await asyncio.gather(*(read(key) for key in keys))
+        return [row for part in parts for row in part]
+
+    async def forget_marks(self, before: int) -> int:
+        cutoff = before // DAY
+        since = self._forgotten_until
+        first = cutoff - _FORGET_FIRST_DAYS if since is None else min(since, cutoff) - 1
+        removed = 0
+        for day in range(first, cutoff):
+            result = await self._marks.delete_many({"day": day, "applied": True})
+            removed += result.deleted_count
+        self._forgotten_until = cutoff
+        return removed
