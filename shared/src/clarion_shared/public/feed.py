@@ -19,6 +19,7 @@ from ..cursor import (
     SentAtCursor,
     list_params,
 )
+from ..sse import stream_media
 
 FeedStatus = Literal["sent", "delivered", "read"]
 TOPIC_PATTERN = r"^[A-Za-z0-9_-]+$"
@@ -81,10 +82,9 @@ FEED_STREAM_RESPONSE: dict[int | str, dict[str, object]] = {
         "`feed_item` event per new item (`id:` the item's id, `data:` the feed item's "
         "JSON), and a `: keep-alive` comment while idle.",
         "content": {
-            "text/event-stream": {
-                "schema": {"type": "string", "format": "event-stream"},
-                "example": 'event: feed_item\nid: ntf_1\ndata: {"id": "ntf_1", ...}\n\n',
-            }
+            "text/event-stream": stream_media(
+                ("feed_item",), 'event: feed_item\nid: ntf_1\ndata: {"id": "ntf_1", ...}\n\n'
+            )
         },
     }
 }

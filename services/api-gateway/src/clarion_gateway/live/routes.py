@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
 from clarion_shared.api import CLIENT_ERRORS, PEER_RESPONSES, Responses, error_response
-from clarion_shared.sse import SSE_HEADERS, with_heartbeat
+from clarion_shared.sse import SSE_HEADERS, stream_media, with_heartbeat
 
 from ..web import Auth
 from . import service
@@ -36,12 +36,7 @@ def _stream_response(shows: str) -> Responses:
             "description": f"Server-sent events: `progress` events (`data:` {shows}) at once "
             "and after each change, at most one per 250 ms; `done` with the final one, "
             "then the stream ends; a `: keep-alive` comment every 15 s of quiet.",
-            "content": {
-                "text/event-stream": {
-                    "schema": {"type": "string", "format": "event-stream"},
-                    "example": _EXAMPLE,
-                }
-            },
+            "content": {"text/event-stream": stream_media(("progress", "done"), _EXAMPLE)},
         }
     }
 
