@@ -40,6 +40,11 @@ SERVICES: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# The dashboard's first operator of ``make run`` and of test stacks (API.md, Dashboard):
+# documented, public, refused by a production gateway.
+DEV_DASHBOARD_EMAIL = "admin@clarion.local"
+DEV_DASHBOARD_PASSWORD = "clarion-dev-password"
+
 SERVICE_PREFIXES: dict[str, str] = {
     "api-gateway": "CLARION_GATEWAY_",
     "dispatcher": "CLARION_DISPATCHER_",
@@ -95,6 +100,9 @@ def stack_env(
             "CLARION_WEBHOOKS_ALLOW_PRIVATE": "true",
         }
     )
+    # The dashboard's first operator: the environment's, else the documented dev one.
+    env.setdefault("CLARION_DASHBOARD_ADMIN_EMAIL", DEV_DASHBOARD_EMAIL)
+    env.setdefault("CLARION_DASHBOARD_ADMIN_PASSWORD", DEV_DASHBOARD_PASSWORD)
     for service, prefix in SERVICE_PREFIXES.items():
         env[f"{prefix}PORT"] = str(ports[service])
         env[f"{prefix}DB_NAME"] = f"{db_name}_{DB_SUFFIXES[service]}"
@@ -300,6 +308,8 @@ def main() -> None:
 
 def _serve_until_stopped(stopping: Callable[[], bool]) -> None:
     gateway_port = int(os.environ.get("CLARION_GATEWAY_PORT", "8080"))
+    os.environ.setdefault("CLARION_DASHBOARD_ADMIN_EMAIL", DEV_DASHBOARD_EMAIL)
+    os.environ.setdefault("CLARION_DASHBOARD_ADMIN_PASSWORD", DEV_DASHBOARD_PASSWORD)
     with Stack(gateway_port=gateway_port) as stack:
         app_id = os.environ.get("CLARION_DEV_APP_ID", "clarion-dev")
         api_key = os.environ.get("CLARION_DEV_API_KEY", "clarion-dev-key")
@@ -311,6 +321,9 @@ def _serve_until_stopped(stopping: Callable[[], bool]) -> None:
             f"  App id:    {app_id}\n"
             f"  API key:   {api_key}\n"
             f"  Try:       curl -H 'apikey: {api_key}' {stack.gateway_url}/v3/users\n"
+            f"  Dashboard: {stack.gateway_url}/dashboard\n"
+            f"             {os.environ['CLARION_DASHBOARD_ADMIN_EMAIL']} / "
+            f"{os.environ['CLARION_DASHBOARD_ADMIN_PASSWORD']}\n"
             "  Ctrl-C stops everything.\n",
             flush=True,
         )

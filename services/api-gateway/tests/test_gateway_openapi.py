@@ -75,6 +75,9 @@ FEED_DELETE = ("delete", FEED_ITEM)  # 204, no body (API.md, CometChat's spec)
 PEER = {"503", "504"}
 OWN_ERRORS: dict[tuple[str, str], set[str]] = {
     ("post", "/admin/apps"): {"409"},
+    ("post", "/admin/operators"): {"409"},
+    ("get", "/admin/operators"): set(),
+    ("put", "/admin/operators/{email}/roles"): {"404"},
     ("post", CHANNELS): {"403", "409", "503"},
     ("get", CHANNELS): set(),
     ("get", f"{CHANNELS}/availability"): set(),

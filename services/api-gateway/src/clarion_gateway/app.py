@@ -15,6 +15,8 @@ from clarion_shared.topics import Topics
 from . import web, wiring
 from .apps.mongo import MongoApps
 from .apps.service import AppRepository, KeyResolver, ensure_dev_app
+from .audit.mongo import MongoAuditLog
+from .audit.service import AuditLog
 from .authoring.cache import AuthoringCache
 from .authoring.kafka import KafkaAnnouncer
 from .authoring.service import (
@@ -43,10 +45,14 @@ from .categories.service import CategoryRepository
 from .channels.kafka import KafkaChannelConfigs
 from .channels.mongo import MongoChannels
 from .channels.service import ChannelRepository, ConfigPublisher
+from .dashboard import web as dashboard_web
+from .dashboard.kit import PageKit
 from .errors import ERRORS
 from .idempotency.mongo import MongoIdempotency
 from .idempotency.service import IdempotencyRepository
 from .live.hub import LiveHub, status_tail
+from .operators.mongo import MongoLoginAttempts, MongoOperators, MongoSessions
+from .operators.service import LoginAttempts, OperatorRepository, SessionRepository
 from .proxies.peers import PEERS, Peer, Peers
 from .sends.kafka import KafkaSends, SendReplies
 from .sends.registry import PeerBatchRegistry
@@ -112,6 +118,12 @@ class Adapters:
     # clarion.status (``live.hub``: no consumer group, paused while nobody watches).
     live: LiveHub
     live_tail: Resource
+    # The dashboard's operators, their sessions, the failed sign-ins counted per window
+    # (in the database: every process sees the same counts) and the audit log.
+    operators: OperatorRepository
+    sessions: SessionRepository
+    login_attempts: LoginAttempts
+    audit: AuditLog
 
     @classmethod
     def connect(cls, settings: Settings) -> Adapters:  # long: one adapter a line
@@ -175,6 +187,10 @@ class Adapters:
                 live,
                 settings.reply_fetch_max_wait_ms,
             ),
+            operators=MongoOperators(db),
+            sessions=MongoSessions(db),
+            login_attempts=MongoLoginAttempts(db),
+            audit=MongoAuditLog(db),
         )
 
     def resources(self) -> list[Resource]:
@@ -192,6 +208,10 @@ class Adapters:
             self.csv_imports,
             self.idempotency,
             self.webhooks,
+            self.operators,
+            self.sessions,
+            self.login_attempts,
+            self.audit,
             self.broker,
             # Positions on the reply topic are fixed before the first request can come,
             # and so are those of the authoring changes (the cache opens then).
@@ -234,6 +254,7 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
             await ensure_dev_app(adapters.apps, settings.dev_app_id, settings.dev_api_key, now())
 
         resources.append(on_start(dev_app))
+    resources.append(wiring.first_operator(settings, adapters))
     scheduler = wiring.campaign_workers(settings, adapters)
     resources.append(scheduler)
     resources.append(wiring.webhook_workers(settings, adapters))
@@ -266,7 +287,8 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
     responder = web.Responder(
         adapters.idempotency, ERRORS, settings.idempotency_ttl_s, settings.idempotency_lease_s
     )
-    for router in wiring.routers(settings, adapters, auth, responder):
+    uses = wiring.use_cases(settings, adapters)
+    for router in wiring.routers(settings, adapters, auth, responder, uses):
         app.include_router(router)
     signer = UploadSigner(
         signing_key(settings.upload_secret, settings.internal_token, settings.environment),
@@ -276,6 +298,11 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
     imports = import_routes.import_router(auth, responder, csv_imports, signer, csv_dry_runs)
     app.include_router(imports)
     import_routes.limit_uploads(app, settings.csv_max_bytes)
+    dashboard = wiring.dashboard(settings, adapters)
+    kit = PageKit(dashboard, uses.auditor, uses, adapters, settings, csv_imports, csv_dry_runs)
+    for router in wiring.dashboard_routers(kit):
+        app.include_router(router)
+    dashboard_web.install(app, dashboard)
     app.state.campaign_scheduler = scheduler
     return app
 

@@ -17,6 +17,13 @@ from .campaigns.audience_csv import CsvLimits
 from .campaigns.domain import MAX_RECIPIENTS
 from .campaigns.objects_s3 import ObjectStoreConfig
 from .campaigns.uploads import CSV_MAX_BYTES
+from .operators.domain import (
+    DEV_ADMIN_EMAIL,
+    DEV_ADMIN_PASSWORD,
+    MIN_PASSWORD_LENGTH,
+    LoginLimits,
+    SessionPolicy,
+)
 from .proxies.peers import Peer
 from .sends.domain import SendLimits
 from .templates.domain import TemplateLimits
@@ -70,6 +77,40 @@ class Settings(ServiceSettings):
         gt=0,
         description="How often each process publishes the webhook configurations written "
         "but not published (a broker away, a process that died between the two).",
+    )
+    # The dashboard's first operator (operators): API.md's settings, under exactly their
+    # names. Created at start when missing (superuser: owns every app); an existing
+    # one keeps its password.
+    dashboard_admin_email: str = Field(
+        default=DEV_ADMIN_EMAIL,
+        validation_alias=AliasChoices("CLARION_DASHBOARD_ADMIN_EMAIL", "dashboard_admin_email"),
+        description="CLARION_DASHBOARD_ADMIN_EMAIL: the first dashboard operator's email.",
+    )
+    dashboard_admin_password: str | None = Field(
+        default=None,
+        min_length=MIN_PASSWORD_LENGTH,
+        validation_alias=AliasChoices(
+            "CLARION_DASHBOARD_ADMIN_PASSWORD", "dashboard_admin_password"
+        ),
+        description="CLARION_DASHBOARD_ADMIN_PASSWORD: its password when it is created. "
+        "Unset: the documented dev password, except in production, where no first "
+        "operator is made (POST /admin/operators makes operators); the dev password is "
+        "refused there.",
+    )
+    dashboard_session_idle_s: int = Field(
+        default=2 * 3600, ge=60, description="A dashboard session unused this long ends."
+    )
+    dashboard_session_lifetime_s: int = Field(
+        default=12 * 3600, ge=60, description="A dashboard session ends this long after sign-in."
+    )
+    dashboard_login_window_s: int = Field(
+        default=15 * 60, ge=1, description="The window failed sign-ins are counted in."
+    )
+    dashboard_login_max_failures: int = Field(
+        default=5, ge=1, description="Failed sign-ins per email and address in a window."
+    )
+    dashboard_login_max_failures_per_ip: int = Field(
+        default=50, ge=1, description="Failed sign-ins per address in a window, any email."
     )
     dispatcher_url: str = "http://127.0.0.1:8081"
     directory_url: str = "http://127.0.0.1:8083"
@@ -246,6 +287,10 @@ class Settings(ServiceSettings):
             raise ValueError(
                 "CLARION_GATEWAY_ADMIN_TOKEN must be set in production (the default is public)"
             )
+        if self.environment == "production" and self.dashboard_admin_password == DEV_ADMIN_PASSWORD:
+            raise ValueError(
+                "CLARION_DASHBOARD_ADMIN_PASSWORD must not be the dev password in production"
+            )
         return self
 
     @model_validator(mode="after")
@@ -277,6 +322,35 @@ class Settings(ServiceSettings):
 
     def webhook_rules(self) -> WebhookRules:
         return WebhookRules(self.webhooks_allow_private, self.webhook_secret_overlap_s)
+
+    def first_operator(self) -> tuple[str, str] | None:
+        """The dashboard's first operator (email, password), if one is to be ensured."""
+        if self.dashboard_admin_password is not None:
+            return self.dashboard_admin_email, self.dashboard_admin_password
+        if self.environment == "production":
+            return None
+        return self.dashboard_admin_email, DEV_ADMIN_PASSWORD
+
+    def session_policy(self) -> SessionPolicy:
+        return SessionPolicy(self.dashboard_session_idle_s, self.dashboard_session_lifetime_s)
+
+    def login_limits(self) -> LoginLimits:
+        return LoginLimits(
+            self.dashboard_login_window_s,
+            self.dashboard_login_max_failures,
+            self.dashboard_login_max_failures_per_ip,
+        )
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies are ``Secure`` when clients reach the gateway over https."""
+        return urlsplit(self.public_url).scheme == "https"
+
+    @property
+    def public_origin(self) -> str:
+        """``scheme://host[:port]`` of ``public_url``: what a browser's Origin says."""
+        url = urlsplit(self.public_url)
+        return f"{url.scheme}://{url.netloc}".lower()
 
     def peer_urls(self) -> dict[Peer, str]:
         return {

@@ -64,6 +64,14 @@ class MongoApps:
         if owner != app.app_id:
             log.warning("app.dev_key_taken", app_id=app.app_id, owner=owner)
 
+    async def get(self, app_id: str) -> App | None:
+        doc = await self._apps.find_one({"_id": app_id})
+        return _app(doc) if doc else None
+
+    async def list_all(self) -> list[App]:
+        # Operators' dashboards list them; there are a few apps per deployment, not many.
+        return [_app(doc) async for doc in self._apps.find({})]
+
     async def app_of_key(self, key_hash: str) -> str | None:
         doc = await self._keys.find_one({"_id": key_hash})
         return str(doc["app_id"]) if doc else None
@@ -93,3 +101,13 @@ class MongoApps:
     async def release_channel_slot(self, app_id: str, channel_type: str, channel_id: str) -> None:
         field = f"slots.{channel_type}"
         await self._apps.update_one({"_id": app_id, field: channel_id}, {"$unset": {field: ""}})
+
+
+def _app(doc: Document) -> App:
+    # An app document may exist with its channel slots only (claimed before the app
+    # was created, in tests): it has no name then.
+    return App(
+        app_id=str(doc["_id"]),
+        name=str(doc.get("name") or doc["_id"]),
+        created_at=int(doc.get("created_at") or 0),
+    )

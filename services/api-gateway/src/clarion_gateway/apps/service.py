@@ -20,7 +20,15 @@ from .domain import App, AppExists, check_api_key, check_app_id, hash_key, new_a
 log = get_logger(__name__)
 
 
-class AppRepository(ChannelSlots, Resource, Protocol):
+class AppLookup(Protocol):
+    """Reading apps (the dashboard's list of an operator's apps)."""
+
+    async def get(self, app_id: str) -> App | None: ...
+
+    async def list_all(self) -> list[App]: ...
+
+
+class AppRepository(AppLookup, ChannelSlots, Resource, Protocol):
     """Apps and their keys; the app's record also holds its channel slots."""
 
     async def insert(self, app: App, key_hash: str) -> bool:

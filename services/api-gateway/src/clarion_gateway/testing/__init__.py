@@ -10,6 +10,7 @@ from .campaigns import (
     MemoryFinishedPublisher,
     MemoryRecipients,
 )
+from .dashboard import ORIGIN, Browser, csrf_of, sign_in
 from .fakes import (
     FakeConnection,
     FakeRequester,
@@ -42,6 +43,7 @@ from .imports import (
     MemoryUploadChunks,
     MemoryUploadKeys,
 )
+from .operators import MemoryAuditLog, MemoryLoginAttempts, MemoryOperators, MemorySessions
 from .webhooks import MemoryWebhooks, MemoryWebhookStates, RecordingWebhookConfigs
 
 __all__ = [
@@ -49,12 +51,15 @@ __all__ = [
     "AUTH",
     "DEV_APP",
     "DEV_KEY",
+    "ORIGIN",
+    "Browser",
     "FakeConnection",
     "FakeRequester",
     "Harness",
     "MemoryAnnouncer",
     "MemoryApps",
     "MemoryAudienceLocks",
+    "MemoryAuditLog",
     "MemoryBatchRegistry",
     "MemoryCampaignEvents",
     "MemoryCampaignTracking",
@@ -67,7 +72,10 @@ __all__ = [
     "MemoryIdempotency",
     "MemoryImportStorage",
     "MemoryImports",
+    "MemoryLoginAttempts",
+    "MemoryOperators",
     "MemoryRecipients",
+    "MemorySessions",
     "MemoryStore",
     "MemoryTemplates",
     "MemoryUploadChunks",
@@ -77,8 +85,10 @@ __all__ = [
     "RecordingCommands",
     "RecordingWebhookConfigs",
     "all_sent",
+    "csrf_of",
     "fake_adapters",
     "gateway_harness",
     "make_settings",
     "peer_not_found",
+    "sign_in",
 ]

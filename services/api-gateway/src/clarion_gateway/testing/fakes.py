@@ -31,6 +31,7 @@ from .campaigns import (
     MemoryCampaignTracking,
     MemoryRecipients,
 )
+from .operators import MemoryAuditLog, MemoryLoginAttempts, MemoryOperators, MemorySessions
 from .webhooks import MemoryWebhooks
 
 
@@ -69,6 +70,12 @@ class MemoryApps(NoLifecycle):
 
     async def app_of_key(self, key_hash: str) -> str | None:
         return self.keys.get(key_hash)
+
+    async def get(self, app_id: str) -> App | None:
+        return self.apps.get(app_id)
+
+    async def list_all(self) -> list[App]:
+        return list(self.apps.values())
 
     async def claim_channel_slot(self, app_id: str, channel_type: str, channel_id: str) -> bool:
         holder = self.slots.get((app_id, channel_type))
@@ -198,6 +205,10 @@ class MemoryStore:
         self.categories = MemoryCategories()
         self.idempotency = MemoryIdempotency()
         self.webhooks = MemoryWebhooks()
+        self.operators = MemoryOperators()
+        self.sessions = MemorySessions()
+        self.login_attempts = MemoryLoginAttempts()
+        self.audit = MemoryAuditLog()
 
 
 class RecordingCommands:

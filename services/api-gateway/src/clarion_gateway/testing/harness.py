@@ -109,6 +109,10 @@ def fake_adapters(
         webhook_states=webhook_states or MemoryWebhookStates(),
         live=LiveHub(),
         live_tail=FakeConnection(),
+        operators=store.operators,
+        sessions=store.sessions,
+        login_attempts=store.login_attempts,
+        audit=store.audit,
     )
 
 
