@@ -49,6 +49,8 @@ def _directory(request: httpx.Request) -> httpx.Response:
         role = query.get("role", ["default"])[0]
         users = [_user("ann", role, "online"), _user("bob", role)]
         return httpx.Response(200, json=_page(users, 45, page, per_page))
+    if path == f"/internal/apps/{DEV_APP}/roles":
+        return httpx.Response(200, json={"data": {"roles": ["staff", "vip"], "truncated": False}})
     if path.startswith(f"/internal/apps/{DEV_APP}/users/"):
         uid = path.rsplit("/", 1)[1]
         if uid == "ghost":
@@ -94,6 +96,9 @@ async def test_the_users_page_passes_filters_and_paging_to_the_directory(
     assert f'<a href="{USERS}/ann">ann</a>' in html
     assert "Name bob" in html
     assert '<option value="vip" selected>vip</option>' in html
+    # The Role select offers every role the directory knows, not only the page's.
+    assert '<option value="staff">staff</option>' in html
+    assert '<option value="default">default</option>' in html
     assert '<option value="online" selected>Online</option>' in html
     assert "45 users · page 2 of 3" in html
     assert f'href="{USERS}?search=an&amp;role=vip&amp;status=online' in html

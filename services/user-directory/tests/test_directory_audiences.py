@@ -4,6 +4,8 @@
   missing, in the order asked, once each; one bulk read for 10,000 uids).
 - ``POST /internal/apps/{app}/audiences/select``: the uids the users list shows for a
   filter, over all its pages, in its order, at most ``limit`` and whether more match.
+- ``GET /internal/apps/{app}/roles``: the roles the app's users have (the dashboard's
+  "Role" filter offers them).
 
 Run on the service composed on the fake repository (unit) and on the Mongo repository on
 the real database (integration). The users are stored through the repository, so that
@@ -363,3 +365,20 @@ async def test_both_need_the_internal_token() -> None:
                 assert response.status_code == 401, response.text
                 assert response.json()["error"]["code"] == "ERR_UNAUTHORIZED"
         assert repo.get_many_calls == 0
+
+
+# --- roles ---------------------------------------------------------------------------
+
+
+async def test_roles_are_the_distinct_roles_of_the_apps_users_sorted(
+    directory: Directory,
+) -> None:
+    assert data(await directory.http.get("/roles")) == {"roles": [], "truncated": False}
+    for n, role in enumerate(["vip", "default", "vip", "admin", "staff"]):
+        await directory.add(f"u{n}", role=role)
+    # Another app's roles are not this app's.
+    await add_user(directory.repo, random_ref("app"), "other", 1_000, role="elsewhere")
+    listed = data(await directory.http.get("/roles"))
+    assert listed == {"roles": ["admin", "default", "staff", "vip"], "truncated": False}
+    await directory.repo.delete(directory.app_id, "u4")  # the last "staff" goes
+    assert data(await directory.http.get("/roles"))["roles"] == ["admin", "default", "vip"]

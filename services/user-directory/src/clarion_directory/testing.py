@@ -51,6 +51,9 @@ class InMemoryUserRepository:
         found = self._listed(app_id, query)
         return UserPage(users=found[query.offset : query.offset + query.per_page], total=len(found))
 
+    async def roles(self, app_id: str, limit: int) -> list[str]:
+        return sorted({u.role for (app, _), u in self.users.items() if app == app_id})[:limit]
+
     async def search_uids(self, app_id: str, query: UserQuery, limit: int) -> list[str]:
         return [user.uid for user in self._listed(app_id, query)[:limit]]
 

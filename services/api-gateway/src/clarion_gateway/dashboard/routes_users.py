@@ -23,10 +23,9 @@ from .users import PER_PAGE_CHOICES, STATUSES, DirectoryProblem, DirectoryUsers,
 from .web import PREFIX, Dashboard, Member, PageProblem, is_htmx, not_found, redirect
 
 _PANEL_TARGETS = frozenset({"send-panel", "send-preview"})
-# The Role select offers the roles of a sample of the app's users, and CometChat's
-# built-in "default": the directory has no list of an app's roles.
+# The Role select offers the roles the app's users have, and CometChat's built-in
+# "default" (a new app has no users yet).
 _BUILT_IN_ROLES = frozenset({"default"})
-_ROLE_SAMPLE = 100
 
 
 def _panel_only(request: Request) -> bool:
@@ -53,12 +52,11 @@ async def _role_choices(
     users: DirectoryUsers, app_id: str, shown: list[UserPublic], chosen: str
 ) -> list[str]:
     try:
-        sample = await users.page(app_id, UsersFilter(per_page=_ROLE_SAMPLE))
-        seen = {user.role for user in sample.data}
+        known = set(await users.roles(app_id))
     except DirectoryProblem:
-        seen = set()
+        known = set()
     return sorted(
-        seen | _BUILT_IN_ROLES | {u.role for u in shown} | ({chosen} if chosen else set())
+        known | _BUILT_IN_ROLES | {u.role for u in shown} | ({chosen} if chosen else set())
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, time
 from urllib.parse import quote, urlencode
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from clarion_shared.api import Paged
 from clarion_shared.public.users import UserPublic
@@ -126,6 +126,14 @@ def _error_message(body: bytes, fallback: str) -> str:
     return str(message) if message else fallback
 
 
+class _RoleList(BaseModel):
+    roles: list[str]
+
+
+class _Roles(BaseModel):
+    data: _RoleList
+
+
 class DirectoryUsers:
     """The directory's users API, over the peers' client (``proxies.peers``)."""
 
@@ -146,6 +154,16 @@ class DirectoryUsers:
         if body is None:
             return None
         return UserPublic.model_validate(json.loads(body)["data"])
+
+    async def roles(self, app_id: str) -> list[str]:
+        """The roles the app's users have (the directory's distinct values)."""
+        body = await self._get(f"/internal/apps/{quote(app_id, safe='')}/roles", "")
+        if body is None:
+            return []
+        try:
+            return _Roles.model_validate_json(body).data.roles
+        except ValidationError as exc:
+            raise DirectoryProblem("The user directory answered something unexpected.") from exc
 
     async def _get(self, path: str, query: str) -> bytes | None:
         """The answer's body; None for a 404."""

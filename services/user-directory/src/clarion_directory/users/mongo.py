@@ -287,6 +287,10 @@ class MongoUserRepository:
         cursor = self._users.find(users_filter(app_id, query), fields).sort(SORT).limit(limit)
         return [doc["uid"] async for doc in cursor]
 
+    async def roles(self, app_id: str, limit: int) -> list[str]:
+        found = await self._users.distinct("role", {"app_id": app_id})
+        return sorted(str(role) for role in found)[:limit]
+
     async def update(self, app_id: str, uid: str, changes: UserUpdate, at: int) -> User | None:
         self._snapshots.drop(app_id)
         doc = await self._users.find_one_and_update(

@@ -9,6 +9,9 @@ answer in the public API's envelopes, and their errors are the service's mapping
 a feed request for ``onbehalfof: uid``: does that user exist? It sits outside
 ``/users`` so that no public path leads to it.
 
+``GET /internal/apps/{app_id}/roles`` lists the roles the app's users have: the
+dashboard's "Role" filter offers them.
+
 ``POST /internal/apps/{app_id}/audiences/exist`` and ``.../audiences/select`` are the
 gateway's questions when it builds a campaign's audience (a list of uids, or the user
 picker's filter). They too sit outside ``/users``: the gateway forwards every
@@ -44,6 +47,8 @@ from .announcements import UserChanges, UserEvents
 from .domain import MetadataLimits
 from .models import ImportResult, UserCreate, UserImport, UserPublic, UserUpdate
 from .query import UserQuery
+from .roles import RoleIndex, RolesListed
+from .roles import list_roles as list_role_values
 from .service import UserRepository
 
 # A write is stored, then announced: when the broker does not take the announcement
@@ -61,6 +66,7 @@ def router(
     routes.include_router(_users(repo, events, user_changes, limits))
     routes.include_router(_uids(repo))
     routes.include_router(_audiences(repo))
+    routes.include_router(_roles(repo))
     return routes
 
 
@@ -139,6 +145,16 @@ def _audiences(repo: UserRepository) -> APIRouter:
         return Data(data=selected)
 
     return audiences
+
+
+def _roles(index: RoleIndex) -> APIRouter:
+    roles = APIRouter(prefix="/internal/apps/{app_id}/roles", tags=["users"])
+
+    @roles.get("", summary="The distinct roles of the app's users (the Role filter's choices)")
+    async def list_roles(app_id: str) -> Data[RolesListed]:
+        return Data(data=await list_role_values(index, app_id))
+
+    return roles
 
 
 def _list_query(filter_: UsersFilter) -> UserQuery:

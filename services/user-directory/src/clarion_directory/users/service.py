@@ -48,6 +48,7 @@ from .models import (
     split_import,
 )
 from .query import UserQuery
+from .roles import RoleIndex
 
 log = get_logger(__name__)
 
@@ -86,7 +87,7 @@ class UserPage(BaseModel):
     total: int
 
 
-class UserRepository(Resource, Protocol):
+class UserRepository(RoleIndex, Resource, Protocol):
     """Where users are kept (Mongo in production, a dict in unit tests). ``start``
     prepares the storage (indexes)."""
 
