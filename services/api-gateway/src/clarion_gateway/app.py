@@ -26,9 +26,8 @@ from .campaigns import import_routes, objects_s3
 from .campaigns.audience import AudienceLocks, Directory, RecipientRepository
 from .campaigns.consumers import KafkaCampaignEvents
 from .campaigns.directory import PeerDirectory
-from .campaigns.dry_run_runner import DryRunRunner
 from .campaigns.finished import FinishedPublisher, KafkaFinishedPublisher
-from .campaigns.imports import ImportContext, ImportRunner, ImportStorage
+from .campaigns.imports import ImportStorage
 from .campaigns.imports_mongo import mongo_import_storage
 from .campaigns.mongo import (
     MongoAudienceLocks,
@@ -258,19 +257,9 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
     scheduler = wiring.campaign_workers(settings, adapters)
     resources.append(scheduler)
     resources.append(wiring.webhook_workers(settings, adapters))
-    # CSV imports run in the background of this process: the runner starts last (its
-    # sweep resumes the imports a dead process left) and stops first.
-    csv_imports = ImportRunner(
-        ImportContext(
-            adapters.campaigns,
-            adapters.recipients,
-            adapters.audience_locks,
-            adapters.directory,
-            adapters.csv_imports,
-            settings.csv_limits(),
-        )
-    )
-    csv_dry_runs = DryRunRunner(csv_imports.context)  # dry runs of those imports
+    # CSV imports run in the background of this process: the runners start last (their
+    # sweep resumes the imports a dead process left) and stop first.
+    csv_imports, csv_dry_runs = wiring.csv_runners(settings, adapters)
     resources.extend([csv_imports, csv_dry_runs])
     app = http.create_app(
         SERVICE,

@@ -27,6 +27,8 @@ from .authoring.service import (
 from .campaigns import progress as campaign_progress
 from .campaigns import routes as campaign_routes
 from .campaigns.domain import Campaign
+from .campaigns.dry_run_runner import DryRunRunner
+from .campaigns.imports import ImportContext, ImportRunner
 from .campaigns.routes import CampaignSending
 from .campaigns.scheduler import CampaignScheduler
 from .campaigns.sending import send_campaign
@@ -111,6 +113,21 @@ def webhook_workers(settings: Settings, adapters: Adapters) -> outbox.Republishe
     return outbox.Republisher(
         adapters.webhooks, adapters.webhook_configs, settings.webhook_republish_interval_s
     )
+
+
+def csv_runners(settings: Settings, adapters: Adapters) -> tuple[ImportRunner, DryRunRunner]:
+    """CSV imports and their dry runs, run in the background of this process."""
+    imports = ImportRunner(
+        ImportContext(
+            adapters.campaigns,
+            adapters.recipients,
+            adapters.audience_locks,
+            adapters.directory,
+            adapters.csv_imports,
+            settings.csv_limits(),
+        )
+    )
+    return imports, DryRunRunner(imports.context)
 
 
 def first_operator(settings: Settings, adapters: Adapters) -> Resource:
