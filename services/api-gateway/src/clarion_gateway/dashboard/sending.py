@@ -121,7 +121,7 @@ def entered_values(form: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def _specs(version: TemplateVersion) -> tuple[VariableSpec, ...]:
+def variable_specs(version: TemplateVersion) -> tuple[VariableSpec, ...]:
     return tuple(
         VariableSpec(
             key=v.key, type=v.type, name=v.name, required=v.required, default_value=v.default_value
@@ -130,7 +130,7 @@ def _specs(version: TemplateVersion) -> tuple[VariableSpec, ...]:
     )
 
 
-def _values(
+def typed_values(
     specs: tuple[VariableSpec, ...], entered: Mapping[str, str]
 ) -> tuple[dict[str, JsonValue], list[str]]:
     """The typed values (an empty input is no value) and what is wrong, in words."""
@@ -155,11 +155,11 @@ def _values(
     return values, problems
 
 
-def _as_text(value: JsonValue) -> str:
+def as_text(value: JsonValue) -> str:
     return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def _preview(
+def render_channels(
     version: TemplateVersion, specs: tuple[VariableSpec, ...], values: dict[str, JsonValue]
 ) -> list[ChannelPreview]:
     renderer = Renderer(specs)
@@ -169,9 +169,9 @@ def _preview(
         escape_in = "html" if channel.channel_type == "email" else ""
         rendered = renderer.render(channel.content, merged, escape_html_in=escape_in)
         fields = (
-            [(key, _as_text(value)) for key, value in rendered.items()]
+            [(key, as_text(value)) for key, value in rendered.items()]
             if isinstance(rendered, dict)
-            else [("content", _as_text(rendered))]
+            else [("content", as_text(rendered))]
         )
         out.append(ChannelPreview(channel.channel_type, fields))
     return out
@@ -191,17 +191,17 @@ async def send_form(
         return form
     version = template.approved
     assert version is not None
-    specs = _specs(version)
+    specs = variable_specs(version)
     form.variables = [
         VariableField(v.key, v.type, v.required, entered.get(v.key, ""), v.name, v.default_value)
         for v in version.variable_schema
     ]
-    values, problems = _values(specs, entered)
+    values, problems = typed_values(specs, entered)
     if problems:
         form.preview_problem = " ".join(problems)
         return form
     try:
-        form.preview = _preview(version, specs, values)
+        form.preview = render_channels(version, specs, values)
     except MissingVariables as exc:
         form.preview_problem = f"Fill in {', '.join(exc.keys)} to see the content."
     return form
@@ -228,8 +228,8 @@ async def send_to_user(
     wrong, in words. ``send_key`` (one per rendered form) makes a form posted twice
     one send."""
     template = await path.templates.get(app_id, template_id) if template_id else None
-    specs = _specs(template.approved) if template and template.approved else ()
-    values, problems = _values(specs, entered)
+    specs = variable_specs(template.approved) if template and template.approved else ()
+    values, problems = typed_values(specs, entered)
     if not template_id:
         problems.append("Choose a template.")
     if problems:

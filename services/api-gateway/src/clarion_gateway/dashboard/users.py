@@ -42,7 +42,7 @@ def _day(value: str, end: bool) -> int | None:
     return int(moment.timestamp())
 
 
-def _int(value: str | None, default: int, low: int, high: int) -> int:
+def bounded_int(value: str | None, default: int, low: int, high: int) -> int:
     try:
         number = int(value or "")
     except ValueError:
@@ -73,8 +73,8 @@ class UsersFilter:
             status=status if status in STATUSES else "",
             created_after=params.get("createdAfter", "").strip()[:10],
             created_before=params.get("createdBefore", "").strip()[:10],
-            page=_int(params.get("page"), 1, 1, 100_000),
-            per_page=_int(params.get("perPage"), DEFAULT_PER_PAGE, 1, PER_PAGE_CHOICES[-1]),
+            page=bounded_int(params.get("page"), 1, 1, 100_000),
+            per_page=bounded_int(params.get("perPage"), DEFAULT_PER_PAGE, 1, PER_PAGE_CHOICES[-1]),
         )
 
     def problems(self) -> list[str]:
