@@ -31,7 +31,7 @@ class DirectoryProblem(Exception):
         self.message = message
 
 
-def _day(value: str, end: bool) -> int | None:
+def day_seconds(value: str, end: bool) -> int | None:
     """A date input's value as Unix seconds: the day's first second, or (``end``) its
     last, so that "Created before" includes the day. Days are UTC days."""
     try:
@@ -83,7 +83,7 @@ class UsersFilter:
             ("Created after", self.created_after),
             ("Created before", self.created_before),
         ):
-            if value and _day(value, end=False) is None:
+            if value and day_seconds(value, end=False) is None:
                 out.append(f"{label} must be a date (YYYY-MM-DD).")
         return out
 
@@ -96,8 +96,8 @@ class UsersFilter:
             params["role"] = self.role
         if self.status:
             params["status"] = self.status
-        after = _day(self.created_after, end=False) if self.created_after else None
-        before = _day(self.created_before, end=True) if self.created_before else None
+        after = day_seconds(self.created_after, end=False) if self.created_after else None
+        before = day_seconds(self.created_before, end=True) if self.created_before else None
         if after is not None:
             params["createdAfter"] = after
         if before is not None:

@@ -49,6 +49,18 @@ SENDS_PREFIX = "/v3/campaigns/notifications"
 _NO_SEND: Responses = {404: error_response("ERR_NOT_FOUND: no such send")}
 
 
+def sends_path(app_id: str, rest: str = "") -> str:
+    """The dispatcher's path of the app's sends (``rest`` below it): what these routes
+    and the dashboard's Sends page read."""
+    return f"/internal/apps/{quote(app_id, safe='')}/sends{rest}"
+
+
+def csv_disposition(send_id: str) -> str:
+    """The receivers' CSV export as a download named after the send."""
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", send_id)[:100]
+    return f'attachment; filename="{name}.csv"'
+
+
 def sends_router(auth: Auth, peers: Peers) -> APIRouter:  # long: one closure per route
     routes = APIRouter(
         prefix=SENDS_PREFIX,
@@ -57,9 +69,6 @@ def sends_router(auth: Auth, peers: Peers) -> APIRouter:  # long: one closure pe
         responses={**CLIENT_ERRORS, **PEER_RESPONSES},
     )
     app_of_key = Depends(auth.require_app)
-
-    def owner_path(app_id: str, rest: str = "") -> str:
-        return f"/internal/apps/{quote(app_id, safe='')}/sends{rest}"
 
     @routes.get(
         "",
@@ -74,7 +83,7 @@ def sends_router(auth: Auth, peers: Peers) -> APIRouter:  # long: one closure pe
         per_page: int = Query(DEFAULT_PER_PAGE, ge=1, le=MAX_PER_PAGE, alias="perPage"),
         app_id: str = app_of_key,
     ) -> Response:
-        return await forward(request, peers, "dispatcher", owner_path(app_id))
+        return await forward(request, peers, "dispatcher", sends_path(app_id))
 
     @routes.get(
         "/{send_id}/receivers",
@@ -89,7 +98,7 @@ def sends_router(auth: Auth, peers: Peers) -> APIRouter:  # long: one closure pe
         query: Annotated[ReceiverQuery, Depends(receiver_query)],
         app_id: str = app_of_key,
     ) -> Response:
-        path = owner_path(app_id, f"/{quote(send_id, safe='')}/receivers")
+        path = sends_path(app_id, f"/{quote(send_id, safe='')}/receivers")
         return await forward(request, peers, "dispatcher", path)
 
     @routes.get(
@@ -104,11 +113,10 @@ def sends_router(auth: Auth, peers: Peers) -> APIRouter:  # long: one closure pe
         query: Annotated[ReceiverQuery, Depends(receiver_query)],
         app_id: str = app_of_key,
     ) -> Response:
-        path = owner_path(app_id, f"/{quote(send_id, safe='')}/receivers.csv")
+        path = sends_path(app_id, f"/{quote(send_id, safe='')}/receivers.csv")
         answer = await forward(request, peers, "dispatcher", path, stream=True)
         if answer.status_code == 200:
-            name = re.sub(r"[^A-Za-z0-9_-]", "_", send_id)[:100]
-            answer.headers["content-disposition"] = f'attachment; filename="{name}.csv"'
+            answer.headers["content-disposition"] = csv_disposition(send_id)
         return answer
 
     return routes
