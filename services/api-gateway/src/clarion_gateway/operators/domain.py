@@ -3,7 +3,8 @@
 An operator signs in to the dashboard with an email and a password. The superuser (the
 first operator, from the environment) owns every app; any other operator sees only the
 apps it has a role in. Roles are ordered: a ``viewer`` reads, an ``editor`` also sends,
-runs campaigns and edits templates and webhooks, an ``owner`` also manages the app's
+runs campaigns and approves templates, an ``owner`` also changes webhooks (where the
+app's events go, and their signing secrets), reads the audit log and manages the app's
 operators.
 """
 
@@ -96,12 +97,12 @@ class SignedIn:
 
 
 def can_send(role: Role | None) -> bool:
-    """Sends, campaigns, templates and webhooks: editors and owners."""
+    """Sends, campaigns and template approvals: editors and owners."""
     return role is not None and _RANK[role] >= _RANK["editor"]
 
 
 def can_manage(role: Role | None) -> bool:
-    """The app's operators and its audit log: owners."""
+    """Webhooks, the app's operators and its audit log: owners."""
     return role == "owner"
 
 

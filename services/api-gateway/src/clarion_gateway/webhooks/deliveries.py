@@ -55,6 +55,12 @@ class WebhookReplay(ReplayRequest):
     until: int | None = Field(default=None, ge=0, le=MAX_TIMESTAMP)
 
 
+def emitter_path(app_id: str, webhook_id: str) -> str:
+    """The webhook-emitter's internal path of a webhook (its deliveries, retries and
+    replays live under it); the dashboard's Webhooks pages call it too."""
+    return f"/internal/apps/{quote(app_id, safe='')}/webhooks/{quote(webhook_id, safe='')}"
+
+
 def deliveries_router(  # long: one closure per route, all on the same dependencies
     auth: Auth, webhooks: WebhookRepository, peers: Peers
 ) -> APIRouter:
@@ -73,7 +79,7 @@ def deliveries_router(  # long: one closure per route, all on the same dependenc
     async def owner_path(app_id: str, webhook_id: str) -> str:
         """The emitter's path of the caller's webhook; 404 when it is not the caller's."""
         await service.get_webhook(webhooks, app_id, webhook_id)
-        return f"/internal/apps/{quote(app_id, safe='')}/webhooks/{quote(webhook_id, safe='')}"
+        return emitter_path(app_id, webhook_id)
 
     @routes.get(
         "/deliveries",
