@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from clarion_shared.contracts.base import JsonObject
 
 # The actions the dashboard records (a new one is a new string here and in its caller):
-# ``send``; ``campaign.create|send|schedule|cancel``; ``template.create|update|approve``;
+# ``send``; ``campaign.create|audience|send|schedule|cancel`` (``audience``: recipients
+# added, by a CSV import, picked users or a filter); ``template.create|update|approve``;
 # ``webhook.create|update|delete|retry|replay``; ``operator.sign_in``, ``operator.sign_out``.
 ACTIONS = frozenset(
     {
         "send",
         "campaign.create",
+        "campaign.audience",
         "campaign.send",
         "campaign.schedule",
         "campaign.cancel",

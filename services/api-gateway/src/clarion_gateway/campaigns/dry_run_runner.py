@@ -26,6 +26,7 @@ from .dry_runs import (
     start_dry_run,
 )
 from .imports import ImportContext, ImportFailure
+from .runs import wait_for
 from .service import get_campaign
 
 log = get_logger(__name__)
@@ -57,6 +58,10 @@ class DryRunRunner(Periodic):
         self.context = context
         self._progress_every_s = progress_every_s
         self._running: dict[str, asyncio.Task[None]] = {}
+
+    async def wait(self, dry_run_id: str, timeout_s: float | None = None) -> bool:
+        """Whether the dry run is over within ``timeout_s`` (``runs.wait_for``)."""
+        return await wait_for(self._running, dry_run_id, timeout_s)
 
     async def stop(self) -> None:
         tasks = list(self._running.values())

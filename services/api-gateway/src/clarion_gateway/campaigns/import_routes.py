@@ -50,6 +50,7 @@ MULTIPART_SLACK = 64 * 1024
 _UPLOAD_ROUTES = (
     ("PUT", re.compile(r"/uploads/[^/]+")),
     ("POST", re.compile(r"/v3/campaigns/campaigns/[^/]+/recipients/csv")),
+    ("POST", re.compile(r"/dashboard/apps/[^/]+/campaigns/[^/]+/audience/csv")),
 )
 
 

@@ -49,6 +49,7 @@ from .domain import (
     require,
 )
 from .objects import ObjectStore, ObjectStoreUnavailable, UploadFiles
+from .runs import wait_for
 from .service import CampaignRepository, get_campaign
 from .uploads import UploadChunks, UploadKeys, UploadSigner, UploadUrl
 
@@ -309,6 +310,10 @@ class ImportRunner:
         self._sweep_every_s = sweep_every_s
         self._running: dict[str, asyncio.Task[None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+
+    async def wait(self, import_id: str, timeout_s: float | None = None) -> bool:
+        """Whether the import is over within ``timeout_s`` (``runs.wait_for``)."""
+        return await wait_for(self._running, import_id, timeout_s)
 
     async def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_forever())
