@@ -23,6 +23,7 @@ import pytest
 import pytest_asyncio
 from pymongo import AsyncMongoClient
 
+from clarion_shared.mongo import make_client
 from clarion_shared.settings import InfraSettings
 from clarion_shared.topics import Topics, ensure_topics
 
@@ -68,7 +69,9 @@ def infra_settings(infra: InfraAddresses) -> InfraSettings:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def mongo_client(infra: InfraAddresses) -> AsyncIterator[AsyncMongoClient[dict[str, Any]]]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb_url)
+    # The services' own client (a deadline on every operation, as in production), so
+    # that what the server refuses with a deadline is refused in the tests too.
+    client: AsyncMongoClient[dict[str, Any]] = make_client(infra.mongodb_url)
     yield client
     await client.close()
 

@@ -288,8 +288,14 @@ class MongoUserRepository:
         return [doc["uid"] async for doc in cursor]
 
     async def roles(self, app_id: str, limit: int) -> list[str]:
-        found = await self._users.distinct("role", {"app_id": app_id})
-        return sorted(str(role) for role in found)[:limit]
+        # A $group, not ``distinct``: FerretDB 1.x refuses the deadline (maxTimeMS)
+        # every operation of our client carries on ``distinct``.
+        pipeline: list[Document] = [
+            {"$match": {"app_id": app_id}},
+            {"$group": {"_id": "$role"}},
+        ]
+        found = await (await self._users.aggregate(pipeline)).to_list(None)
+        return sorted(str(doc["_id"]) for doc in found)[:limit]
 
     async def update(self, app_id: str, uid: str, changes: UserUpdate, at: int) -> User | None:
         self._snapshots.drop(app_id)
