@@ -16,7 +16,7 @@ INFRA := bash deploy/local/infra.sh
 WITH_INFRA = eval "$$($(INFRA) env)" &&
 
 .PHONY: help install tools browser infra-install infra-up infra-down infra-status topics run lint fmt \
-        s3-install test test-unit test-integration test-e2e test-browser bench bench-scale clean
+        s3-install smtp-install test test-unit test-integration test-e2e test-browser bench bench-scale clean
 
 help:
 	@echo "make run     start everything locally (Ctrl-C stops it)"
@@ -58,6 +58,10 @@ infra-install: install
 s3-install: install
 	$(UV) run --frozen python -m clarion_devtools.s3server install
 
+# The email tests' and the benchmark's SMTP server (Mailpit, built once into the same cache).
+smtp-install: install
+	$(UV) run --frozen python -m clarion_devtools.smtpserver install
+
 infra-up: install
 	$(INFRA) up
 
@@ -89,22 +93,22 @@ fmt: install
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
-test: lint browser infra-up s3-install
+test: lint browser infra-up s3-install smtp-install
 	$(WITH_INFRA) $(UV) run --frozen pytest -q -p no:cacheprovider
 
 test-unit: install
 	$(UV) run --frozen pytest -q -m "not integration and not e2e"
 
-test-integration: install infra-up s3-install
+test-integration: install infra-up s3-install smtp-install
 	$(WITH_INFRA) $(UV) run --frozen pytest -q -m integration
 
-test-e2e: install infra-up
+test-e2e: install infra-up smtp-install
 	$(WITH_INFRA) $(UV) run --frozen pytest -q -m e2e
 
 test-browser: install browser infra-up
 	$(WITH_INFRA) $(UV) run --frozen pytest -q -m browser tests/browser
 
-bench: install infra-up topics
+bench: install infra-up topics smtp-install
 	$(WITH_INFRA) $(UV) run --frozen python -m bench
 
 bench-scale: install infra-up topics

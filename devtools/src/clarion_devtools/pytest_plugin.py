@@ -9,13 +9,18 @@ Fixtures:
 - ``topics``: the tests' topic names.
 - ``mongo_client``: an ``AsyncMongoClient`` on the test database server.
 - ``test_db_name``: a fresh database name for one test.
+- ``mailpit``: a real SMTP server (``smtpserver.Mailpit``: plain SMTP, AUTH offered and
+  any login taken) and its REST API, started once for the session: tests share it, so
+  each one looks for its own recipients. ``mailpit_factory(**options)`` starts more
+  (TLS, required credentials), all stopped at the session's end. No binary: the test
+  fails and says to run ``make smtp-install``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
 
@@ -29,6 +34,7 @@ from clarion_shared.topics import Topics, ensure_topics
 
 from .helpers import random_ref, wait_for_kafka
 from .infra import InfraAddresses, provide_infra
+from .smtpserver import Mailpit, SMTPServerUnavailable
 
 # CLARION_TEST_TOPIC_PREFIX moves a test run to a namespace of its own (two runs at once
 # on one broker would otherwise answer each other's realtime sends).
@@ -79,3 +85,25 @@ async def mongo_client(infra: InfraAddresses) -> AsyncIterator[AsyncMongoClient[
 @pytest.fixture
 def test_db_name() -> str:
     return random_ref("db").replace("-", "_")
+
+
+@pytest.fixture(scope="session")
+def mailpit_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Mailpit]]:
+    with ExitStack() as stack:
+
+        def start(**options: Any) -> Mailpit:
+            server = Mailpit(tmp_path_factory.mktemp("mailpit"), **options)
+            try:
+                stack.enter_context(server)
+            except SMTPServerUnavailable as exc:
+                reason = str(exc)
+            else:
+                return server
+            pytest.fail(reason, pytrace=False)  # outside ``except``: no chained traceback
+
+        yield start
+
+
+@pytest.fixture(scope="session")
+def mailpit(mailpit_factory: Callable[..., Mailpit]) -> Mailpit:
+    return mailpit_factory(accept_any_auth=True)
