@@ -32,15 +32,12 @@ from ..campaigns.dry_runs import DryRunView
 from ..campaigns.imports import CsvImport, ImportContext
 from ..campaigns.models import AudienceFilter
 from ..campaigns.uploads import CHUNK_BYTES
-from .users import DirectoryProblem, DirectoryUsers, UsersFilter
+from .peer_reads import read_or_note
+from .users import DirectoryUsers, UsersFilter, role_choices
 from .web import Member
 
 # Rejected rows an import's outcome lists on the page (it keeps up to 1,000).
 SHOWN_REJECTED = 100
-# The Users filters that choose users (paging does not).
-_FILTER_FIELDS = ("search", "role", "status", "createdAfter", "createdBefore")
-# The Role select offers CometChat's built-in role besides the app's.
-_BUILT_IN_ROLES = frozenset({"default"})
 
 
 @dataclass(frozen=True)
@@ -77,16 +74,9 @@ async def picker(
 ) -> Picker:
     """The users ``wanted`` matches (a page), and the roles the Role select offers."""
     found = Picker(wanted, in_audience, problems=wanted.problems())
-    try:
-        found.page = await users.page(app_id, wanted)
-    except DirectoryProblem as exc:
-        found.problems.append(exc.message)
-    try:
-        known = set(await users.roles(app_id))
-    except DirectoryProblem:  # as on the Users page: the roles shown are offered
-        known = set()
-    shown = {u.role for u in found.page.data} if found.page else set()
-    found.roles = sorted(known | shown | _BUILT_IN_ROLES | ({wanted.role} - {""}))
+    found.page = await read_or_note(users.page(app_id, wanted), found.problems)
+    known = await users.known_roles(app_id)  # as on the Users page
+    found.roles = role_choices(known, found.page.data if found.page else [], wanted.role)
     return found
 
 

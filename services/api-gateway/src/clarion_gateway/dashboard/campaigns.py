@@ -8,9 +8,8 @@ announcing templates), and the send and schedule as ``POST .../{id}/send`` and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urlencode
 
 from clarion_shared.cursor import PageRequest
 from clarion_shared.errors import DomainError
@@ -24,11 +23,10 @@ from ..errors import ERRORS
 from ..paging import PageOf
 from ..proxies.peers import PeerUnavailable
 from ..templates.domain import Template
-from ..templates.service import TemplateQuery, TemplateRepository, list_templates
-from .users import DEFAULT_PER_PAGE, PER_PAGE_CHOICES
-from .web import PREFIX, Member, PageProblem
+from ..templates.service import TemplateRepository
+from .forms import DEFAULT_PER_PAGE, PageQuery, bounded_int, one_of, page_count, page_fields, text
+from .web import PREFIX, Member, PageProblem, editors_only
 
-_MAX_TEMPLATES = 500
 NAME_MAX_LENGTH = 200
 # What the page says of a failure: the use cases' own errors, a CSV refused whole, a
 # peer out of reach (``errors.ERRORS`` words them as the API does).
@@ -48,16 +46,14 @@ def audience_url(app_id: str, campaign_id: str) -> str:
     return f"{detail_url(app_id, campaign_id)}/audience"
 
 
+def no_such_campaign(campaign_id: str) -> PageProblem:
+    # Another app's campaign looks the same as one that does not exist (never 403).
+    return PageProblem(404, "No such campaign", f"This app has no campaign {campaign_id}.")
+
+
 def may_change(member: Member) -> None:
     """Campaign actions are for editors and owners: a viewer is told so in words."""
-    if not member.can_send:
-        raise PageProblem(
-            403,
-            "Not allowed",
-            f"Your role in {member.app.name} is {member.role}: viewers can read campaigns "
-            "but not create, change or send them. Ask an owner of the app for the editor "
-            "role.",
-        )
+    editors_only(member, "viewers can read campaigns but not create, change or send them.")
 
 
 def in_words(exc: Exception) -> str:
@@ -80,16 +76,8 @@ def status_of(exc: Exception) -> int:
     return error.status if error is not None else 500
 
 
-def _int(value: str | None, default: int, low: int, high: int) -> int:
-    try:
-        number = int(value or "")
-    except ValueError:
-        return default
-    return min(max(number, low), high)
-
-
 @dataclass(frozen=True)
-class CampaignsFilter:
+class CampaignsFilter(PageQuery):
     """The Campaigns list's query string: ``status``, ``search``, ``page``, ``perPage``."""
 
     status: CampaignStatus | None = None
@@ -100,12 +88,10 @@ class CampaignsFilter:
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> CampaignsFilter:
         """Lenient: a value the page cannot use is dropped, never an error page."""
-        wanted = params.get("status", "")
         return cls(
-            status=next((s for s in CAMPAIGN_STATUSES if s == wanted), None),
-            search=params.get("search", "").strip()[:100],
-            page=_int(params.get("page"), 1, 1, 100_000),
-            per_page=_int(params.get("perPage"), DEFAULT_PER_PAGE, 1, PER_PAGE_CHOICES[-1]),
+            status=one_of(params.get("status"), CAMPAIGN_STATUSES),
+            search=text(params, "search", 100),
+            **page_fields(params),
         )
 
     @property
@@ -115,19 +101,8 @@ class CampaignsFilter:
     def query(self) -> CampaignQuery:
         """``GET /v3/campaigns/campaigns?status=&search=&page=&perPage=`` (newest change
         first, the list's default order)."""
-        paging = PageRequest(self.page, self.per_page, "updatedAt", "desc")
-        return CampaignQuery(status=self.status, search=self.search or None, paging=paging)
-
-    def page_query(self, **changes: int | str | None) -> str:
-        """This list's query string with ``changes`` (paging links)."""
-        shown = replace(self, **changes)  # type: ignore[arg-type]
-        values: dict[str, str | int] = {}
-        if shown.status:
-            values["status"] = shown.status
-        if shown.search:
-            values["search"] = shown.search
-        values.update(page=shown.page, perPage=shown.per_page)
-        return urlencode(values)
+        page = PageRequest(self.page, self.per_page, "updatedAt", "desc")
+        return CampaignQuery(status=self.status, search=self.search or None, paging=page)
 
 
 @dataclass(frozen=True)
@@ -155,12 +130,11 @@ class CampaignsPage:
 
 
 def campaigns_page(found: PageOf[Campaign], names: Mapping[str, str]) -> CampaignsPage:
-    per_page = found.page.per_page
     return CampaignsPage(
         rows=[CampaignRow(c, names.get(c.template_id)) for c in found.items],
         total=found.total,
         page=found.page.number,
-        pages=max(-(-found.total // per_page), 1),
+        pages=page_count(found.total, found.page.per_page),
     )
 
 
@@ -178,13 +152,6 @@ def _choice(template: Template) -> TemplateChoice | None:
     if template.archived or not approved:
         return None
     return TemplateChoice(template.template_id, template.name, approved)
-
-
-async def app_templates(templates: TemplateRepository, app_id: str) -> list[Template]:
-    """The app's templates by name, as ``GET /v3/campaigns/templates`` lists them."""
-    query = TemplateQuery(paging=PageRequest(1, _MAX_TEMPLATES, "name", "asc"))
-    found = await list_templates(templates, app_id, query)
-    return found.items if isinstance(found, PageOf) else []
 
 
 def template_choices(templates: list[Template]) -> list[TemplateChoice]:
@@ -225,7 +192,7 @@ class NewCampaignForm:
         if chosen is None:
             self.errors.append("Choose a template.")
             return None
-        version = chosen.versions[0] if not self.version else _int(self.version, 0, 0, 10**9)
+        version = chosen.versions[0] if not self.version else bounded_int(self.version, 0, 0, 10**9)
         if version not in chosen.versions:
             self.errors.append(f"Choose an approved version of {chosen.name}.")
         if self.errors:

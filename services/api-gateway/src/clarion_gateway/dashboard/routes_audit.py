@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 
 from ..audit.service import AuditLog, list_entries
-from .users import DEFAULT_PER_PAGE
+from .forms import DEFAULT_PER_PAGE, page_count
 from .web import PREFIX, Dashboard, Member, not_found
 
 
@@ -20,7 +20,7 @@ def router(dashboard: Dashboard, audit_log: AuditLog) -> APIRouter:
             raise not_found()  # the page exists for owners only
         number = max(1, int(page)) if page.isdigit() else 1
         found = await list_entries(audit_log, member.app.app_id, number, DEFAULT_PER_PAGE)
-        pages = max(1, -(-found.total // DEFAULT_PER_PAGE))
+        pages = page_count(found.total, DEFAULT_PER_PAGE)
         return dashboard.render(
             request, "audit.html", {"entries": found.items, "page": number, "pages": pages}
         )

@@ -18,10 +18,8 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import StreamingResponse
 
 from clarion_shared.ids import now
-from clarion_shared.sse import SSE_HEADERS, with_heartbeat
 
 from ..campaigns import tracking
 from ..campaigns.domain import (
@@ -34,12 +32,13 @@ from ..campaigns.service import cancel_campaign, get_campaign
 from ..live.models import Snapshot
 from ..live.service import campaign_reader, watch
 from ..paging import PageOf
-from .campaign_detail import ID_MAX_LENGTH, LiveView, RecipientsFilter, RecipientsPage, fragments
+from .campaign_detail import ID_MAX_LENGTH, LiveView, RecipientsFilter, RecipientsPage
+from .campaigns import no_such_campaign
+from .forms import texts
 from .kit import PageKit
-from .users import PER_PAGE_CHOICES
-from .web import PREFIX, Member, PageProblem, is_htmx, redirect
+from .streams import event_stream, first_snapshot, fragment_events
+from .web import PREFIX, Member, editors_only, is_htmx, redirect
 
-HEARTBEAT_S = 15.0  # a comment this often while nothing changes, as the public stream
 LIVE_PARTIAL = "partials/campaign_detail_live.html"
 # The parts htmx asks for alone (``HX-Target``: the element's id) and their templates.
 _PARTS = {
@@ -48,25 +47,14 @@ _PARTS = {
 }
 
 
-def _no_such_campaign(campaign_id: str) -> PageProblem:
-    # Another app's campaign looks the same as one that does not exist (never 403).
-    return PageProblem(404, "No such campaign", f"This app has no campaign {campaign_id}.")
-
-
 def _checked_id(campaign_id: str) -> str:
     if not campaign_id or len(campaign_id) > ID_MAX_LENGTH:
-        raise _no_such_campaign(campaign_id[:ID_MAX_LENGTH])
+        raise no_such_campaign(campaign_id[:ID_MAX_LENGTH])
     return campaign_id
 
 
 def _may_act(member: Member) -> None:
-    if not member.can_send:
-        raise PageProblem(
-            403,
-            "Not allowed",
-            f"Your role in {member.app.name} is {member.role}: viewers can read campaigns "
-            "but not change them. Ask an owner of the app for the editor role.",
-        )
+    editors_only(member, "viewers can read campaigns but not change them.")
 
 
 def _urls(member: Member, campaign_id: str) -> dict[str, str]:
@@ -91,7 +79,7 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per route, on the sa
         try:
             return await read(member.app.app_id, _checked_id(campaign_id))
         except CampaignNotFound as exc:
-            raise _no_such_campaign(campaign_id) from exc
+            raise no_such_campaign(campaign_id) from exc
 
     async def recipients(
         member: Member, campaign_id: str, wanted: RecipientsFilter
@@ -137,23 +125,19 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per route, on the sa
         status: int = 200,
     ) -> Response:
         live = LiveView.of(await snapshot(member, campaign_id))
-        wanted = RecipientsFilter.parse(
-            {k: v for k, v in request.query_params.items() if isinstance(v, str)}
-        )
         context: dict[str, Any] = {
             **_urls(member, campaign_id),
             "live": live,
-            "filter": wanted,
+            "filter": RecipientsFilter.parse(texts(request.query_params)),
             "problem": problem,
             "statuses": RECIPIENT_STATUSES,
-            "per_page_choices": PER_PAGE_CHOICES,
         }
         asked = request.headers.get("hx-target", "") if is_htmx(request) else ""
         target = asked if asked in _PARTS else None
         try:
             context = await part(target, member, campaign_id, context)
         except CampaignNotFound as exc:  # deleted in between
-            raise _no_such_campaign(campaign_id) from exc
+            raise no_such_campaign(campaign_id) from exc
         template = _PARTS[target] if target else "campaign_detail.html"
         return dashboard.render(request, template, context, status=status)
 
@@ -171,24 +155,16 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per route, on the sa
         app_id = member.app.app_id
         snapshots = watch(app_id, _checked_id(campaign_id), read=read, hub=adapters.live)
         try:
-            first = await anext(snapshots)  # an unknown campaign is 404 before the stream
+            first = await first_snapshot(snapshots)
         except CampaignNotFound as exc:
-            await snapshots.aclose()
-            raise _no_such_campaign(campaign_id) from exc
-        except BaseException:
-            await snapshots.aclose()
-            raise
+            raise no_such_campaign(campaign_id) from exc
         urls = _urls(member, campaign_id)
 
         def render(shown: Snapshot) -> str:
             context = {**urls, "live": LiveView.of(shown), "streamed": True}
-            return bytes(dashboard.render(request, LIVE_PARTIAL, context).body).decode()
+            return dashboard.fragment(request, LIVE_PARTIAL, context)
 
-        return StreamingResponse(
-            with_heartbeat(fragments(snapshots, first, render), HEARTBEAT_S),
-            media_type="text/event-stream",
-            headers=SSE_HEADERS,
-        )
+        return event_stream(fragment_events(snapshots, first, render))
 
     @routes.post("/{campaign_id}/cancel")
     async def campaign_cancel(
@@ -200,7 +176,7 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per route, on the sa
             before = await get_campaign(adapters.campaigns, app_id, _checked_id(campaign_id))
             await cancel_campaign(adapters.campaigns, app_id, campaign_id, now())
         except CampaignNotFound as exc:
-            raise _no_such_campaign(campaign_id) from exc
+            raise no_such_campaign(campaign_id) from exc
         except CampaignStatusRefused as exc:
             return await page(request, member, campaign_id, _refused(exc), status=409)
         except CampaignBusy:

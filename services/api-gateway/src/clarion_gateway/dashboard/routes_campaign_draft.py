@@ -12,7 +12,7 @@ event once the run is over: no polling); a page without JavaScript waits for it 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -21,9 +21,9 @@ from pydantic import ValidationError
 
 from clarion_shared.contracts.base import JsonObject
 from clarion_shared.ids import now
-from clarion_shared.sse import SSE_HEADERS, with_heartbeat
 
 from ..campaigns import audience, dry_runs, service
+from ..campaigns.audience import AudienceChange
 from ..campaigns.domain import Campaign
 from ..campaigns.sending import send_campaign
 from .campaign_audience import (
@@ -47,19 +47,21 @@ from .campaigns import (
     detail_url,
     in_words,
     may_change,
+    no_such_campaign,
     send_at,
     settled,
     status_of,
     template_name,
 )
+from .forms import texts
 from .kit import PageKit
+from .streams import event_stream
 from .users import DirectoryUsers, UsersFilter
 from .web import Member, PageProblem, is_htmx, redirect
 
 # How long a page posted without JavaScript waits for a dry run or an import before it
 # shows it still running (a small file takes milliseconds).
 SETTLE_S = 10.0
-HEARTBEAT_S = 15.0
 ID_MAX_LENGTH = 200
 # htmx asks for one panel of the audience page (its ``HX-Target``): that part alone.
 _PANELS = {
@@ -70,14 +72,12 @@ _PANELS = {
 _GONE = "That dry run is gone (dry runs are kept for 24 hours). Upload the file again."
 
 
-def _texts(items: Mapping[str, Any]) -> dict[str, str]:
-    return {k: v for k, v in items.items() if isinstance(v, str)}
-
-
 def router(kit: PageKit) -> APIRouter:  # long: one closure per route, on the same dependencies
     dashboard, auditor, adapters, uses = kit.dashboard, kit.auditor, kit.adapters, kit.uses
     context = kit.csv_imports.context
     users = DirectoryUsers(adapters.peers)
+    # What adding users to an audience writes and reads (``campaigns.audience``).
+    stores = (adapters.campaigns, adapters.recipients, adapters.audience_locks, adapters.directory)
     routes = APIRouter(prefix="/{campaign_id}", include_in_schema=False)
     member_of = Depends(dashboard.member)
 
@@ -88,8 +88,13 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per route, on the sa
             else None
         )
         if found is None:
-            raise PageProblem(404, "No such campaign", f"This app has no campaign {campaign_id}.")
+            raise no_such_campaign(campaign_id)
         return found
+
+    async def to_change(member: Member, campaign_id: str) -> Campaign:
+        """The campaign, for an editor or owner about to change it."""
+        may_change(member)
+        return await the_campaign(member, campaign_id)
 
     async def page(
         request: Request, campaign: Campaign, status: int = 200, **shown: Any
@@ -113,11 +118,31 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per route, on the sa
         return await picker(users, app_id, wanted, in_audience)
 
     def fragment(request: Request, template: str, **values: Any) -> str:
-        return bytes(dashboard.render(request, template, values).body).decode()
+        return dashboard.fragment(request, template, values)
 
-    def stream(events: Any) -> StreamingResponse:
-        return StreamingResponse(
-            with_heartbeat(events, HEARTBEAT_S), media_type="text/event-stream", headers=SSE_HEADERS
+    async def add(
+        request: Request,
+        member: Member,
+        campaign: Campaign,
+        wanted: UsersFilter,
+        errors: list[str],
+        via: str,
+        adding: Callable[[], Awaitable[AudienceChange]],
+    ) -> Response:
+        """Users added ``via`` picks or a filter (unless ``errors`` refused it already),
+        audited; the picker shows the same users again, and what was added."""
+        campaign_id, outcome = campaign.campaign_id, None
+        if not errors:
+            try:
+                change = await adding()
+                campaign, outcome = change.campaign, AddOutcome.of(change)
+                await audit_audience(auditor, member, campaign_id, via, added=outcome.added)
+            except Refusal as exc:
+                errors.append(in_words(exc))
+        shown = await pick(member, campaign_id, wanted)
+        status = 400 if errors else 200
+        return await page(
+            request, campaign, status, picker=shown, added=outcome, pick_errors=errors
         )
 
     @routes.get("/audience")
@@ -138,8 +163,7 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per route, on the sa
     async def upload_csv(
         request: Request, campaign_id: str, member: Member = member_of
     ) -> Response:
-        may_change(member)
-        campaign = await the_campaign(member, campaign_id)
+        campaign = await to_change(member, campaign_id)
         app_id = member.app.app_id
         try:
             form = await request.form()
@@ -184,7 +208,7 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per route, on the sa
             template = "partials/campaign_audience_dry_run.html"
             return fragment(request, template, campaign=campaign, dry_run=view, settled=True)
 
-        return stream(done_event(wait, render))
+        return event_stream(done_event(wait, render))
 
     @routes.get("/audience/dry-runs/{dry_run_id}/rejected.csv")
     async def rejected_rows(
@@ -207,10 +231,9 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per route, on the sa
     async def confirm_import(
         request: Request, campaign_id: str, member: Member = member_of
     ) -> Response:
-        may_change(member)
-        campaign = await the_campaign(member, campaign_id)
+        campaign = await to_change(member, campaign_id)
         app_id = member.app.app_id
-        dry_run_id = _texts(await request.form()).get("dryRunId", "")
+        dry_run_id = texts(await request.form()).get("dryRunId", "")
         view = await read_dry_run(context, app_id, campaign_id, dry_run_id)
         if view is None or view.run.status != "completed":
             problem = _GONE if view is None else "Only a dry run that completed can be imported."
@@ -250,16 +273,15 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per route, on the sa
                 request, template, campaign=campaign, csv_import=job, settled=True, oob=True
             )
 
-        return stream(done_event(wait, render))
+        return event_stream(done_event(wait, render))
 
     @routes.get("/audience/pick")
     async def pick_users(
         request: Request, campaign_id: str, member: Member = member_of
     ) -> Response:
         """ "Pick users": the Users filters and a page of users to check."""
-        may_change(member)
-        campaign = await the_campaign(member, campaign_id)
-        wanted = UsersFilter.parse(_texts(request.query_params))
+        campaign = await to_change(member, campaign_id)
+        wanted = UsersFilter.parse(texts(request.query_params))
         return await page(request, campaign, picker=await pick(member, campaign_id, wanted))
 
     @routes.post("/audience/users")
@@ -267,80 +289,42 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per route, on the sa
         request: Request, campaign_id: str, member: Member = member_of
     ) -> Response:
         """ "Add selected": the checked users, added as ``{userIds}`` adds them."""
-        may_change(member)
-        campaign = await the_campaign(member, campaign_id)
-        app_id = member.app.app_id
+        campaign = await to_change(member, campaign_id)
         form = await request.form()
-        wanted = UsersFilter.parse(_texts(form))
         chosen = user_ids(form.getlist("userIds"))
-        errors, outcome = [], None
-        if not chosen:
-            errors.append("Select at least one user to add.")
-        else:
-            try:
-                change = await audience.add_users(
-                    adapters.campaigns,
-                    adapters.recipients,
-                    adapters.audience_locks,
-                    adapters.directory,
-                    app_id,
-                    campaign_id,
-                    chosen,
-                    None,
-                    now(),
-                    uses.limits,
-                )
-                campaign, outcome = change.campaign, AddOutcome.of(change)
-                await audit_audience(auditor, member, campaign_id, "pick", added=outcome.added)
-            except Refusal as exc:
-                errors.append(in_words(exc))
-        shown = await pick(member, campaign_id, wanted)
-        status = 400 if errors else 200
-        return await page(
-            request, campaign, status, picker=shown, added=outcome, pick_errors=errors
-        )
+        errors = [] if chosen else ["Select at least one user to add."]
+
+        def adding() -> Awaitable[AudienceChange]:
+            return audience.add_users(
+                *stores, member.app.app_id, campaign_id, chosen, None, now(), uses.limits
+            )
+
+        wanted = UsersFilter.parse(texts(form))
+        return await add(request, member, campaign, wanted, errors, "pick", adding)
 
     @routes.post("/audience/matching")
     async def add_matching(
         request: Request, campaign_id: str, member: Member = member_of
     ) -> Response:
         """ "Add all matching users": the filter, added as ``{filter}`` adds it."""
-        may_change(member)
-        campaign = await the_campaign(member, campaign_id)
-        app_id = member.app.app_id
-        wanted = UsersFilter.parse(_texts(await request.form()))
-        errors, outcome = list(wanted.problems()), None
+        campaign = await to_change(member, campaign_id)
+        wanted = UsersFilter.parse(texts(await request.form()))
+        errors = wanted.problems()
+        filters: dict[str, Any] = {}
         try:
             filters = matching_filter(wanted)
         except ValidationError as exc:
             errors.append(filter_problem(exc))
-        if not errors:
-            try:
-                change = await audience.add_matching(
-                    adapters.campaigns,
-                    adapters.recipients,
-                    adapters.audience_locks,
-                    adapters.directory,
-                    app_id,
-                    campaign_id,
-                    filters,
-                    now(),
-                )
-                campaign, outcome = change.campaign, AddOutcome.of(change)
-                await audit_audience(auditor, member, campaign_id, "filter", added=outcome.added)
-            except Refusal as exc:
-                errors.append(in_words(exc))
-        shown = await pick(member, campaign_id, wanted)
-        status = 400 if errors else 200
-        return await page(
-            request, campaign, status, picker=shown, added=outcome, pick_errors=errors
-        )
+
+        def adding() -> Awaitable[AudienceChange]:
+            return audience.add_matching(*stores, member.app.app_id, campaign_id, filters, now())
+
+        return await add(request, member, campaign, wanted, errors, "filter", adding)
 
     @routes.post("/send")
     async def send_now(request: Request, campaign_id: str, member: Member = member_of) -> Response:
         """ "Send now", as ``POST .../{id}/send``; on to the detail page."""
-        may_change(member)
-        campaign = await the_campaign(member, campaign_id)
+        campaign = await to_change(member, campaign_id)
         app_id = member.app.app_id
         try:
             campaign = await send_campaign(
@@ -366,10 +350,9 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per route, on the sa
     async def schedule(request: Request, campaign_id: str, member: Member = member_of) -> Response:
         """ "Schedule" at "Send at" (UTC), as ``POST .../{id}/schedule``; on to the
         detail page."""
-        may_change(member)
-        campaign = await the_campaign(member, campaign_id)
+        campaign = await to_change(member, campaign_id)
         app_id = member.app.app_id
-        typed = _texts(await request.form()).get("sendAt", "")[:40]
+        typed = texts(await request.form()).get("sendAt", "")[:40]
         at = send_at(typed, now())
         if isinstance(at, str):
             return await page(request, campaign, 400, send_errors=[at], send_at=typed)

@@ -10,9 +10,6 @@ that ``/campaigns/new`` is not taken for a campaign's id.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from fastapi import APIRouter, Depends, Request, Response
 
 from clarion_shared.ids import now
@@ -25,21 +22,15 @@ from .campaigns import (
     CampaignsFilter,
     NewCampaignForm,
     Refusal,
-    app_templates,
     audience_url,
     campaigns_page,
     in_words,
     may_change,
     template_choices,
 )
+from .forms import app_templates, texts
 from .kit import PageKit
-from .users import PER_PAGE_CHOICES
 from .web import PREFIX, Member, redirect
-
-
-def _texts(items: Mapping[str, Any]) -> dict[str, str]:
-    """A query string or form as text values (files dropped)."""
-    return {k: v for k, v in items.items() if isinstance(v, str)}
 
 
 def router(kit: PageKit) -> APIRouter:  # long: one closure per page
@@ -51,7 +42,7 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per page
 
     @routes.get("")
     async def list_campaigns(request: Request, member: Member = member_of) -> Response:
-        wanted = CampaignsFilter.parse(_texts(request.query_params))
+        wanted = CampaignsFilter.parse(texts(request.query_params))
         app_id = member.app.app_id
         found = await service.list_campaigns(campaigns, app_id, wanted.query())
         assert isinstance(found, PageOf)  # a page request answers a page
@@ -60,7 +51,6 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per page
             "filter": wanted,
             "listed": campaigns_page(found, names),
             "statuses": CAMPAIGN_STATUSES,
-            "per_page_choices": PER_PAGE_CHOICES,
         }
         return dashboard.render(request, "campaigns.html", context)
 
@@ -74,7 +64,7 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per page
         button)."""
         may_change(member)
         choices = template_choices(await app_templates(templates, member.app.app_id))
-        form = NewCampaignForm.of(choices, _texts(request.query_params))
+        form = NewCampaignForm.of(choices, texts(request.query_params))
         return new_form(request, form)
 
     @routes.post("/new")
@@ -82,7 +72,7 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per page
         may_change(member)
         app_id = member.app.app_id
         choices = template_choices(await app_templates(templates, app_id))
-        posted = _texts(await request.form())
+        posted = texts(await request.form())
         form = NewCampaignForm.of(choices, posted)
         if posted.get("action", "create") != "create":  # "Choose" without JavaScript
             return new_form(request, form)

@@ -10,7 +10,6 @@ JavaScript; htmx asks for the receivers alone (``HX-Target: send-receivers``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -19,15 +18,15 @@ from pydantic import ValidationError
 from starlette.background import BackgroundTask
 
 from clarion_shared.errors import NotFound
-from clarion_shared.logging import get_logger
-from clarion_shared.sse import SSE_HEADERS, encode_event, with_heartbeat
 
 from ..live import service as live
 from ..live.models import BatchPublic, Snapshot
 from ..live.peers import PeerBatchStatuses
 from ..proxies.peers import PeerUnavailable
 from ..proxies.sends import csv_disposition
+from .forms import texts
 from .kit import PageKit
+from .peer_reads import read_or_note
 from .sends import (
     KINDS,
     RECEIVER_STATUSES,
@@ -39,20 +38,11 @@ from .sends import (
     reason,
     template_names,
 )
-from .users import PER_PAGE_CHOICES
+from .streams import event_stream, first_snapshot, fragment_events
 from .web import PREFIX, Member, PageProblem, is_htmx
 
-log = get_logger(__name__)
-
-HEARTBEAT_S = 15.0
 RECEIVERS_TARGET = "send-receivers"
 PROGRESS_FRAGMENT = "partials/sends_progress.html"
-
-Render = Callable[[Snapshot], str]
-
-
-def _texts(items: Mapping[str, Any]) -> dict[str, str]:
-    return {k: v for k, v in items.items() if isinstance(v, str)}
 
 
 def _no_send(send_id: str) -> PageProblem:
@@ -66,30 +56,12 @@ def _unavailable(exc: SendsProblem) -> PageProblem:
     return PageProblem(503, "Sends unavailable", exc.message)
 
 
-async def fragment_events(
-    snapshots: AsyncGenerator[Snapshot, None], first: Snapshot, render: Render
-) -> AsyncIterator[str]:
-    """``first``, then the rest of ``snapshots``, as server-sent events of HTML:
-    ``progress`` for each, ``done`` for the final one; the stream then ends (as it
-    does when the dispatcher stops answering: the browser's EventSource reconnects)."""
-    number, snapshot = 0, first
-    try:
-        while True:
-            number += 1
-            kind = "done" if snapshot.final else "progress"
-            yield encode_event(kind, render(snapshot), str(number))
-            if snapshot.final:
-                return
-            try:
-                following = await anext(snapshots, None)
-            except (PeerUnavailable, ValidationError) as exc:
-                log.warning("dashboard.send_stream_ended", error=repr(exc))
-                return
-            if following is None:
-                return
-            snapshot = following
-    finally:
-        await snapshots.aclose()  # the watch's subscription ends with the stream
+def _template_choices(templates: dict[str, str], chosen: str) -> list[tuple[str, str]]:
+    """The Template select's (id, words): by name, and the one chosen even if gone."""
+    by_name = sorted(templates.items(), key=lambda item: (item[1].casefold(), item[0]))
+    if chosen and chosen not in templates:
+        by_name.append((chosen, chosen))
+    return [(tid, name if name == tid else f"{name} ({tid})") for tid, name in by_name]
 
 
 def router(kit: PageKit) -> APIRouter:  # long: one closure per page
@@ -104,17 +76,10 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per page
 
     @routes.get("/sends")
     async def list_sends(request: Request, member: Member = member_of) -> Response:
-        wanted = SendsFilter.parse(_texts(request.query_params))
+        wanted = SendsFilter.parse(texts(request.query_params))
         problems = wanted.problems()
-        page = None
-        try:
-            page = await sends.page(member.app.app_id, wanted)
-        except SendsProblem as exc:
-            problems.append(exc.message)
+        page = await read_or_note(sends.page(member.app.app_id, wanted), problems)
         templates = await names(member.app.app_id)
-        choices = sorted(templates.items(), key=lambda item: (item[1].casefold(), item[0]))
-        if wanted.template and wanted.template not in templates:
-            choices.append((wanted.template, wanted.template))
         context = {
             "filter": wanted,
             "page": page,
@@ -122,20 +87,18 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per page
             "statuses": SEND_STATUSES,
             "kinds": KINDS,
             "templates": templates,
-            "template_choices": choices,
-            "per_page_choices": PER_PAGE_CHOICES,
+            "template_choices": _template_choices(templates, wanted.template),
         }
         return kit.dashboard.render(request, "sends.html", context)
 
     @routes.get("/sends/{send_id}")
     async def send_detail(request: Request, send_id: str, member: Member = member_of) -> Response:
         app_id = member.app.app_id
-        wanted = ReceiversFilter.parse(_texts(request.query_params))
+        wanted = ReceiversFilter.parse(texts(request.query_params))
         context: dict[str, Any] = {
             "send_id": send_id,
             "filter": wanted,
             "receiver_statuses": RECEIVER_STATUSES,
-            "per_page_choices": PER_PAGE_CHOICES,
             "reason": reason,
         }
         try:
@@ -168,7 +131,7 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per page
     ) -> Response:
         """The same CSV as ``GET .../notifications/{id}/receivers.csv``, streamed from
         the dispatcher (the browser holds no API key)."""
-        wanted = ReceiversFilter.parse(_texts(request.query_params))
+        wanted = ReceiversFilter.parse(texts(request.query_params))
         try:
             opened = await sends.export(member.app.app_id, send_id, wanted)
         except SendsProblem as exc:
@@ -188,28 +151,19 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per page
         app_id = member.app.app_id
         snapshots = live.watch(app_id, send_id, read=read_batch, hub=kit.adapters.live)
         try:
-            first = await anext(snapshots)
+            first = await first_snapshot(snapshots)
         except NotFound as exc:
-            await snapshots.aclose()
             raise _no_send(send_id) from exc
         except (PeerUnavailable, ValidationError) as exc:
-            await snapshots.aclose()
             raise PageProblem(
                 503, "Sends unavailable", "The dispatcher did not answer. Try again in a moment."
             ) from exc
-        except BaseException:
-            await snapshots.aclose()
-            raise
         fragment = kit.dashboard.env.get_template(PROGRESS_FRAGMENT)
 
         def render(snapshot: Snapshot) -> str:
             assert isinstance(snapshot.data, BatchPublic)
             return fragment.render(progress=snapshot.data)
 
-        return StreamingResponse(
-            with_heartbeat(fragment_events(snapshots, first, render), HEARTBEAT_S),
-            media_type="text/event-stream",
-            headers=SSE_HEADERS,
-        )
+        return event_stream(fragment_events(snapshots, first, render))
 
     return routes

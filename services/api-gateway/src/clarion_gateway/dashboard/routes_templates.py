@@ -11,7 +11,6 @@ preview as the operator types (``.../preview`` answers the preview alone).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -19,6 +18,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from clarion_shared.ids import now
 
 from ..templates.domain import Template
+from .forms import texts
 from .kit import PageKit
 from .sending import entered_values
 from .templates_pages import (
@@ -32,22 +32,11 @@ from .templates_pages import (
     templates_page,
     version_of,
 )
-from .users import PER_PAGE_CHOICES
-from .web import PREFIX, Member, PageProblem, is_htmx, redirect
-
-
-def _texts(items: Mapping[str, Any]) -> dict[str, str]:
-    return {k: v for k, v in items.items() if isinstance(v, str)}
+from .web import PREFIX, Member, PageProblem, editors_only, is_htmx, redirect
 
 
 def _may_approve(member: Member) -> None:
-    if not member.can_send:
-        raise PageProblem(
-            403,
-            "Not allowed",
-            f"Your role in {member.app.name} is {member.role}: viewers can read templates "
-            "but not approve them. Ask an owner of the app for the editor role.",
-        )
+    editors_only(member, "viewers can read templates but not approve them.")
 
 
 def _detail_url(member: Member, template_id: str) -> str:
@@ -97,13 +86,12 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per page
 
     @routes.get("")
     async def list_templates(request: Request, member: Member = member_of) -> Response:
-        wanted = TemplatesFilter.parse(_texts(request.query_params))
+        wanted = TemplatesFilter.parse(texts(request.query_params))
         listing = await templates_page(templates, member.app.app_id, wanted)
         context = {
             "filter": wanted,
             "listing": listing,
             "statuses": STATUSES,
-            "per_page_choices": PER_PAGE_CHOICES,
         }
         return dashboard.render(request, "templates.html", context)
 
@@ -114,14 +102,14 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per page
         """``version`` shows an older version; ``var.<key>`` fills the preview in
         (the "Preview" button without JavaScript)."""
         template = await the_template(member, template_id)
-        return detail(request, template, _texts(request.query_params))
+        return detail(request, template, texts(request.query_params))
 
     @routes.get("/{template_id}/preview")
     async def template_preview(
         request: Request, template_id: str, member: Member = member_of
     ) -> Response:
         """The preview alone, for htmx; a browser asking for it gets the page."""
-        query = _texts(request.query_params)
+        query = texts(request.query_params)
         if not is_htmx(request):
             return redirect(f"{_detail_url(member, template_id)}?{urlencode(query)}")
         template = await the_template(member, template_id)
@@ -136,7 +124,7 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per page
         request: Request, template_id: str, member: Member = member_of
     ) -> Response:
         _may_approve(member)
-        posted = _texts(await request.form())
+        posted = texts(await request.form())
         template = await the_template(member, template_id)
         number = posted.get("version", "")
         outcome = await approve(approval, template, int(number) if number.isdigit() else 0, now())

@@ -8,7 +8,6 @@ work without JavaScript; htmx asks for the send panel alone (``HX-Target``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -18,14 +17,13 @@ from clarion_shared.public.users import UserPublic
 
 from ..audit.service import Auditor
 from ..slugs import check_uid
+from .forms import texts
+from .peer_reads import read_or_note
 from .sending import SendForm, SendOutcome, SendPath, entered_values, send_form, send_to_user
-from .users import PER_PAGE_CHOICES, STATUSES, DirectoryProblem, DirectoryUsers, UsersFilter
-from .web import PREFIX, Dashboard, Member, PageProblem, is_htmx, not_found, redirect
+from .users import STATUSES, DirectoryProblem, DirectoryUsers, UsersFilter, role_choices
+from .web import PREFIX, Dashboard, Member, PageProblem, editors_only, is_htmx, not_found, redirect
 
 _PANEL_TARGETS = frozenset({"send-panel", "send-preview"})
-# The Role select offers the roles the app's users have, and CometChat's built-in
-# "default" (a new app has no users yet).
-_BUILT_IN_ROLES = frozenset({"default"})
 
 
 def _panel_only(request: Request) -> bool:
@@ -33,31 +31,8 @@ def _panel_only(request: Request) -> bool:
     return is_htmx(request) and request.headers.get("hx-target") in _PANEL_TARGETS
 
 
-def _texts(items: Mapping[str, Any]) -> dict[str, str]:
-    """A query string or form as text values (files dropped)."""
-    return {k: v for k, v in items.items() if isinstance(v, str)}
-
-
 def _may_send(member: Member) -> None:
-    if not member.can_send:
-        raise PageProblem(
-            403,
-            "Not allowed",
-            f"Your role in {member.app.name} is {member.role}: viewers can read but not "
-            "send. Ask an owner of the app for the editor role.",
-        )
-
-
-async def _role_choices(
-    users: DirectoryUsers, app_id: str, shown: list[UserPublic], chosen: str
-) -> list[str]:
-    try:
-        known = set(await users.roles(app_id))
-    except DirectoryProblem:
-        known = set()
-    return sorted(
-        known | _BUILT_IN_ROLES | {u.role for u in shown} | ({chosen} if chosen else set())
-    )
+    editors_only(member, "viewers can read but not send.")
 
 
 def router(  # long: one closure per page
@@ -100,23 +75,18 @@ def router(  # long: one closure per page
 
     @routes.get("/users")
     async def list_users(request: Request, member: Member = member_of) -> Response:
-        wanted = UsersFilter.parse(_texts(request.query_params))
+        app_id = member.app.app_id
+        wanted = UsersFilter.parse(texts(request.query_params))
         problems = wanted.problems()
-        page = None
-        try:
-            page = await users.page(member.app.app_id, wanted)
-        except DirectoryProblem as exc:
-            problems.append(exc.message)
-        shown = page.data if page else []
+        page = await read_or_note(users.page(app_id, wanted), problems)
+        # An htmx swap keeps the page's Role select: the directory is not asked again.
+        known = [] if is_htmx(request) else await users.known_roles(app_id)
         context = {
             "filter": wanted,
             "page": page,
             "problems": problems,
             "statuses": STATUSES,
-            "per_page_choices": PER_PAGE_CHOICES,
-            "roles": sorted(_BUILT_IN_ROLES | {u.role for u in shown} | {wanted.role} - {""})
-            if is_htmx(request)  # the swap keeps the page's select
-            else await _role_choices(users, member.app.app_id, shown, wanted.role),
+            "roles": role_choices(known, page.data if page else [], wanted.role),
         }
         return dashboard.render(request, "users.html", context)
 
@@ -129,7 +99,7 @@ def router(  # long: one closure per page
         """The send form; ``templateId`` and ``var.<key>`` re-render it (htmx on a
         change; without JavaScript, the "Choose" and "Preview" buttons post)."""
         _may_send(member)
-        query = _texts(request.query_params)
+        query = texts(request.query_params)
         template_id = query.get("templateId", "")
         form = await send_form(sending, member.app.app_id, template_id, entered_values(query))
         return await detail(request, member, uid, form)
@@ -137,7 +107,7 @@ def router(  # long: one closure per page
     @routes.post("/users/{uid}/send")
     async def send(request: Request, uid: str, member: Member = member_of) -> Response:
         _may_send(member)
-        posted = _texts(await request.form())
+        posted = texts(await request.form())
         template_id = posted.get("templateId", "")
         entered = entered_values(posted)
         if posted.get("action", "send") != "send":  # "Choose" or "Preview" without JS

@@ -24,9 +24,10 @@ from ..paging import Page
 from ..webhooks import outbox, service
 from ..webhooks.domain import MAX_WEBHOOKS_PER_APP, WebhookChanges, WebhookNotFound
 from ..webhooks.models import WebhookPublic
+from .forms import texts
 from .kit import PageKit
-from .users import PER_PAGE_CHOICES
-from .web import PREFIX, Member, PageProblem, redirect
+from .peer_reads import read_or_note
+from .web import PREFIX, Member, PageProblem, not_allowed, redirect
 from .webhooks import (
     TRIGGER_HINTS,
     DeliveriesFilter,
@@ -58,17 +59,12 @@ _CONFIRM = {
 }
 
 
-def _texts(items: Mapping[str, Any]) -> dict[str, str]:
-    return {k: v for k, v in items.items() if isinstance(v, str)}
-
-
 def _may_manage(member: Member) -> None:
     if not member.can_manage:
-        raise PageProblem(
-            403,
-            "Not allowed",
-            f"Your role in {member.app.name} is {member.role}: only owners of the app "
-            "change webhooks or send deliveries again. Editors and viewers can read them.",
+        raise not_allowed(
+            member,
+            "only owners of the app change webhooks or send deliveries again. Editors and "
+            "viewers can read them.",
         )
 
 
@@ -119,11 +115,7 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per page
     ) -> Response:
         wanted = DeliveriesFilter.parse(query)
         problems: list[str] = []  # the listing's, said in its section
-        page = None
-        try:
-            page = await deliveries.page(member.app.app_id, webhook.id, wanted)
-        except DeliveriesProblem as exc:
-            problems.append(exc.message)
+        page = await read_or_note(deliveries.page(member.app.app_id, webhook.id, wanted), problems)
         context = {
             "webhook": webhook,
             "secret": secret,
@@ -133,7 +125,6 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per page
             "filter": wanted,
             "page": page,
             "statuses": DELIVERY_STATUSES,
-            "per_page_choices": PER_PAGE_CHOICES,
         }
         return dashboard.render(request, "webhook_detail.html", context, status=status)
 
@@ -156,14 +147,14 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per page
     async def posted_form(request: Request) -> WebhookForm:
         form = await request.form()
         triggers = [t for t in form.getlist("triggers") if isinstance(t, str)]
-        return WebhookForm.posted(_texts(form), triggers)
+        return WebhookForm.posted(texts(form), triggers)
 
     @routes.get("")
     async def list_webhooks(request: Request, member: Member = member_of) -> Response:
         found = await service.list_webhooks(webhooks, member.app.app_id, _EVERY_WEBHOOK)
         context = {
             "webhooks": [WebhookPublic.of(w) for w in found.items],
-            "notice": notice_of(_texts(request.query_params)),
+            "notice": notice_of(texts(request.query_params)),
         }
         return dashboard.render(request, "webhooks.html", context)
 
@@ -204,7 +195,7 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per page
         request: Request, webhook_id: str, member: Member = member_of
     ) -> Response:
         webhook = await the_webhook(member, webhook_id)
-        return await detail(request, member, webhook, _texts(request.query_params))
+        return await detail(request, member, webhook, texts(request.query_params))
 
     @routes.get("/{webhook_id}/edit")
     async def edit_form(request: Request, webhook_id: str, member: Member = member_of) -> Response:
@@ -249,7 +240,7 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per page
         """ "Enable" (a webhook disabled by hand or by failures) or "Disable"."""
         _may_manage(member)
         before = await the_webhook(member, webhook_id)
-        enabled = _texts(await request.form()).get("enabled") == "true"
+        enabled = texts(await request.form()).get("enabled") == "true"
         after = await change(member, before, WebhookChanges(enabled=enabled))
         if isinstance(after, list):
             return await detail(request, member, before, {}, errors=after, status=409)
@@ -321,7 +312,7 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per page
         deliveries as they were filtered."""
         _may_manage(member)
         webhook = await the_webhook(member, webhook_id)
-        view = DeliveriesFilter.parse(_texts(await request.form()))
+        view = DeliveriesFilter.parse(texts(await request.form()))
         try:
             again = await deliveries.retry(member.app.app_id, webhook_id, delivery_id)
         except DeliveriesProblem as exc:
@@ -340,7 +331,7 @@ def router(kit: PageKit) -> APIRouter:  # long: one closure per page
         """ "Replay": every failed delivery of events between two days sent again."""
         _may_manage(member)
         webhook = await the_webhook(member, webhook_id)
-        posted = _texts(await request.form())
+        posted = texts(await request.form())
         bounds = replay_range(posted.get("since", "").strip(), posted.get("until", "").strip())
         if isinstance(bounds, list):
             return await detail(request, member, webhook, {}, errors=bounds, status=400)

@@ -17,14 +17,12 @@ from pydantic import JsonValue, ValidationError
 
 from clarion_shared.api import Data
 from clarion_shared.contracts.sends import VariableSpec
-from clarion_shared.cursor import PageRequest
 from clarion_shared.errors import DomainError
 from clarion_shared.ids import now
 from clarion_shared.public.notifications import NotificationPublic
 from clarion_shared.templating import MissingVariables, Renderer
 
 from ..errors import ERRORS
-from ..paging import PageOf
 from ..proxies.peers import Forward, Peers, PeerUnavailable
 from ..sends.domain import RealtimeOutcome, SendLimits, SendRequest
 from ..sends.service import (
@@ -36,11 +34,11 @@ from ..sends.service import (
     send_message,
 )
 from ..templates.domain import Template, TemplateVersion
-from ..templates.service import TemplateQuery, TemplateRepository, list_templates
+from ..templates.service import TemplateRepository
+from .forms import app_templates
 
 # Form fields of the variables: ``var.<key>`` (keys are identifiers: no clash).
 VARIABLE_PREFIX = "var."
-_MAX_TEMPLATES = 500
 
 
 @dataclass(frozen=True)
@@ -107,9 +105,7 @@ def _sendable(template: Template) -> bool:
 
 async def template_choices(path: SendPath, app_id: str) -> list[tuple[str, str]]:
     """The app's templates that can be sent (an approved version, not archived)."""
-    query = TemplateQuery(paging=PageRequest(1, _MAX_TEMPLATES, "name", "asc"))
-    found = await list_templates(path.listing, app_id, query)
-    items = found.items if isinstance(found, PageOf) else []
+    items = await app_templates(path.listing, app_id)
     return [(t.template_id, t.name) for t in items if _sendable(t)]
 
 

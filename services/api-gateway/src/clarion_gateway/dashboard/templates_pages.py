@@ -12,8 +12,7 @@ version rather than the approved one only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
-from urllib.parse import urlencode
+from dataclasses import dataclass, field
 
 from clarion_shared.cursor import PageRequest
 from clarion_shared.errors import DomainError
@@ -25,8 +24,8 @@ from ..templates import categorized
 from ..templates.domain import Template, TemplateChanges, TemplateLimits, TemplateVersion
 from ..templates.service import TemplateQuery, TemplateRepository, list_templates
 
-# The send preview's rendering and the Users page's number parsing, shared rather
-# than written twice (private names there: they are used as they are).
+# The send preview's rendering, shared rather than written twice.
+from .forms import DEFAULT_PER_PAGE, PageQuery, bounded_int, one_of, page_count, page_fields, text
 from .sending import (
     ChannelPreview,
     VariableField,
@@ -35,13 +34,12 @@ from .sending import (
     typed_values,
     variable_specs,
 )
-from .users import DEFAULT_PER_PAGE, PER_PAGE_CHOICES, bounded_int
 
 STATUSES = ("draft", "approved", "archived")
 
 
 @dataclass(frozen=True)
-class TemplatesFilter:
+class TemplatesFilter(PageQuery):
     """The Templates page's query string, as typed: what the form shows back."""
 
     search: str = ""
@@ -52,16 +50,14 @@ class TemplatesFilter:
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> TemplatesFilter:
         """Lenient: a value the page cannot use is dropped, never an error."""
-        status = params.get("status", "")
         return cls(
-            search=params.get("search", "").strip()[:100],
-            status=status if status in STATUSES else "",
-            page=bounded_int(params.get("page"), 1, 1, 100_000),
-            per_page=bounded_int(params.get("perPage"), DEFAULT_PER_PAGE, 1, PER_PAGE_CHOICES[-1]),
+            search=text(params, "search", 100),
+            status=one_of(params.get("status"), STATUSES) or "",
+            **page_fields(params),
         )
 
     @property
-    def narrowed(self) -> bool:
+    def filtered(self) -> bool:
         return bool(self.search or self.status)
 
     def query(self) -> TemplateQuery:
@@ -71,12 +67,6 @@ class TemplatesFilter:
             search=self.search or None,
             paging=PageRequest(self.page, self.per_page, "updatedAt", "desc"),
         )
-
-    def page_query(self, **changes: int | str) -> str:
-        """This page's own query string with ``changes`` (paging links)."""
-        values = asdict(replace(self, **changes))  # type: ignore[arg-type]
-        values["perPage"] = values.pop("per_page")
-        return urlencode({k: v for k, v in values.items() if v not in ("", None)})
 
 
 @dataclass(frozen=True)
@@ -90,7 +80,7 @@ class Listing:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        return page_count(self.total, self.per_page)
 
 
 async def templates_page(

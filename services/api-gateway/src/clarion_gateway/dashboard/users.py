@@ -6,52 +6,39 @@ user-directory's internal API called exactly as ``GET /v3/users`` and
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
-from datetime import UTC, date, datetime, time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from clarion_shared.api import Paged
 from clarion_shared.public.users import UserPublic
 
-from ..proxies.peers import Forward, Peers, PeerUnavailable
+from ..proxies.peers import Peers
+from .forms import (
+    DEFAULT_PER_PAGE,
+    PageQuery,
+    created_problems,
+    created_range,
+    one_of,
+    page_fields,
+    text,
+)
+from .peer_reads import PeerCalls, PeerProblem
 
-PER_PAGE_CHOICES = (10, 20, 50, 100)
-DEFAULT_PER_PAGE = 20
 STATUSES = ("online", "offline")
+# The Role selects offer the roles the app's users have, and CometChat's built-in
+# "default" (a new app has no users yet).
+BUILT_IN_ROLES = frozenset({"default"})
 
 
-class DirectoryProblem(Exception):
+class DirectoryProblem(PeerProblem):
     """The directory could not answer; ``message`` says so in words."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-def day_seconds(value: str, end: bool) -> int | None:
-    """A date input's value as Unix seconds: the day's first second, or (``end``) its
-    last, so that "Created before" includes the day. Days are UTC days."""
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        return None
-    moment = datetime.combine(day, time.max if end else time.min, UTC)
-    return int(moment.timestamp())
-
-
-def bounded_int(value: str | None, default: int, low: int, high: int) -> int:
-    try:
-        number = int(value or "")
-    except ValueError:
-        return default
-    return min(max(number, low), high)
 
 
 @dataclass(frozen=True)
-class UsersFilter:
+class UsersFilter(PageQuery):
     """The Users page's query string, as typed: what the form shows back."""
 
     search: str = ""
@@ -66,64 +53,48 @@ class UsersFilter:
     def parse(cls, params: Mapping[str, str]) -> UsersFilter:
         """Lenient: a value the page cannot use is dropped (a bad date is said in words
         by ``problems``), never a JSON error."""
-        status = params.get("status", "")
         return cls(
-            search=params.get("search", "").strip()[:100],
-            role=params.get("role", "").strip()[:100],
-            status=status if status in STATUSES else "",
-            created_after=params.get("createdAfter", "").strip()[:10],
-            created_before=params.get("createdBefore", "").strip()[:10],
-            page=bounded_int(params.get("page"), 1, 1, 100_000),
-            per_page=bounded_int(params.get("perPage"), DEFAULT_PER_PAGE, 1, PER_PAGE_CHOICES[-1]),
+            search=text(params, "search", 100),
+            role=text(params, "role", 100),
+            status=one_of(params.get("status"), STATUSES) or "",
+            created_after=text(params, "createdAfter", 10),
+            created_before=text(params, "createdBefore", 10),
+            **page_fields(params),
         )
 
+    @property
+    def filtered(self) -> bool:
+        return any((self.search, self.role, self.status, self.created_after, self.created_before))
+
     def problems(self) -> list[str]:
-        out = []
-        for label, value in (
-            ("Created after", self.created_after),
-            ("Created before", self.created_before),
-        ):
-            if value and day_seconds(value, end=False) is None:
-                out.append(f"{label} must be a date (YYYY-MM-DD).")
-        return out
+        return created_problems(self.created_after, self.created_before)
 
     def directory_query(self) -> str:
         """The query string of the directory's list: ``GET /v3/users``'s parameters."""
         params: dict[str, str | int] = {"page": self.page, "perPage": self.per_page}
-        if self.search:
-            params["searchKey"] = self.search
-        if self.role:
-            params["role"] = self.role
-        if self.status:
-            params["status"] = self.status
-        after = day_seconds(self.created_after, end=False) if self.created_after else None
-        before = day_seconds(self.created_before, end=True) if self.created_before else None
+        for name, value in (
+            ("searchKey", self.search),
+            ("role", self.role),
+            ("status", self.status),
+        ):
+            if value:
+                params[name] = value
+        after, before = created_range(self.created_after, self.created_before)
         if after is not None:
             params["createdAfter"] = after
         if before is not None:
             params["createdBefore"] = before
         return urlencode(params)
 
-    def page_query(self, **changes: int | str) -> str:
-        """This page's own query string with ``changes`` (paging links)."""
-        changed = replace(self, **changes)  # type: ignore[arg-type]
-        names = {"created_after": "createdAfter", "created_before": "createdBefore"}
-        values = {names.get(k, k): v for k, v in asdict(changed).items()}
-        values["perPage"] = values.pop("per_page")
-        return urlencode({k: v for k, v in values.items() if v not in ("", None)})
+
+def role_choices(known: Iterable[str], shown: Iterable[UserPublic], chosen: str) -> list[str]:
+    """What a Role select offers: the roles ``known`` to the directory, those of the
+    users ``shown``, the built-in one and the one ``chosen``."""
+    return sorted(set(known) | BUILT_IN_ROLES | {u.role for u in shown} | ({chosen} - {""}))
 
 
 def _app_path(app_id: str) -> str:
     return f"/internal/apps/{quote(app_id, safe='')}/users"
-
-
-def _error_message(body: bytes, fallback: str) -> str:
-    try:
-        error = json.loads(body).get("error", {})
-    except (ValueError, AttributeError):
-        return fallback
-    message = error.get("devMessage") or error.get("message")
-    return str(message) if message else fallback
 
 
 class _RoleList(BaseModel):
@@ -138,50 +109,30 @@ class DirectoryUsers:
     """The directory's users API, over the peers' client (``proxies.peers``)."""
 
     def __init__(self, peers: Peers) -> None:
-        self._peers = peers
+        self._peer = PeerCalls(peers, "directory", "The user directory", DirectoryProblem)
 
     async def page(self, app_id: str, users: UsersFilter) -> Paged[UserPublic]:
-        body = await self._get(_app_path(app_id), users.directory_query())
+        body = await self._peer.get(_app_path(app_id), users.directory_query())
         if body is None:
             raise DirectoryProblem("The user directory has no such list.")
-        try:
-            return Paged[UserPublic].model_validate_json(body)
-        except ValidationError as exc:
-            raise DirectoryProblem("The user directory answered something unexpected.") from exc
+        return self._peer.parse(Paged[UserPublic], body)
 
     async def get(self, app_id: str, uid: str) -> UserPublic | None:
-        body = await self._get(f"{_app_path(app_id)}/{quote(uid, safe='')}", "")
+        body = await self._peer.get(f"{_app_path(app_id)}/{quote(uid, safe='')}", "")
         if body is None:
             return None
         return UserPublic.model_validate(json.loads(body)["data"])
 
     async def roles(self, app_id: str) -> list[str]:
         """The roles the app's users have (the directory's distinct values)."""
-        body = await self._get(f"/internal/apps/{quote(app_id, safe='')}/roles", "")
+        body = await self._peer.get(f"/internal/apps/{quote(app_id, safe='')}/roles", "")
         if body is None:
             return []
-        try:
-            return _Roles.model_validate_json(body).data.roles
-        except ValidationError as exc:
-            raise DirectoryProblem("The user directory answered something unexpected.") from exc
+        return self._peer.parse(_Roles, body).data.roles
 
-    async def _get(self, path: str, query: str) -> bytes | None:
-        """The answer's body; None for a 404."""
+    async def known_roles(self, app_id: str) -> list[str]:
+        """The roles, or none when the directory cannot say (the page shows the rest)."""
         try:
-            answer = await self._peers.forward("directory", Forward("GET", path, query, b"", ()))
-        except PeerUnavailable as exc:
-            raise DirectoryProblem(
-                "The user directory did not answer. Try again in a moment."
-            ) from exc
-        if answer.status == 404:
-            return None
-        if answer.status == 400:
-            raise DirectoryProblem(
-                "The user directory refused the filters: "
-                + _error_message(answer.body, "they are not valid.")
-            )
-        if answer.status != 200:
-            raise DirectoryProblem(
-                f"The user directory answered with an error ({answer.status}). Try again."
-            )
-        return answer.body
+            return await self.roles(app_id)
+        except DirectoryProblem:
+            return []

@@ -30,6 +30,7 @@ from ..apps.domain import App
 from ..apps.service import AppLookup
 from ..operators.domain import Operator, Role, Session, can_manage, can_send
 from ..operators.service import Accounts, apps_of, current_session
+from .forms import PER_PAGE_CHOICES
 
 PREFIX = "/dashboard"
 STATIC_PREFIX = f"{PREFIX}/static"
@@ -69,6 +70,20 @@ class PageProblem(Exception):
 def not_found() -> PageProblem:
     # Another app's pages, and apps that do not exist, look the same (never 403).
     return PageProblem(404, "Not found", "There is no such page, or it is not yours to see.")
+
+
+def not_allowed(member: Member, why: str) -> PageProblem:
+    """An action the member's role does not allow, said in words (``why``)."""
+    return PageProblem(
+        403, "Not allowed", f"Your role in {member.app.name} is {member.role}: {why}"
+    )
+
+
+def editors_only(member: Member, viewers: str) -> None:
+    """Sends, campaign actions and approvals are for editors and owners: a viewer is
+    told what viewers can do (``viewers``) and whom to ask."""
+    if not member.can_send:
+        raise not_allowed(member, f"{viewers} Ask an owner of the app for the editor role.")
 
 
 @dataclass(frozen=True)
@@ -123,6 +138,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals["static_url"] = static_url
+    env.globals["per_page_choices"] = PER_PAGE_CHOICES  # every "Per page" select's
     env.filters["timestamp"] = _timestamp
     return env
 
@@ -166,6 +182,10 @@ class Dashboard:
         values.update(context or {})
         html = self.env.get_template(template).render(values)
         return HTMLResponse(html, status_code=status, headers=dict(headers or {}))
+
+    def fragment(self, request: Request, template: str, context: Mapping[str, Any]) -> str:
+        """A part of a page as HTML text: a server-sent event's data."""
+        return bytes(self.render(request, template, context).body).decode()
 
     async def viewer(self, request: Request) -> Viewer:
         """The signed-in operator (else to the sign-in page); unsafe methods also pass

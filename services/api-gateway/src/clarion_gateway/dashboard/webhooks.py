@@ -7,13 +7,10 @@ errors in words, and its deliveries from the webhook-emitter's internal API, cal
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time
+from typing import TypedDict
 from urllib.parse import quote, urlencode
-
-from pydantic import ValidationError
 
 from clarion_shared.api import Data, Paged
 from clarion_shared.contracts.config_webhooks import TRIGGERS
@@ -24,11 +21,12 @@ from clarion_shared.public.webhook_deliveries import (
     ReplayAccepted,
 )
 
-from ..proxies.peers import Forward, Peers, PeerUnavailable
+from ..proxies.peers import Peers
 from ..webhooks.deliveries import MAX_TIMESTAMP, WebhookReplay, emitter_path
 from ..webhooks.domain import CREDENTIAL_MAX_LENGTH, NewWebhook, WebhookChanges
 from ..webhooks.models import WebhookPublic
-from .users import DEFAULT_PER_PAGE, PER_PAGE_CHOICES
+from .forms import DEFAULT_PER_PAGE, PageQuery, bounded_int, day_seconds, one_of, page_fields
+from .peer_reads import PeerCalls, PeerProblem, error_message
 
 NAME_MAX_LENGTH = 100  # as WebhookCreate's name
 # What each trigger means (API.md, Webhooks): the hint under its checkbox.
@@ -68,6 +66,18 @@ def in_words(exc: DomainError) -> list[str]:
     for name, words in _WORDS:
         out = [line.replace(name, words) for line in out]
     return out
+
+
+class _Endpoint(TypedDict):
+    """What a new webhook and an update both take from the form."""
+
+    name: str
+    url: str
+    triggers: Sequence[str]
+    enabled: bool
+    use_basic_auth: bool
+    username: str | None
+    password: str | None
 
 
 @dataclass(frozen=True)
@@ -127,27 +137,22 @@ class WebhookForm:
         return replace(self, password="")
 
     def to_new(self) -> NewWebhook:
-        return NewWebhook(
-            name=self.name,
-            url=self.url,
-            triggers=self.triggers,
-            enabled=self.enabled,
-            use_basic_auth=self.use_basic_auth,
-            username=self.username or None,
-            password=self.password or None,
-        )
+        return NewWebhook(**self._endpoint())
 
     def to_changes(self) -> WebhookChanges:
         """Every field the form holds; an empty password keeps the stored one."""
-        return WebhookChanges(
-            name=self.name,
-            url=self.url,
-            triggers=self.triggers,
-            enabled=self.enabled,
-            use_basic_auth=self.use_basic_auth,
-            username=self.username or None,
-            password=self.password or None,
-        )
+        return WebhookChanges(**self._endpoint())
+
+    def _endpoint(self) -> _Endpoint:
+        return {
+            "name": self.name,
+            "url": self.url,
+            "triggers": self.triggers,
+            "enabled": self.enabled,
+            "use_basic_auth": self.use_basic_auth,
+            "username": self.username or None,
+            "password": self.password or None,
+        }
 
 
 def changed_fields(before: WebhookPublic, after: WebhookPublic) -> list[str]:
@@ -159,25 +164,8 @@ def changed_fields(before: WebhookPublic, after: WebhookPublic) -> list[str]:
     return [n for n in names if dumped_before.get(n) != dumped_after.get(n)]
 
 
-def _int(value: str | None, default: int, low: int, high: int) -> int:
-    try:
-        number = int(value or "")
-    except ValueError:
-        return default
-    return min(max(number, low), high)
-
-
-def day_seconds(value: str, end: bool) -> int | None:
-    """A date input's value as Unix seconds: the (UTC) day's first second, or its last."""
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        return None
-    return int(datetime.combine(day, time.max if end else time.min, UTC).timestamp())
-
-
 @dataclass(frozen=True)
-class DeliveriesFilter:
+class DeliveriesFilter(PageQuery):
     """The deliveries' query string, as typed: what the filter shows back."""
 
     status: str = ""
@@ -187,11 +175,8 @@ class DeliveriesFilter:
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> DeliveriesFilter:
         """Lenient: a value the page cannot use is dropped, never an error."""
-        status = params.get("status", "")
         return cls(
-            status=status if status in DELIVERY_STATUSES else "",
-            page=_int(params.get("page"), 1, 1, 100_000),
-            per_page=_int(params.get("perPage"), DEFAULT_PER_PAGE, 1, PER_PAGE_CHOICES[-1]),
+            status=one_of(params.get("status"), DELIVERY_STATUSES) or "", **page_fields(params)
         )
 
     def emitter_query(self) -> str:
@@ -201,34 +186,9 @@ class DeliveriesFilter:
             params["status"] = self.status
         return urlencode(params)
 
-    def page_query(self, **changes: int | str) -> str:
-        """This view's query string with ``changes`` (paging links, redirects)."""
-        changed = replace(self, **changes)  # type: ignore[arg-type]
-        values: dict[str, str | int] = {"page": changed.page, "perPage": changed.per_page}
-        if changed.status:
-            values = {"status": changed.status, **values}
-        return urlencode(values)
 
-
-class DeliveriesProblem(Exception):
-    """The webhook-emitter could not answer; ``message`` says so in words."""
-
-    def __init__(self, message: str, status: int = 503) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-def _error_message(body: bytes, fallback: str) -> str:
-    try:
-        error = json.loads(body).get("error", {})
-    except (ValueError, AttributeError):
-        return fallback
-    message = error.get("message") if isinstance(error, dict) else None
-    return str(message) if message else fallback
-
-
-_UNAVAILABLE = "The webhook emitter did not answer. Try again in a moment."
+class DeliveriesProblem(PeerProblem):
+    """The webhook-emitter could not answer, or refused; ``message`` says so in words."""
 
 
 class EmitterDeliveries:
@@ -237,70 +197,44 @@ class EmitterDeliveries:
     public routes do before they ask the emitter."""
 
     def __init__(self, peers: Peers) -> None:
-        self._peers = peers
+        self._peer = PeerCalls(peers, "webhooks", "The webhook emitter", DeliveriesProblem)
 
     async def page(
         self, app_id: str, webhook_id: str, wanted: DeliveriesFilter
     ) -> Paged[DeliveryPublic]:
         path = f"{emitter_path(app_id, webhook_id)}/deliveries"
-        status, body = await self._call("GET", path, wanted.emitter_query(), b"")
-        if status != 200:
-            raise DeliveriesProblem(
-                f"The webhook emitter answered with an error ({status}). Try again."
-            )
-        try:
-            return Paged[DeliveryPublic].model_validate_json(body)
-        except ValidationError as exc:
-            raise DeliveriesProblem("The webhook emitter answered something unexpected.") from exc
+        answer = await self._peer.call("GET", path, wanted.emitter_query())
+        if answer.status != 200:
+            raise self._peer.failed(answer.status)
+        return self._peer.parse(Paged[DeliveryPublic], answer.body)
 
     async def retry(self, app_id: str, webhook_id: str, delivery_id: str) -> DeliveryPublic:
         """Send a finished delivery again now; raises ``DeliveriesProblem`` (409 while it
         is pending, 404 for a delivery the webhook does not have)."""
         path = f"{emitter_path(app_id, webhook_id)}/deliveries/{quote(delivery_id, safe='')}/retry"
-        status, body = await self._call("POST", path, "", b"")
-        if status == 404:
+        answer = await self._peer.call("POST", path)
+        if answer.status == 404:
             raise DeliveriesProblem(f"This webhook has no delivery {delivery_id[:200]}.", 404)
-        if status == 409:
-            raise DeliveriesProblem(
-                _error_message(body, "This delivery is pending: it is attempted on its schedule."),
-                409,
-            )
-        if status != 202:
-            raise DeliveriesProblem(
-                f"The webhook emitter answered with an error ({status}). Try again."
-            )
-        try:
-            return Data[DeliveryPublic].model_validate_json(body).data
-        except ValidationError as exc:
-            raise DeliveriesProblem("The webhook emitter answered something unexpected.") from exc
+        if answer.status == 409:
+            pending = "This delivery is pending: it is attempted on its schedule."
+            raise DeliveriesProblem(error_message(answer.body, pending), 409)
+        if answer.status != 202:
+            raise self._peer.failed(answer.status)
+        return self._peer.parse(Data[DeliveryPublic], answer.body).data
 
     async def replay(
         self, app_id: str, webhook_id: str, since: int, until: int | None
     ) -> ReplayAccepted:
         """Send again what failed between ``since`` and ``until`` (Unix seconds)."""
         body = WebhookReplay(since=since, until=until).model_dump_json(by_alias=True).encode()
-        path = f"{emitter_path(app_id, webhook_id)}/replay"
-        status, answer = await self._call("POST", path, "", body)
-        if status == 400:
-            raise DeliveriesProblem(_error_message(answer, "The dates are not valid."), 400)
-        if status != 202:
-            raise DeliveriesProblem(
-                f"The webhook emitter answered with an error ({status}). Try again."
-            )
-        try:
-            return Data[ReplayAccepted].model_validate_json(answer).data
-        except ValidationError as exc:
-            raise DeliveriesProblem("The webhook emitter answered something unexpected.") from exc
-
-    async def _call(self, method: str, path: str, query: str, body: bytes) -> tuple[int, bytes]:
-        headers = (("content-type", "application/json"),) if body else ()
-        try:
-            answer = await self._peers.forward(
-                "webhooks", Forward(method, path, query, body, headers)
-            )
-        except PeerUnavailable as exc:
-            raise DeliveriesProblem(_UNAVAILABLE) from exc
-        return answer.status, answer.body
+        answer = await self._peer.call(
+            "POST", f"{emitter_path(app_id, webhook_id)}/replay", body=body
+        )
+        if answer.status == 400:
+            raise DeliveriesProblem(error_message(answer.body, "The dates are not valid."), 400)
+        if answer.status != 202:
+            raise self._peer.failed(answer.status)
+        return self._peer.parse(Data[ReplayAccepted], answer.body).data
 
 
 def replay_range(since: str, until: str) -> tuple[int, int | None] | list[str]:
@@ -327,7 +261,7 @@ def notice_of(query: Mapping[str, str]) -> str | None:
     if done == "retried":
         return f"Delivery {query.get('delivery', '')[:200]} will be sent again now."
     if done == "replayed":
-        count = _int(query.get("count"), 0, 0, 1_000_000)
+        count = bounded_int(query.get("count"), 0, 0, 1_000_000)
         plural = "y" if count == 1 else "ies"
         return f"{count} failed deliver{plural} will be sent again now."
     return {
