@@ -18,8 +18,9 @@ from email.utils import format_datetime
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from clarion_shared.outbound_http import retry_after
 from clarion_shared.webhook_signing import new_secret
-from clarion_webhooks.deliveries.sender import RESPONSE_CAP, Outcome, Sender, retry_after
+from clarion_webhooks.deliveries.sender import RESPONSE_CAP, Outcome, Sender
 
 BIG = 10 * 1024 * 1024
 

@@ -19,8 +19,6 @@ import base64
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from typing import Final
 
 import aiohttp
@@ -28,6 +26,7 @@ from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
+from clarion_shared.outbound_http import retry_after
 from clarion_shared.webhook_signing import signed_headers
 
 from .addresses import GuardedResolver, RefusedAddress, literal_host, refused_reason
@@ -61,23 +60,6 @@ class Outcome:
     def gone(self) -> bool:
         """410: the endpoint asks not to be called again."""
         return self.status_code == 410
-
-
-def retry_after(value: str | None, now_s: float) -> float | None:
-    """Seconds to wait from ``now_s`` by a ``Retry-After`` header: delta-seconds or an
-    HTTP-date (RFC 9110, 10.2.3); None when absent or unparsable, 0 for a past date."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:  # "-0000": UTC, with no local offset known (RFC 5322)
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now_s)
 
 
 def basic_authorization(username: str, password: str) -> str:

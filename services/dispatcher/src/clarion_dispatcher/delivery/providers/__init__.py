@@ -1,0 +1,1 @@
+"""Provider clients (SMTP, FCM, APNs, Twilio, WhatsApp Cloud, HTTP), one interface."""
