@@ -27,6 +27,7 @@ from clarion_dispatcher.delivery.providers import custom_http, sms, whatsapp
 from clarion_dispatcher.delivery.providers.base import (
     ERR_CHANNEL_CONFIG,
     ERR_INVALID_CONTACT_POINT,
+    ERR_INVALID_CONTENT,
     ERR_NO_CONTACT_POINT,
     ERR_PROVIDER_REJECTED,
     ERR_PROVIDER_UNAVAILABLE,
@@ -39,7 +40,6 @@ from clarion_dispatcher.delivery.providers.base import (
 )
 from clarion_dispatcher.delivery.providers.custom_http import CustomClient
 from clarion_dispatcher.delivery.providers.http_common import (
-    ERR_INVALID_CONTENT,
     Answer,
     GuardedBackend,
     RefusedAddress,

@@ -9,8 +9,10 @@ answers: it classifies the answer into an ``Outcome``:
 - ``Retry``: a transient failure (a 429 or 5xx, a timeout, a refused connection, an
   SMTP 4xx), to try again later, after ``retry_after_s`` when the provider said so;
 - ``Failed``: a permanent failure (a 4xx that will not change, an SMTP 5xx, a contact
-  point the provider rejects), never retried; ``invalid_tokens`` lists push tokens the
-  provider reported as invalid or unregistered (to be removed from the user).
+  point the provider rejects), never retried.
+
+Every outcome carries ``invalid_tokens``: push tokens the provider reported invalid or
+unregistered on the way, to be removed from the user whatever became of the message.
 
 Each ``Outbound`` carries ``idempotency_key`` (the job's derived id): a client passes it
 to the provider where the provider has such a key, and uses it where a message id is
@@ -31,6 +33,7 @@ ERR_CHANNEL_CONFIG = "ERR_CHANNEL_CONFIG"  # the channel's settings cannot work
 ERR_PROVIDER_REJECTED = "ERR_PROVIDER_REJECTED"  # a permanent refusal by the provider
 ERR_PROVIDER_UNAVAILABLE = "ERR_PROVIDER_UNAVAILABLE"  # transient: 5xx, 429, timeout
 ERR_INVALID_PUSH_TOKEN = "ERR_INVALID_PUSH_TOKEN"  # every token was invalid/unregistered
+ERR_INVALID_CONTENT = "ERR_INVALID_CONTENT"  # the rendered content cannot go on the channel
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Outbound:
 class Sent:
     provider_id: str | None = None  # the provider's message id, when it gives one
     detail: JsonObject = field(default_factory=dict)  # e.g. per push token results
+    invalid_tokens: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,13 +62,14 @@ class Retry:
     code: str
     message: str
     retry_after_s: float | None = None  # the provider's Retry-After, when it sent one
+    invalid_tokens: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Failed:
     code: str
     message: str
-    invalid_tokens: tuple[str, ...] = ()  # push tokens to remove from the user
+    invalid_tokens: tuple[str, ...] = ()
 
 
 Outcome = Sent | Retry | Failed

@@ -56,7 +56,6 @@ from .base import (
 
 # A rendered content the channel cannot send (e.g. a whatsapp content with neither text
 # nor template): the template's fault, not the provider's, never retried.
-ERR_INVALID_CONTENT = "ERR_INVALID_CONTENT"
 RESPONSE_CAP = 64 * 1024  # bytes of a provider's answer read and kept
 EXCERPT = 300  # characters of a provider's message kept in an outcome
 CONNECT_TIMEOUT_MAX_S = 5.0

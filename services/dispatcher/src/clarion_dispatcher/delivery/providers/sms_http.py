@@ -19,9 +19,8 @@ from pydantic import ValidationError
 
 from clarion_shared.channel_settings.sms import IDEMPOTENCY_HEADER, HttpSmsSettings, SmsContent
 
-from .base import Failed, Outbound, Outcome
+from .base import ERR_INVALID_CONTENT, Failed, Outbound, Outcome
 from .http_common import (
-    ERR_INVALID_CONTENT,
     Answer,
     HttpProvider,
     check_endpoint,

@@ -29,6 +29,7 @@ from clarion_shared.channel_settings.sms import SmsContent, TwilioSettings
 
 from .base import (
     ERR_CHANNEL_CONFIG,
+    ERR_INVALID_CONTENT,
     ERR_PROVIDER_REJECTED,
     ERR_PROVIDER_UNAVAILABLE,
     Failed,
@@ -38,7 +39,6 @@ from .base import (
     Sent,
 )
 from .http_common import (
-    ERR_INVALID_CONTENT,
     Answer,
     HttpProvider,
     check_endpoint,

@@ -31,6 +31,7 @@ from clarion_shared.contracts.config_channels import ChannelConfig
 
 from .base import (
     ERR_CHANNEL_CONFIG,
+    ERR_INVALID_CONTENT,
     ERR_PROVIDER_REJECTED,
     ERR_PROVIDER_UNAVAILABLE,
     ConfigError,
@@ -41,7 +42,6 @@ from .base import (
     Sent,
 )
 from .http_common import (
-    ERR_INVALID_CONTENT,
     Answer,
     HttpProvider,
     check_endpoint,
