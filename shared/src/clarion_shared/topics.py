@@ -296,10 +296,17 @@ async def ensure_topics(
         created: list[str] = []
         for topic in wanted:
             try:
-                await admin.create_topics([topic])
-                created.append(topic.name)
+                response = await admin.create_topics([topic])
             except TopicAlreadyExistsError:
-                pass
+                continue
+            # aiokafka reports a topic's error in the response, not as an exception:
+            # a topic the listing missed (stale metadata) answers TOPIC_ALREADY_EXISTS.
+            for name, code, *message in response.topic_errors:
+                if code == TopicAlreadyExistsError.errno:
+                    continue
+                if code != 0:
+                    raise RuntimeError(f"creating topic {name} failed: error {code} {message}")
+                created.append(name)
         return created
     finally:
         await admin.close()
