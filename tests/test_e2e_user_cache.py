@@ -97,7 +97,10 @@ async def tenant(client: httpx.AsyncClient, admin_token: str) -> tuple[dict[str,
                 "name": "Mail",
                 "type": "email",
                 "enabled": True,
-                "metadata": {"smtp": {"host": "smtp.example.com", "port": 587}},
+                "metadata": {
+                    "smtp": {"host": "smtp.example.com", "port": 587, "security": "starttls"},
+                    "from": {"email": "shop@example.com"},
+                },
             },
             headers=auth,
         )

@@ -134,6 +134,8 @@ def test_registry_names_every_topic_once_with_its_dlq() -> None:
         if spec.dlq:
             assert spec.dlq in names
     assert TOPICS.jobs("in_app") not in names  # in-app is written by the fan-out itself
+    for channel_type in ("push", "email", "sms", "custom", "whatsapp"):
+        assert REGISTRY[TOPICS.jobs(channel_type)].dlq in names
 
 
 def test_every_contract_module_is_registered() -> None:

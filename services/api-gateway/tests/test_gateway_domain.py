@@ -12,6 +12,7 @@ from clarion_gateway.channels import domain as channel_domain
 from clarion_gateway.errors import ERRORS
 from clarion_gateway.idempotency import domain as idempotency_domain
 from clarion_gateway.sends import domain as send_domain
+from clarion_gateway.templates import content as template_content
 from clarion_gateway.templates import domain as template_domain
 from clarion_gateway.templates import versions
 from clarion_gateway.templates.domain import ChannelInput, VariableInput
@@ -115,11 +116,25 @@ def test_masked_secret_sent_back_keeps_the_stored_value() -> None:
     }
 
 
+def test_masked_service_account_sent_back_keeps_every_stored_value() -> None:
+    # A push channel's service account is masked whole, its client_email too: each of
+    # its values sent back masked keeps the stored one.
+    old: JsonObject = {
+        "fcm": {
+            "projectId": "p1",
+            "serviceAccount": {"client_email": "a@p1.iam.example.com", "private_key": "PEM"},
+        }
+    }
+    masked = channel_domain.mask_metadata(old)
+    fcm = masked["fcm"]
+    assert isinstance(fcm, dict)
+    assert fcm["serviceAccount"] == {"client_email": "****.com", "private_key": "****"}
+    assert channel_domain.keep_masked_secrets(masked, old) == old
+
+
 def test_channel_types() -> None:
     assert channel_domain.channel_type_of("email") == "email"
-    with pytest.raises(DomainError) as err:
-        channel_domain.channel_type_of("whatsapp")
-    assert (api(err.value).status, api(err.value).code) == (403, "ERR_FORBIDDEN")
+    assert channel_domain.channel_type_of("whatsapp") == "whatsapp"
     with pytest.raises(DomainError) as err:
         channel_domain.channel_type_of("pigeon")
     assert (api(err.value).status, api(err.value).code) == (400, "ERR_VALIDATION")
@@ -129,16 +144,46 @@ def test_channel_types() -> None:
 
 
 def test_content_requirements_per_channel_type() -> None:
-    assert template_domain.content_problems("in_app", {"title": "t", "body": "b"}) == []
-    assert [p["field"] for p in template_domain.content_problems("push", {"title": "t"})] == [
+    assert template_content.content_problems("in_app", {"title": "t", "body": "b"}) == []
+    assert [p["field"] for p in template_content.content_problems("push", {"title": "t"})] == [
         "body"
     ]
-    assert template_domain.content_problems("email", {"subject": "s", "html": "<p>h</p>"}) == []
-    assert [p["field"] for p in template_domain.content_problems("email", {"subject": "s"})] == [
+    assert template_content.content_problems("email", {"subject": "s", "html": "<p>h</p>"}) == []
+    assert [p["field"] for p in template_content.content_problems("email", {"subject": "s"})] == [
         "text/html"
     ]
-    assert [p["field"] for p in template_domain.content_problems("sms", {"text": ""})] == ["text"]
-    assert template_domain.content_problems("custom", {}) == []
+    assert [p["field"] for p in template_content.content_problems("sms", {"text": ""})] == ["text"]
+    assert template_content.content_problems("custom", {}) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "fields"),
+    [
+        ({"text": "Hi {{name}}"}, []),
+        ({"text": "Hi", "previewUrl": True}, []),
+        ({"template": {"name": "order_update", "language": "en_US"}}, []),
+        (
+            {"template": {"name": "order", "language": "{{lang}}", "parameters": ["{{n}}", "2"]}},
+            [],
+        ),
+        ({}, ["text/template"]),
+        ({"text": "Hi", "template": {"name": "t", "language": "en"}}, ["text/template"]),
+        ({"text": ""}, ["text"]),
+        ({"template": {"language": "en"}}, ["template.name"]),
+        ({"template": {"name": "t", "language": "English"}}, ["template.language"]),
+        (
+            {"template": {"name": "t", "language": "en", "parameters": [1]}},
+            ["template.parameters.0"],
+        ),
+        ({"template": "order_update"}, ["template"]),
+    ],
+)
+def test_whatsapp_content_is_text_or_an_approved_template(
+    content: JsonObject, fields: list[str]
+) -> None:
+    problems = template_content.content_problems("whatsapp", content)
+    assert [p["field"] for p in problems] == fields
+    assert all(p["channelType"] == "whatsapp" for p in problems)
 
 
 def test_validate_channels_applies_defaults_and_refuses_duplicates() -> None:

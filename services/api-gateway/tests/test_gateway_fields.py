@@ -22,12 +22,21 @@ CHANNEL_CREATE: dict[str, Any] = {
     "type": "email",
     "channelId": "mail-main",
     "enabled": True,
-    "metadata": {"smtp": {"host": "smtp.example.com", "port": 587}, "note": "kept"},
+    # Complete (the channel is enabled), no credential (returned as given), one key
+    # the settings do not know (stored and returned).
+    "metadata": {
+        "smtp": {"host": "smtp.example.com", "port": 587, "security": "starttls"},
+        "from": {"email": "news@example.com"},
+        "note": "kept",
+    },
 }
 CHANNEL_UPDATE: dict[str, Any] = {
     "name": "Mail 2",
     "enabled": False,
-    "metadata": {"smtp": {"host": "smtp2.example.com"}},
+    "metadata": {
+        "smtp": {"host": "smtp2.example.com", "port": 465, "security": "tls"},
+        "from": {"email": "news@example.com"},
+    },
 }
 IGNORED_VALUES: dict[str, Any] = {
     "id": "another-id",

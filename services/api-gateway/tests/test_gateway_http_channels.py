@@ -101,35 +101,38 @@ def test_settings_read_the_documented_env(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 async def test_channel_lifecycle_masks_credentials_and_publishes_config(harness: Harness) -> None:
+    smtp = {"host": "smtp.example.com", "port": 587, "security": "starttls"}
     created = await harness.create_channel(
         name="Email (SMTP)",
         type="email",
         enabled=False,
-        metadata={"host": "smtp.example.com", "password": "correct-horse-battery"},
+        metadata={"smtp": {**smtp, "password": "correct-horse-battery"}},
         dataType="ignored",
     )
     assert created["channelId"] == "email-smtp"
     assert created["enabled"] is False
-    assert created["metadata"] == {"host": "smtp.example.com", "password": "****tery"}
+    assert created["metadata"] == {"smtp": {**smtp, "password": "****tery"}}
     config = harness.commands.configs[-1]
     assert (config.app_id, config.channel_id, config.channel_type) == (
         DEV_APP,
         "email-smtp",
         "email",
     )
-    assert config.metadata["password"] == "correct-horse-battery"  # internal: full
+    assert config.metadata["smtp"] == {**smtp, "password": "correct-horse-battery"}  # full
 
     # Sent back as read (masked), the password keeps its value.
+    metadata = {**created["metadata"], "from": {"email": "news@example.com"}}
     updated = await harness.client.put(
         "/v3/campaigns/channels/email-smtp",
-        json={"enabled": True, "metadata": {**created["metadata"], "port": 587}, "type": "sms"},
+        json={"enabled": True, "metadata": metadata, "type": "sms"},
         headers=AUTH,
     )
     assert updated.status_code == 200, updated.text
     data = updated.json()["data"]
-    assert (data["enabled"], data["type"], data["metadata"]["port"]) == (True, "email", 587)
-    assert harness.commands.configs[-1].metadata["password"] == "correct-horse-battery"
-    assert harness.commands.configs[-1].enabled is True
+    assert (data["enabled"], data["type"], data["metadata"]) == (True, "email", metadata)
+    published = harness.commands.configs[-1]
+    assert published.metadata["smtp"] == {**smtp, "password": "correct-horse-battery"}
+    assert published.enabled is True
 
     got = await harness.client.get("/v3/campaigns/channels/email-smtp", headers=AUTH)
     assert got.json()["data"] == data
@@ -156,7 +159,7 @@ async def test_channel_ids_conflicts_and_push_limit(harness: Harness) -> None:
     rows = {row["type"]: row for row in availability.json()["data"]}
     assert rows["push"] == {"type": "push", "available": False, "limit": 1, "count": 1}
     assert rows["in_app"]["available"] is True
-    assert rows["whatsapp"]["available"] is False
+    assert rows["whatsapp"] == {"type": "whatsapp", "available": True, "limit": None, "count": 0}
 
 
 @pytest.mark.parametrize(
@@ -165,7 +168,6 @@ async def test_channel_ids_conflicts_and_push_limit(harness: Harness) -> None:
         ({"type": "in_app"}, 400, "ERR_VALIDATION"),
         ({"name": "x"}, 400, "ERR_VALIDATION"),
         ({"name": "x", "type": "pigeon"}, 400, "ERR_VALIDATION"),
-        ({"name": "x", "type": "whatsapp"}, 403, "ERR_FORBIDDEN"),
         ({"name": "x", "type": "sms", "channelId": "bad id"}, 400, "ERR_VALIDATION"),
         ({"name": "x", "type": "sms", "metadata": "nope"}, 400, "ERR_VALIDATION"),
     ],

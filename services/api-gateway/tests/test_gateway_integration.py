@@ -22,6 +22,7 @@ from pymongo import AsyncMongoClient
 from clarion_devtools.helpers import random_ref, wait_until
 from clarion_gateway.app import Adapters, Settings, compose
 from clarion_gateway.testing import MemoryBatchRegistry
+from clarion_gateway.testing.channels import provider_settings
 from clarion_shared.contracts.config_channels import ChannelConfig
 from clarion_shared.contracts.sends import SendNotification
 from clarion_shared.settings import DEV_ADMIN_TOKEN, InfraSettings
@@ -166,12 +167,12 @@ async def test_channels_and_templates_crud(live: Live) -> None:
             json={
                 "name": "SMTP",
                 "type": "email",
-                "metadata": {"host": "smtp.example.com", "smtp.password": "correct-horse-battery"},
+                "metadata": provider_settings("email"),
             },
             headers=live.headers,
         )
         assert created.status_code == 201, created.text
-        assert created.json()["data"]["metadata"]["smtp.password"] == "****tery"
+        assert created.json()["data"]["metadata"]["smtp"]["password"] == "****tery"
         updated = await live.client.put(
             "/v3/campaigns/channels/smtp",
             json={"enabled": True, "metadata": created.json()["data"]["metadata"]},
@@ -190,7 +191,7 @@ async def test_channels_and_templates_crud(live: Live) -> None:
 
         await wait_until(both, what="two channel configs")
         assert [c.enabled for c in configs()] == [False, True]
-        assert configs()[1].metadata["smtp.password"] == "correct-horse-battery"
+        assert configs()[1].metadata == provider_settings("email")
     finally:
         await config_tail.stop()
 

@@ -78,7 +78,7 @@ OWN_ERRORS: dict[tuple[str, str], set[str]] = {
     ("post", "/admin/operators"): {"409"},
     ("get", "/admin/operators"): set(),
     ("put", "/admin/operators/{email}/roles"): {"404"},
-    ("post", CHANNELS): {"403", "409", "503"},
+    ("post", CHANNELS): {"409", "503"},
     ("get", CHANNELS): set(),
     ("get", f"{CHANNELS}/availability"): set(),
     ("get", CHANNEL): {"404"},
@@ -184,7 +184,7 @@ def expected_errors(method: str, path: str, operation: dict[str, Any]) -> set[st
     if path == SEND:
         codes |= {"403", "409", "429", "503", "504"}
     if (method, path) == ("post", CHANNELS):
-        codes |= {"403", "409", "503"}
+        codes |= {"409", "503"}
     if (method, path) == ("put", f"{CHANNELS}/{{channel_id}}"):
         codes |= {"404", "503"}
     return codes | OWN_ERRORS[method, path]

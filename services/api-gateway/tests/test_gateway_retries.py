@@ -58,7 +58,13 @@ async def test_a_generated_channel_id_is_tried_with_suffixes_then_refused() -> N
     taken = TakenChannels()
     with pytest.raises(ChannelIdTaken):
         await channels.create_channel(
-            taken, store.apps, RecordingCommands(), "app", NewChannel("Push", "push"), now=1
+            taken,
+            store.apps,
+            RecordingCommands(),
+            "app",
+            NewChannel("Push", "push"),
+            now=1,
+            allow_private=False,
         )
     assert taken.tried[0] == "push"
     assert len(taken.tried) == 6
@@ -77,6 +83,7 @@ async def test_a_chosen_channel_id_is_tried_once() -> None:
             "app",
             NewChannel("Feed", "in_app", channel_id="feed"),
             now=1,
+            allow_private=False,
         )
     assert taken.tried == ["feed"]
 
@@ -103,6 +110,6 @@ async def test_a_change_lost_to_other_requests_every_time_is_a_conflict() -> Non
 
 def test_stored_data_is_decoded_without_domain_errors() -> None:
     assert stored_channel_type("email") == "email"
-    with pytest.raises(ValueError, match="whatsapp") as err:
-        stored_channel_type("whatsapp")
+    with pytest.raises(ValueError, match="pigeon") as err:
+        stored_channel_type("pigeon")
     assert not isinstance(err.value, DomainError)

@@ -429,8 +429,7 @@ def whatsapp_client(fake: FakeMessaging, **changes: Any) -> WhatsAppClient:
         "baseUrl": fake.graph_base_url,
         **changes,
     }
-    # ChannelType has no "whatsapp" yet: the builder reads only the metadata.
-    return whatsapp.build(config("custom", metadata), allow_private=True)
+    return whatsapp.build(config("whatsapp", metadata), allow_private=True)
 
 
 def http_sms_client(fake: FakeMessaging, token: str | None = None) -> HttpSmsClient:

@@ -59,12 +59,14 @@ class Settings(ServiceSettings):
             "CLARION_DEV_API_KEY", "CLARION_GATEWAY_DEV_API_KEY", "dev_api_key"
         ),
     )
-    # Webhook endpoints (webhooks): API.md's setting, under exactly its name.
+    # Webhook endpoints (webhooks) and channels' provider URLs: API.md's setting, under
+    # exactly its name.
     webhooks_allow_private: bool = Field(
         default=False,
         validation_alias=AliasChoices("CLARION_WEBHOOKS_ALLOW_PRIVATE", "webhooks_allow_private"),
         description="CLARION_WEBHOOKS_ALLOW_PRIVATE: accept http and loopback or private "
-        "addresses in webhook URLs (local receivers); the emitter checks again at delivery.",
+        "addresses in webhook URLs and channels' provider URLs (local receivers and "
+        "providers); the emitter and the delivery workers check again at delivery.",
     )
     webhook_secret_overlap_s: int = Field(
         default=24 * 3600,

@@ -204,7 +204,14 @@ def routers(  # long: every router, in match order, one entry each
     # "categories" for an id.
     return [
         app_routes.router(auth, adapters.apps),
-        channel_routes.router(auth, responder, channels, adapters.apps, adapters.configs),
+        channel_routes.router(
+            auth,
+            responder,
+            channels,
+            adapters.apps,
+            adapters.configs,
+            settings.webhooks_allow_private,
+        ),
         category_routes.router(auth, responder, adapters.categories, templates),
         template_routes.router(
             auth, responder, templates, adapters.categories, settings.template_limits()

@@ -12,8 +12,10 @@ from pydantic import Field, JsonValue
 
 from .base import Contract, JsonObject
 
-ChannelType = Literal["in_app", "push", "email", "sms", "custom"]
-CHANNEL_TYPES: tuple[ChannelType, ...] = ("in_app", "push", "email", "sms", "custom")
+ChannelType = Literal["in_app", "push", "email", "sms", "custom", "whatsapp"]
+# In the order records of one receiver are listed (whatsapp, added last, keeps the
+# order of the others).
+CHANNEL_TYPES: tuple[ChannelType, ...] = ("in_app", "push", "email", "sms", "custom", "whatsapp")
 SendMode = Literal["realtime", "batch", "campaign"]
 
 

@@ -10,11 +10,8 @@ from pydantic import JsonValue
 
 from clarion_shared.contracts.base import JsonObject
 from clarion_shared.contracts.sends import CHANNEL_TYPES, ChannelType
-from clarion_shared.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
+from clarion_shared.errors import Conflict, Invalid, NotFound, Unavailable
 
-# Channel types CometChat knows but Clarion does not deliver to: accepted, refused
-# with 403 (CometChat's "channel type restricted"), reported by /channels/availability.
-RESTRICTED_CHANNEL_TYPES: tuple[str, ...] = ("whatsapp",)
 # Per app, at most this many channels of a type (None: no limit).
 CHANNEL_TYPE_LIMITS: Mapping[str, int] = {"push": 1}
 
@@ -83,12 +80,11 @@ def known_channel_type(value: str) -> ChannelType | None:
 
 
 def channel_type_of(value: str) -> ChannelType:
-    """A channel type a client named: refused when restricted, invalid when unknown."""
+    """A channel type a client named; invalid when unknown (Clarion delivers every type
+    CometChat lists, so none is refused as restricted)."""
     channel_type = known_channel_type(value)
     if channel_type is not None:
         return channel_type
-    if value in RESTRICTED_CHANNEL_TYPES:
-        raise Forbidden(f"Channel type {value} is not available in Clarion.")
     raise Invalid(
         f"Unknown channel type {value!r}.",
         details=[{"field": "type", "message": f"one of {', '.join(CHANNEL_TYPES)}"}],
@@ -107,6 +103,7 @@ _SENSITIVE_MARKERS = (
     "signingkey",
     "credential",
     "authorization",
+    "serviceaccount",  # a push channel's Google service-account key file, whole
 )
 _SENSITIVE_EXACT = frozenset({"auth", "pass", "pwd", "key"})
 MASK = "****"
@@ -151,24 +148,21 @@ def mask_metadata(metadata: JsonObject) -> JsonObject:
     return out
 
 
-def keep_masked_secrets(new: JsonObject, old: JsonObject) -> JsonObject:
+def keep_masked_secrets(new: JsonObject, old: JsonObject, secret: bool = False) -> JsonObject:
     """Metadata for an update: a credential sent back masked keeps its stored value.
 
     Clients read a channel (masked), change one field and send it all back; that must
-    not overwrite the real password with ``****``.
+    not overwrite the real password with ``****``. Below a credential's key (``secret``:
+    a service account, masked whole) every masked value keeps its stored one.
     """
     out: JsonObject = {}
     for key, value in new.items():
         previous = old.get(key)
-        if (
-            is_sensitive(key)
-            and isinstance(value, str)
-            and value.startswith(MASK)
-            and previous is not None
-        ):
+        masked = secret or is_sensitive(key)
+        if masked and isinstance(value, str) and value.startswith(MASK) and previous is not None:
             out[key] = previous
         elif isinstance(value, dict) and isinstance(previous, dict):
-            out[key] = keep_masked_secrets(value, previous)
+            out[key] = keep_masked_secrets(value, previous, masked)
         else:
             out[key] = value
     return out

@@ -3,6 +3,7 @@
 Request models ignore fields they do not know: CometChat clients send extras
 (``dataType``, ...), and send back what they read (``id``, ``createdAt``, ...). The
 ones a client is known to send are documented on the body as accepted and ignored.
+A custom channel's signing secret is shown in the create's answer and never again.
 """
 
 from __future__ import annotations
@@ -17,9 +18,25 @@ from clarion_shared.contracts.base import JsonObject
 from clarion_shared.contracts.sends import ChannelType
 
 from .domain import Channel, ChannelChanges, NewChannel, mask_metadata
+from .provider_settings import SIGNING_SECRET
 from .service import TypeAvailability
 
 IGNORED_NOTE = "Accepted and ignored"
+_METADATA = (
+    "Provider settings (API.md, Channels), by type: email {smtp: {host, port, security: "
+    "starttls|tls|none, username?, password?}, from: {email, name?}, replyTo?, "
+    "listUnsubscribe?}; sms {provider: twilio, accountSid, authToken, from, baseUrl?} or "
+    "{provider: http, url, headers?}; push {fcm?: {projectId, serviceAccount, baseUrl?, "
+    "tokenUrl?}, apns?: {teamId, keyId, privateKey, bundleId, production?, baseUrl?}} "
+    "(one at least); whatsapp {phoneNumberId, accessToken, baseUrl?, apiVersion?}; custom "
+    "{url, headers?}; each also rateLimitPerSecond?. in_app has none. An enabled channel "
+    "missing a required key, or any channel carrying a malformed value, is 400 "
+    "ERR_VALIDATION naming each (metadata.<path>): a disabled channel may be saved "
+    "incomplete and filled in later. Other keys "
+    "are stored and ignored. Provider URLs must be https and not name a loopback or "
+    "private address unless CLARION_WEBHOOKS_ALLOW_PRIVATE is set. Credentials are never "
+    "returned in full."
+)
 _READ_ONLY = {
     "id": "the same as `channelId`, set by Clarion",
     "createdAt": "set by Clarion",
@@ -62,17 +79,14 @@ class ChannelCreate(ApiModel):
 
     name: str = Field(min_length=1, max_length=200)
     type: str = Field(
-        description="in_app, push, email, sms or custom (whatsapp is refused with 403).",
+        description="in_app, push, email, sms, whatsapp or custom.",
         examples=["in_app"],
     )
     channel_id: str | None = Field(
         default=None, description="Slug; generated from the name when absent; immutable."
     )
     enabled: bool = False
-    metadata: JsonObject = Field(
-        default_factory=dict,
-        description="Provider settings; credentials are never returned in full.",
-    )
+    metadata: JsonObject = Field(default_factory=dict, description=_METADATA)
 
     def to_new(self) -> NewChannel:
         return NewChannel(self.name, self.type, self.channel_id, self.enabled, self.metadata)
@@ -81,14 +95,16 @@ class ChannelCreate(ApiModel):
 class ChannelUpdate(ApiModel):
     """Only the fields given change. ``channelId`` and ``type`` are immutable (accepted
     and ignored, so a channel read and sent back is fine). ``metadata`` replaces the stored one;
-    credentials sent back masked (``****abcd``) keep their stored value. Fields marked
-    "Accepted and ignored", and any other field not listed, are accepted and ignored."""
+    credentials sent back masked (``****abcd``) keep their stored value, and a custom
+    channel keeps its signing secret whatever is sent. The channel that results is
+    checked as on create. Fields marked "Accepted and ignored", and any other field not
+    listed, are accepted and ignored."""
 
     model_config = ConfigDict(json_schema_extra=_documented(IGNORED_ON_UPDATE))
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     enabled: bool | None = None
-    metadata: JsonObject | None = None
+    metadata: JsonObject | None = Field(default=None, description=_METADATA)
 
     def to_changes(self) -> ChannelChanges:
         return ChannelChanges(self.name, self.enabled, self.metadata)
@@ -115,6 +131,28 @@ class ChannelPublic(ApiModel):
             metadata=mask_metadata(channel.metadata),
             created_at=channel.created_at,
             updated_at=channel.updated_at,
+        )
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+class ChannelCreated(ChannelPublic):
+    signing_secret: str | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description="Custom channels only: whsec_..., verifies the Standard Webhooks "
+        "signature (webhook-signature header) of each POST to the channel's url; shown "
+        "this once (masked in metadata.signingSecret on every read).",
+    )
+
+    @classmethod
+    def created(cls, channel: Channel) -> ChannelCreated:
+        secret = channel.metadata.get(SIGNING_SECRET) if channel.type == "custom" else None
+        public = ChannelPublic.of(channel).model_dump()
+        return cls.model_validate(
+            {**public, "signing_secret": secret if isinstance(secret, str) else None}
         )
 
 

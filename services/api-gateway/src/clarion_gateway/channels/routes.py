@@ -25,7 +25,13 @@ from ..idempotency.domain import StoredResponse
 from ..paging import NAME_CURSOR, answer
 from ..web import Auth, IdempotencyKey, ListParam, Responder, json_response
 from . import service
-from .models import ChannelAvailability, ChannelCreate, ChannelPublic, ChannelUpdate
+from .models import (
+    ChannelAvailability,
+    ChannelCreate,
+    ChannelCreated,
+    ChannelPublic,
+    ChannelUpdate,
+)
 from .service import (
     CHANNEL_SORTS,
     ChannelQuery,
@@ -40,7 +46,6 @@ _SAVE_ERRORS: Responses = {503: UNAVAILABLE_RESPONSE}
 _UPDATE_ERRORS: Responses = {**_NOT_FOUND, **_SAVE_ERRORS}
 _CREATE_ERRORS: Responses = {
     **_SAVE_ERRORS,
-    403: error_response("ERR_FORBIDDEN: a channel type Clarion refuses"),
     409: error_response(
         "ERR_CONFLICT: the channelId is taken, the app has its push channel already, or "
         "the Idempotency-Key was used with another body or has not answered yet"
@@ -66,7 +71,9 @@ def router(  # long: one closure per route, all on the same dependencies
     channels: ChannelRepository,
     slots: ChannelSlots,
     configs: ConfigPublisher,
+    allow_private: bool,
 ) -> APIRouter:
+    """``allow_private``: ``CLARION_WEBHOOKS_ALLOW_PRIVATE``, for provider URLs."""
     routes = APIRouter(
         prefix="/v3/campaigns/channels",
         tags=["Channels"],
@@ -77,8 +84,9 @@ def router(  # long: one closure per route, all on the same dependencies
     @routes.post(
         "",
         status_code=201,
-        response_model=Data[ChannelPublic],
-        summary="Create a channel (one push channel per app)",
+        response_model=Data[ChannelCreated],
+        summary="Create a channel (one push channel per app; a custom one's signingSecret "
+        "is shown once)",
         responses={**_CREATE_ERRORS, **_CREATED_LINKS},
     )
     async def create_channel(
@@ -89,9 +97,9 @@ def router(  # long: one closure per route, all on the same dependencies
     ) -> Response:
         async def call() -> StoredResponse:
             channel = await service.create_channel(
-                channels, slots, configs, app_id, body.to_new(), now()
+                channels, slots, configs, app_id, body.to_new(), now(), allow_private
             )
-            return json_response(Data(data=ChannelPublic.of(channel)), 201)
+            return json_response(Data(data=ChannelCreated.created(channel)), 201)
 
         return await responder.respond(request, app_id, idempotency_key, call)
 
@@ -167,7 +175,7 @@ def router(  # long: one closure per route, all on the same dependencies
         channel_id: str, body: ChannelUpdate, app_id: str = Depends(auth.require_app)
     ) -> Data[ChannelPublic]:
         channel = await service.update_channel(
-            channels, configs, app_id, channel_id, body.to_changes(), now()
+            channels, configs, app_id, channel_id, body.to_changes(), now(), allow_private
         )
         return Data(data=ChannelPublic.of(channel))
 

@@ -1,5 +1,9 @@
 """Channels: the use cases and the ports they need.
 
+A channel's provider settings are checked on every write (``provider_settings``):
+whole when the channel is enabled, what it carries when it is not; ``allow_private`` is
+``CLARION_WEBHOOKS_ALLOW_PRIVATE``. A custom channel gets its signing secret on create.
+
 Every write is followed by the channel's full configuration (credentials included, the
 topic is internal) on the compacted ``clarion.config.channels`` topic, which the
 dispatcher reads. The database write comes first: a failed publish answers 503 and the
@@ -20,13 +24,13 @@ from clarion_shared.cursor import CursorPage, CursorRequest, ListSorts, PageRequ
 from clarion_shared.errors import Conflict
 from clarion_shared.lifecycle import Resource
 from clarion_shared.logging import get_logger
+from clarion_shared.webhook_signing import new_secret
 
 from ..kafka import PublishFailed
 from ..paging import PageOf, SortKey, matches_search, paginate
 from ..slugs import GENERATED_ID_RETRIES, candidate_ids, check_slug, slugify
 from .domain import (
     CHANNEL_TYPE_LIMITS,
-    RESTRICTED_CHANNEL_TYPES,
     Channel,
     ChannelChanges,
     ChannelConfigNotPropagated,
@@ -36,6 +40,7 @@ from .domain import (
     channel_type_of,
     keep_masked_secrets,
 )
+from .provider_settings import check_settings, keep_signing_keys, with_signing_secret
 
 log = get_logger(__name__)
 
@@ -105,20 +110,27 @@ async def create_channel(
     app_id: str,
     new: NewChannel,
     now: int,
+    allow_private: bool,
 ) -> Channel:
+    """The new channel; a custom one carries its signing secret in ``metadata``
+    (``signingSecret``, the webhooks' format), for the create's answer to show once."""
     channel_type = channel_type_of(new.type)
     channel_id = (
         check_slug(new.channel_id, "channelId")
         if new.channel_id is not None
         else slugify(new.name) or f"{channel_type.replace('_', '-')}-{secrets.token_hex(3)}"
     )
+    metadata = new.metadata or {}
+    if channel_type == "custom":
+        metadata = with_signing_secret(metadata, new_secret())
+    check_settings(channel_type, metadata, enabled=new.enabled, allow_private=allow_private)
     channel = Channel(
         app_id=app_id,
         channel_id=channel_id,
         name=new.name,
         type=channel_type,
         enabled=new.enabled,
-        metadata=new.metadata or {},
+        metadata=metadata,
         created_at=now,
         updated_at=now,
     )
@@ -189,18 +201,23 @@ async def update_channel(
     channel_id: str,
     changes: ChannelChanges,
     now: int,
+    allow_private: bool,
 ) -> Channel:
     current = await get_channel(channels, app_id, channel_id)
+    metadata = current.metadata
+    if changes.metadata is not None:
+        metadata = keep_masked_secrets(changes.metadata, current.metadata)
+        if current.type == "custom":
+            metadata = keep_signing_keys(metadata, current.metadata)
     updated = replace(
         current,
         name=changes.name if changes.name is not None else current.name,
         enabled=changes.enabled if changes.enabled is not None else current.enabled,
-        metadata=(
-            keep_masked_secrets(changes.metadata, current.metadata)
-            if changes.metadata is not None
-            else current.metadata
-        ),
+        metadata=metadata,
         updated_at=now,
+    )
+    check_settings(
+        updated.type, updated.metadata, enabled=updated.enabled, allow_private=allow_private
     )
     await channels.replace(updated)
     log.info("channel.updated", app_id=app_id, channel_id=channel_id, enabled=updated.enabled)
@@ -225,7 +242,6 @@ async def availability(channels: ChannelRepository, app_id: str) -> list[TypeAva
         limit = CHANNEL_TYPE_LIMITS.get(channel_type)
         count = counts.get(channel_type, 0)
         out.append(TypeAvailability(channel_type, limit is None or count < limit, limit, count))
-    out.extend(TypeAvailability(t, False, 0, 0) for t in RESTRICTED_CHANNEL_TYPES)
     return out
 
 

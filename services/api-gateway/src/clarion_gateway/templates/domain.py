@@ -5,7 +5,7 @@ Pure rules, no I/O. Violations raise ``clarion_shared.errors`` domain errors.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,6 +18,7 @@ from clarion_shared.errors import Conflict, DomainError, Invalid, NotFound
 from clarion_shared.templating import KEY_RE, tokens_in
 
 from ..slugs import check_slug
+from .content import content_problems, default_content
 
 VersionStatus = Literal["draft", "approved"]
 TemplateStatus = Literal["draft", "approved", "archived"]
@@ -144,53 +145,6 @@ class ChannelInput:
     channel_type: ChannelType
     channel_id: str | None = None
     content: JsonObject | None = None
-
-
-# Per channel type, groups of content fields: each group needs one non-empty string.
-CONTENT_REQUIREMENTS: Mapping[ChannelType, tuple[tuple[str, ...], ...]] = {
-    "in_app": (("title",), ("body",)),
-    "push": (("title",), ("body",)),
-    "email": (("subject",), ("text", "html")),
-    "sms": (("text",),),
-    "custom": (),
-}
-
-
-def default_content(
-    channel_type: ChannelType, name: str, alternative_text: str | None
-) -> JsonObject:
-    """Content for a channel sent without any (CometChat: "defaults applied if omitted"):
-    the template's name as title or subject, its alternative text (or name) as body."""
-    body = alternative_text or name
-    if channel_type in ("in_app", "push"):
-        return {"title": name, "body": body}
-    if channel_type == "email":
-        return {"subject": name, "text": body}
-    if channel_type == "sms":
-        return {"text": body}
-    return {}
-
-
-def content_problems(channel_type: ChannelType, content: JsonObject) -> list[dict[str, str]]:
-    problems: list[dict[str, str]] = []
-    for group in CONTENT_REQUIREMENTS[channel_type]:
-        if not any(isinstance(content.get(k), str) and content.get(k) for k in group):
-            wanted = " or ".join(group)
-            problems.append(
-                {
-                    "channelType": channel_type,
-                    "field": group[0] if len(group) == 1 else "/".join(group),
-                    "message": f"{channel_type} content needs a non-empty {wanted}",
-                }
-            )
-    return problems
-
-
-def check_content(channel_type: ChannelType, content: JsonObject) -> JsonObject:
-    problems = content_problems(channel_type, content)
-    if problems:
-        raise Invalid("The channel content is not valid.", details=problems)
-    return content
 
 
 def _variable(item: VariableInput, where: str) -> VariableDef | dict[str, str]:

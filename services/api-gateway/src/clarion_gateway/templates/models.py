@@ -52,7 +52,12 @@ class TemplateChannelIn(ApiModel):
         "of the type at send time.",
     )
     content: JsonObject | None = Field(
-        default=None, description="Strings may hold {{variable}} tokens; defaults when absent."
+        default=None,
+        description="Strings may hold {{variable}} tokens; defaults when absent. By "
+        "channelType: in_app and push {title, body}; email {subject, text and/or html}; sms "
+        "{text}; whatsapp {text, previewUrl?} or {template: {name, language, parameters?, "
+        "components?}} (an approved template; parameters fill {{1}}, {{2}}...); custom "
+        "anything.",
     )
 
     def to_input(self) -> ChannelInput:

@@ -24,6 +24,7 @@ from ..channels.domain import channel_type_of
 from ..paging import PageOf, SortKey, matches_search, matches_tags, paginate
 from ..slugs import GENERATED_ID_RETRIES, candidate_ids, check_slug, slugify
 from . import versions
+from .content import check_content
 from .domain import (
     ChannelInput,
     Template,
@@ -36,7 +37,6 @@ from .domain import (
     TemplateNotFound,
     VariableDef,
     VariableInput,
-    check_content,
     check_size,
     validate_channels,
     validate_schema,

@@ -23,6 +23,7 @@ from ..authoring.cache import AuthoringCache
 from ..live.hub import LiveHub
 from ..proxies.peers import Peers
 from .campaigns import MemoryCampaignEvents, MemoryDirectory, MemoryFinishedPublisher
+from .channels import provider_settings
 from .fakes import (
     FakeConnection,
     FakeRequester,
@@ -147,9 +148,12 @@ class Harness:
     campaign_finished: MemoryFinishedPublisher = field(default_factory=MemoryFinishedPublisher)
 
     async def create_channel(self, **body: Any) -> dict[str, Any]:
+        """An enabled in-app channel unless told otherwise; another type gets settings
+        that pass (``testing.channels``) unless ``metadata`` is given."""
         body.setdefault("name", "In-app")
         body.setdefault("type", "in_app")
         body.setdefault("enabled", True)
+        body.setdefault("metadata", provider_settings(body["type"]))
         response = await self.client.post("/v3/campaigns/channels", json=body, headers=AUTH)
         assert response.status_code == 201, response.text
         data: dict[str, Any] = response.json()["data"]

@@ -153,10 +153,10 @@ def private_host(host: str) -> bool:
     return not address.is_global or address.is_multicast
 
 
-def check_url(url: str, allow_private: bool) -> str:
+def check_url(url: str, allow_private: bool, field: str = "webhookURL") -> str:
     """An absolute https URL (http too when private addresses are allowed, for local
-    receivers) without credentials, whose host is not a private address by itself."""
-    field = "webhookURL"
+    receivers) without credentials, whose host is not a private address by itself.
+    ``field`` names the URL in the refusal (channels check their provider URLs here)."""
     if len(url) > URL_MAX_LENGTH:
         raise _refuse(field, f"is longer than {URL_MAX_LENGTH} characters")
     if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
