@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field
 
 from .base import Contract, JsonObject
-from .sends import ChannelType
+from .sends import ChannelType, SendMode
 
 
 class DeliveryJob(Contract):
@@ -25,5 +25,11 @@ class DeliveryJob(Contract):
     channel_id: str
     content: JsonObject
     contact: JsonObject = Field(default_factory=dict)
-    attempt: int = 1
+    attempt: int = Field(default=1, ge=1, description="the provider call this job is for")
+    not_before: int | None = Field(
+        default=None, description="a retry's due time (ms since the epoch)"
+    )
+    template_id: str | None = None
+    mode: SendMode = "realtime"
+    chunk: int = Field(default=0, description="the send's chunk the receiver is in")
     created_at: int

@@ -59,7 +59,28 @@ class FeedItemEngaged(_StatusEvent):
     feed_item: JsonObject
 
 
+class DeliverySent(_StatusEvent):
+    """A delivery worker handed one notification to its provider, which accepted it
+    (``provider_id``: the provider's id of the message, when it gives one). The event id
+    is derived from the notification id: a redelivered job republishes the same."""
+
+    type: Literal["delivery_sent"] = "delivery_sent"
+    uid: str
+    channel_type: ChannelType
+    channel_id: str
+    notification_id: str
+    template_id: str | None = Field(
+        default=None, description="the send's template (analytics count it per template)"
+    )
+    provider_id: str | None = None
+    attempts: int = Field(default=1, description="provider calls it took")
+
+
 class DeliveryFailed(_StatusEvent):
+    """A receiver failed: at the fan-out (no channel: every channel of the receiver),
+    or one delivery at its worker (``channel_type``, ``channel_id`` and
+    ``notification_id`` set; the error is the provider's classified code)."""
+
     type: Literal["delivery_failed"] = "delivery_failed"
     uid: str
     channel_type: ChannelType | None = None
@@ -112,6 +133,18 @@ class ChunkDispatched(_StatusEvent):
     )
 
 
+class ReceiversSettled(_StatusEvent):
+    """Receivers of a batch or campaign chunk that were ``pending`` (a delivery queued
+    for a worker) are final now: published by the tracker, which settles them from the
+    workers' ``DeliverySent`` and ``DeliveryFailed``, in the same transaction as the
+    offsets of those events. A reader keeping receiver states moves a receiver from
+    pending to its final state only (a final state is never changed back)."""
+
+    type: Literal["receivers_settled"] = "receivers_settled"
+    chunk: int
+    receivers: list[ReceiverState]
+
+
 BatchStatus = Literal["completed", "partially_failed", "failed"]
 
 
@@ -151,8 +184,10 @@ AnyStatusEvent = (
     | FeedItemDelivered
     | FeedItemRead
     | FeedItemEngaged
+    | DeliverySent
     | DeliveryFailed
     | ChunkDispatched
+    | ReceiversSettled
     | BatchCompleted
     | CampaignFinished
 )

@@ -43,9 +43,29 @@ class PresenceChanged(Contract):
     occurred_at: int
 
 
-UserEvent = Annotated[UserUpserted | UserDeleted | PresenceChanged, Field(discriminator="type")]
-user_event_adapter: TypeAdapter[UserUpserted | UserDeleted | PresenceChanged] = TypeAdapter(
-    UserEvent
-)
+class PushTokensInvalid(Contract):
+    """Push tokens a provider reported as invalid or unregistered (the delivery worker
+    publishes it): the directory removes them from the user's
+    ``metadata["@private"]["pushTokens"]``; a token not there is ignored."""
 
-__all__ = ["JsonValue", "PresenceChanged", "UserDeleted", "UserEvent", "UserUpserted"]
+    type: Literal["push_tokens_invalid"] = "push_tokens_invalid"
+    v: Literal[1] = 1
+    app_id: str
+    uid: str
+    tokens: list[str] = Field(min_length=1)
+    occurred_at: int
+
+
+AnyUserEvent = UserUpserted | UserDeleted | PresenceChanged | PushTokensInvalid
+UserEvent = Annotated[AnyUserEvent, Field(discriminator="type")]
+user_event_adapter: TypeAdapter[AnyUserEvent] = TypeAdapter(UserEvent)
+
+__all__ = [
+    "AnyUserEvent",
+    "JsonValue",
+    "PresenceChanged",
+    "PushTokensInvalid",
+    "UserDeleted",
+    "UserEvent",
+    "UserUpserted",
+]

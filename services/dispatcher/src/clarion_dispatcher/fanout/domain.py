@@ -160,6 +160,9 @@ def delivery_job(
         channel_id=record.channel_id,
         content=content,
         contact=contact_points(profile),
+        template_id=record.template_id,
+        mode=record.mode,
+        chunk=record.chunk,
         created_at=record.created_at,
     )
 

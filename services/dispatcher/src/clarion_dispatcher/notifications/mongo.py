@@ -63,6 +63,10 @@ class MongoNotifications:
         await self._col.create_index(
             [("send_id", ASCENDING), ("chunk", ASCENDING)], name="send_id_chunk"
         )
+        await self._col.create_index(
+            [("app_id", ASCENDING), ("uid", ASCENDING), ("channel_type", ASCENDING)],
+            name="app_uid_channel_type",
+        )
 
     async def stop(self) -> None:
         return None
@@ -105,6 +109,22 @@ class MongoNotifications:
 
     async def for_receiver(self, app_id: str, send_id: str, uid: str) -> list[NotificationRecord]:
         return await self._find({"send_id": send_id, "uid": uid, "app_id": app_id})
+
+    async def for_user(
+        self, app_id: str, uid: str, channel_type: str, limit: int
+    ) -> list[NotificationRecord]:
+        cursor = (
+            self._col.find({"app_id": app_id, "uid": uid, "channel_type": channel_type})
+            .sort([("created_at", -1), ("_id", -1)])
+            .limit(limit)
+        )
+        return [from_document(doc) async for doc in cursor]
+
+    async def get(self, app_id: str, notification_id: str) -> NotificationRecord | None:
+        doc = await self._col.find_one({"_id": notification_id})
+        if doc is None or doc.get("app_id") != app_id:
+            return None
+        return from_document(doc)
 
     async def _find(self, where: Document) -> list[NotificationRecord]:
         return [from_document(doc) async for doc in self._col.find(where)]

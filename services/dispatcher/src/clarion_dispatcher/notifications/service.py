@@ -38,6 +38,16 @@ class NotificationRepository(Resource, Protocol):
         """One receiver's records of a send (one per channel)."""
         ...
 
+    async def for_user(
+        self, app_id: str, uid: str, channel_type: str, limit: int
+    ) -> list[NotificationRecord]:
+        """The user's records on one channel type, newest first, at most ``limit``."""
+        ...
+
+    async def get(self, app_id: str, notification_id: str) -> NotificationRecord | None:
+        """One record by its id (the app's only)."""
+        ...
+
 
 async def get_notification(
     app_id: str, notification_id: str, *, notifications: NotificationRepository

@@ -90,6 +90,21 @@ class InMemoryNotifications(_NoLifecycle):
     async def for_receiver(self, app_id: str, send_id: str, uid: str) -> list[NotificationRecord]:
         return [r for r in await self.for_send(app_id, send_id) if r.uid == uid]
 
+    async def for_user(
+        self, app_id: str, uid: str, channel_type: str, limit: int
+    ) -> list[NotificationRecord]:
+        mine = [
+            r
+            for r in self.records.values()
+            if r.app_id == app_id and r.uid == uid and r.channel_type == channel_type
+        ]
+        mine.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        return mine[:limit]
+
+    async def get(self, app_id: str, notification_id: str) -> NotificationRecord | None:
+        record = self.records.get(notification_id)
+        return record if record is not None and record.app_id == app_id else None
+
 
 @dataclass
 class FakeDirectory(_NoLifecycle):
