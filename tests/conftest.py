@@ -11,16 +11,18 @@ import pytest
 import pytest_asyncio
 
 from clarion_devtools.devstack import Stack, stack_env
+from clarion_devtools.fake_push_kit import Tls, self_signed
 from clarion_devtools.helpers import random_ref
 from clarion_devtools.infra import InfraAddresses, repo_root
 
-# CLARION_E2E_PORT_BASE moves the four ports, so that two runs can share a machine.
+# CLARION_E2E_PORT_BASE moves the five ports, so that two runs can share a machine.
 _BASE = int(os.environ.get("CLARION_E2E_PORT_BASE", "18080"))
 E2E_PORTS = {
     "api-gateway": _BASE,
     "dispatcher": _BASE + 1,
     "webhook-emitter": _BASE + 2,
     "user-directory": _BASE + 3,
+    "delivery": _BASE + 4,  # the dispatcher's delivery role
 }
 ADMIN_TOKEN = "e2e-admin-token"
 GATEWAY_IDEMPOTENCY_LEASE_S = 3
@@ -28,6 +30,14 @@ WEBHOOK_ENV = {
     "CLARION_WEBHOOK_RETRY_SCHEDULE": "1,1,1,2,2,2,3",
     "CLARION_WEBHOOKS_HEARTBEAT_S": "0.5",
     "CLARION_WEBHOOKS_DEAD_AFTER_S": "3",
+}
+# Delivery retries within seconds (first waits 0.25-0.5 s), a circuit that opens late.
+DELIVERY_ENV = {
+    "CLARION_DISPATCHER_DELIVERY_RETRY_BASE_S": "0.5",
+    "CLARION_DISPATCHER_DELIVERY_RETRY_CAP_S": "4",
+    "CLARION_DISPATCHER_DELIVERY_MAX_ATTEMPTS": "12",
+    "CLARION_DISPATCHER_DELIVERY_CIRCUIT_FAILURES": "50",
+    "CLARION_DISPATCHER_DELIVERY_CIRCUIT_COOLDOWN_S": "1",
 }
 
 
@@ -55,7 +65,14 @@ def pytest_runtest_makereport(
 
 
 @pytest.fixture(scope="session")
-def stack(infra: InfraAddresses) -> Iterator[Stack]:
+def push_tls() -> Tls:
+    """The certificate of the tests' local push servers (``fake_push``), which the
+    stack's delivery workers trust (``CLARION_DISPATCHER_DELIVERY_CA_FILE``)."""
+    return self_signed(e2e_log_dir() / "push-tls")
+
+
+@pytest.fixture(scope="session")
+def stack(infra: InfraAddresses, push_tls: Tls) -> Iterator[Stack]:
     log_dir = e2e_log_dir()
     db_name = random_ref("e2e").replace("-", "_")
     env = stack_env(
@@ -71,6 +88,8 @@ def stack(infra: InfraAddresses) -> Iterator[Stack]:
     env["CLARION_GATEWAY_IDEMPOTENCY_LEASE_S"] = str(GATEWAY_IDEMPOTENCY_LEASE_S)
     # Webhook retries in seconds, and a killed emitter's work adopted within seconds.
     env.update(WEBHOOK_ENV)
+    env.update(DELIVERY_ENV)
+    env["CLARION_DISPATCHER_DELIVERY_CA_FILE"] = str(push_tls.certfile)
     with Stack(
         env=env, log_dir=log_dir, gateway_port=E2E_PORTS["api-gateway"], own_topics=True
     ) as running:

@@ -1,9 +1,10 @@
 """Run the four services as local processes: ``make run`` and the end-to-end tests.
 
-Starts user-directory, dispatcher, webhook-emitter and api-gateway with the current
+Starts user-directory, dispatcher, the dispatcher's delivery workers (its ``delivery``
+role, a process of its own), webhook-emitter and api-gateway with the current
 environment (plus per-service overrides), waits until the gateway's ``/readyz`` is 200
-(which means Kafka, the database and the three other services are ready), and stops
-them all on exit. ``python -m clarion_devtools.devstack`` prints the URLs and the dev
+(which means Kafka, the database and the three other services are ready) and the
+delivery process's too, and stops them all on exit. ``python -m clarion_devtools.devstack`` prints the URLs and the dev
 app's key and runs until Ctrl-C.
 """
 
@@ -31,10 +32,15 @@ from clarion_shared.topics import Topics, delete_topics, ensure_topics
 from .helpers import completions_of, notification_records
 from .localinfra import LocalInfra
 
+# The delivery process's port; by default the dispatcher's + 3 (8084 for ``make run``).
+DELIVERY_PORT = "CLARION_DELIVERY_PORT"
+
 SERVICES: tuple[tuple[str, str, str], ...] = (
     # name, module, port env var
     ("user-directory", "clarion_directory", "CLARION_DIRECTORY_PORT"),
     ("dispatcher", "clarion_dispatcher", "CLARION_DISPATCHER_PORT"),
+    # The dispatcher's delivery role (CLARION_DISPATCHER_ROLE=delivery): see ``env_of``.
+    ("delivery", "clarion_dispatcher", DELIVERY_PORT),
     ("webhook-emitter", "clarion_webhooks", "CLARION_WEBHOOKS_PORT"),
     ("api-gateway", "clarion_gateway", "CLARION_GATEWAY_PORT"),
 )
@@ -109,7 +115,14 @@ def stack_env(
         # Static group membership: a process restarted by the stack (or by the crash
         # test) takes its partitions back at once. The port keeps stacks apart.
         env[f"{prefix}GROUP_INSTANCE_ID"] = f"{service}-{ports[service]}"
+    env[DELIVERY_PORT] = str(ports.get("delivery", ports["dispatcher"] + 3))
     return env
+
+
+def delivery_port(env: Mapping[str, str]) -> int:
+    if env.get(DELIVERY_PORT):
+        return int(env[DELIVERY_PORT])
+    return int(env.get("CLARION_DISPATCHER_PORT", "8081")) + 3
 
 
 class NotReady(Exception):
@@ -157,8 +170,17 @@ class Stack:
         return [service] + [f"{service}#{n}" for n in range(2, count + 1)]
 
     def env_of(self, process: str) -> dict[str, str]:
-        """The environment of one process: a replica's port and instance id are its own."""
+        """The environment of one process: a replica's port and instance id are its own,
+        and the delivery process is the dispatcher in its ``delivery`` role."""
         service, _, number = process.partition("#")
+        if service == "delivery":
+            port = delivery_port(self.env) + 100 * (int(number or 1) - 1)
+            return {
+                **self.env,
+                "CLARION_DISPATCHER_ROLE": "delivery",
+                "CLARION_DISPATCHER_PORT": str(port),
+                "CLARION_DISPATCHER_GROUP_INSTANCE_ID": f"delivery-{port}",
+            }
         if not number:
             return self.env
         prefix = SERVICE_PREFIXES[service]
@@ -217,8 +239,9 @@ class Stack:
                 raise NotReady(response.text)
             for name in self.processes:
                 service, _, number = name.partition("#")
-                if number:  # a replica: the gateway does not call it, ask it
-                    port = self.env_of(name)[f"{SERVICE_PREFIXES[service]}PORT"]
+                if number or service == "delivery":  # the gateway does not call it: ask it
+                    prefix = SERVICE_PREFIXES.get(service, "CLARION_DISPATCHER_")
+                    port = self.env_of(name)[f"{prefix}PORT"]
                     replica = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=3)
                     if replica.status_code != 200:
                         raise NotReady(f"{name}: {replica.text}")

@@ -52,6 +52,12 @@ class TopicSpec:
 
 
 _REPLY_CONFIG = {"retention.ms": str(60 * 60 * 1000)}
+
+RETRY_TIERS_S: tuple[int, ...] = (1, 10, 60)
+"""The retry topics of each channel type's jobs, by how long their jobs wait (seconds):
+a job to try again later goes to the longest tier not longer than its wait, and that
+tier's consumer holds it until it is due (``DeliveryJob.not_before``), so the waits of
+one tier's partition are about equal and none holds the jobs topic itself."""
 _COMPACT = {"cleanup.policy": "compact"}
 
 
@@ -132,6 +138,10 @@ class Topics:
 
     def jobs(self, channel_type: str) -> str:
         return self._name(f"jobs.{channel_type}")
+
+    def jobs_retry(self, channel_type: str, tier_s: int) -> str:
+        """Jobs of ``channel_type`` waiting about ``tier_s`` seconds to be tried again."""
+        return self._name(f"jobs.{channel_type}.retry.{tier_s}s")
 
     def registry(self) -> dict[str, TopicSpec]:
         """Every topic of the namespace: its contract, producers and consumers."""
@@ -232,6 +242,20 @@ def _specs(t: Topics) -> list[TopicSpec]:  # long: the registry, one entry per t
             )
             for channel_type in sends.CHANNEL_TYPES
             if channel_type != "in_app"
+        ],
+        *[
+            TopicSpec(
+                t.jobs_retry(channel_type, tier),
+                "app id:uid",
+                ("dispatcher delivery workers",),
+                ("dispatcher delivery workers",),
+                jobs.DeliveryJob,
+                # What cannot be delivered is dead-lettered to the jobs topic's DLQ.
+                has_dlq=False,
+            )
+            for channel_type in sends.CHANNEL_TYPES
+            if channel_type != "in_app"
+            for tier in RETRY_TIERS_S
         ],
         TopicSpec(
             t.status,

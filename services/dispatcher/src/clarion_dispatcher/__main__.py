@@ -6,11 +6,13 @@ from clarion_shared.logging import configure_logging
 from clarion_shared.runner import serve
 
 from .app import SERVICE, Settings, build
+from .delivery.app import SERVICE as DELIVERY
 
 
 def main() -> None:
     settings = Settings()
-    configure_logging(SERVICE, settings.log_level, settings.log_json)
+    name = DELIVERY if settings.role == "delivery" else SERVICE
+    configure_logging(name, settings.log_level, settings.log_json)
     serve(build(settings), settings.host, settings.port)
 
 

@@ -12,7 +12,6 @@ from pydantic_settings import SettingsConfigDict
 from clarion_shared import http, kafka, mongo
 from clarion_shared.http import ReadinessCheck
 from clarion_shared.lifecycle import Resource, lifespan
-from clarion_shared.settings import ServiceSettings
 from clarion_shared.tail import FETCH_MAX_WAIT_MS
 from clarion_shared.topics import Topics
 
@@ -26,6 +25,8 @@ from .batches import routes as batch_routes
 from .batches.kafka import TransactionalAnnouncer
 from .batches.mongo import MongoBatches
 from .batches.service import Announcer, BatchRepository
+from .delivery.app import build_delivery
+from .delivery.settings import DeliverySettings
 from .errors import ERRORS
 from .fanout import consumers
 from .fanout.kafka import KafkaDirectoryClient
@@ -48,7 +49,7 @@ from .users.kafka import UserChangesTail
 SERVICE = "dispatcher"
 
 
-class Settings(ServiceSettings):
+class Settings(DeliverySettings):
     model_config = SettingsConfigDict(env_prefix="CLARION_DISPATCHER_", extra="ignore", frozen=True)
 
     db_name: str = "clarion_dispatcher"
@@ -323,4 +324,7 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
 
 
 def build(settings: Settings) -> FastAPI:
+    """The process ``settings.role`` says: the dispatcher, or its delivery workers."""
+    if settings.role == "delivery":
+        return build_delivery(settings)
     return compose(settings, Adapters.connect(settings))

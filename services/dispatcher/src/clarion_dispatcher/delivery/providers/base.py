@@ -21,8 +21,9 @@ chosen by the sender (an email's ``Message-ID``), so a job sent twice is recogni
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from clarion_shared.contracts.base import JsonObject
 
@@ -83,6 +84,26 @@ class Provider(Protocol):
     async def close(self) -> None:
         """Release connections (the configuration changed or the worker stops)."""
         ...
+
+
+Commit = Callable[[], Awaitable[bool]]
+"""Called by a two-phase provider when the message is written and only its final step
+is left (an SMTP message without its ending dot): True to go on, False to abandon it
+(another copy of the job holds this attempt; nothing is delivered)."""
+
+
+@dataclass(frozen=True)
+class Superseded:
+    """The commit said no: the message was abandoned before the provider took it."""
+
+
+@runtime_checkable
+class TwoPhaseProvider(Provider, Protocol):
+    """A provider whose send can stop just before the provider takes the message, so
+    the worker can note "handing over now" (``Commit``) in the one moment from which
+    the provider has it: a worker killed after the note is known to have sent it."""
+
+    async def send_committed(self, outbound: Outbound, commit: Commit) -> Outcome | Superseded: ...
 
 
 class ConfigError(ValueError):

@@ -5,6 +5,12 @@ recipient (``contact["email"]``) and the content, composes the message
 (``email_message``) and runs one SMTP transaction (``MAIL``, ``RCPT``, ``DATA``) on a
 pooled connection; ``classify`` turns what went wrong into an outcome:
 
+``send_committed`` is the same transaction in two phases (``TwoPhaseProvider``): the
+message is written without its ending dot, then ``commit`` is awaited (the worker
+notes the hand-over), then the dot is written; a server that loses the connection
+before the dot discards the message (RFC 5321, 4.1.1.4), so a worker killed before
+the note sends nothing, and one killed after it had the message taken.
+
 - 250 to ``DATA``: ``Sent`` (the server's queue id when its answer names one, else the
   ``Message-ID``, which ``idempotency_key`` fixes);
 - an SMTP 4xx, a timeout, a refused, reset or closed connection: ``Retry``;
@@ -33,11 +39,13 @@ import time
 from aiosmtplib import (
     SMTP,
     SMTPAuthenticationError,
+    SMTPDataError,
     SMTPException,
     SMTPResponse,
     SMTPResponseException,
     SMTPServerDisconnected,
 )
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 from pydantic import ValidationError
 
 from clarion_shared.channel_settings.email import EmailSettings, email_address
@@ -50,12 +58,14 @@ from .base import (
     ERR_INVALID_CONTENT,
     ERR_NO_CONTACT_POINT,
     ERR_PROVIDER_UNAVAILABLE,
+    Commit,
     ConfigError,
     Failed,
     Outbound,
     Outcome,
     Retry,
     Sent,
+    Superseded,
 )
 from .email_message import EmailContent, Letterhead
 
@@ -160,33 +170,47 @@ class SmtpPool:
     def idle(self) -> int:
         return len(self._idle)
 
-    async def deliver(self, sender: str, to: str, message: bytes) -> SMTPResponse:
-        """One transaction; raises what aiosmtplib raised (``classify`` reads it)."""
+    async def deliver(
+        self, sender: str, to: str, message: bytes, commit: Commit | None = None
+    ) -> SMTPResponse | Superseded:
+        """One transaction (in two phases with ``commit``); raises what aiosmtplib
+        raised (``classify`` reads it)."""
         async with self._slots:
             if self._closed:
                 raise PoolClosed
             smtp = self._take_idle()
             if smtp is not None:
                 try:
-                    return await self._transaction(smtp, sender, to, message, reused=True)
+                    return await self._transaction(smtp, sender, to, message, commit, reused=True)
                 except _Stale:
                     pass  # the server had closed it: once more, on a fresh connection
             smtp = await self._open()
-            return await self._transaction(smtp, sender, to, message, reused=False)
+            return await self._transaction(smtp, sender, to, message, commit, reused=False)
 
     async def _transaction(
-        self, smtp: SMTP, sender: str, to: str, message: bytes, *, reused: bool
-    ) -> SMTPResponse:
+        self,
+        smtp: SMTP,
+        sender: str,
+        to: str,
+        message: bytes,
+        commit: Commit | None,
+        *,
+        reused: bool,
+    ) -> SMTPResponse | Superseded:
         clean = False
         try:
             try:
                 await _mail(smtp, sender, reused)
                 await smtp.rcpt(to)
-                response = await smtp.data(message)
+                if commit is None:
+                    response: SMTPResponse | Superseded = await smtp.data(message)
+                else:
+                    response = await _data_committed(smtp, message, commit)
             except SMTPResponseException:
                 clean = await _reset(smtp)  # a refusal: the connection itself is fine
                 raise
-            clean = True
+            # An abandoned message leaves the connection mid-DATA: it is closed.
+            clean = not isinstance(response, Superseded)
             return response
         finally:
             self._give_back(smtp, clean)
@@ -243,6 +267,31 @@ class SmtpPool:
             self._slots.release()
 
 
+async def _data_committed(smtp: SMTP, message: bytes, commit: Commit) -> SMTPResponse | Superseded:
+    """``DATA`` with the message, ``commit``, then the ending dot (aiosmtplib's own
+    ``data`` in two steps, with its public calls: the dot goes as a command line)."""
+    start = await smtp.execute_command(b"DATA")
+    if start.code != 354:
+        raise SMTPDataError(start.code, start.message)
+    body = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(message))
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    if smtp.protocol is None:
+        raise SMTPServerDisconnected("Connection lost")
+    smtp.protocol.write(body)
+    try:
+        go = await commit()
+    except BaseException:
+        smtp.close()  # the server drops the unfinished message
+        raise
+    if not go:
+        return Superseded()
+    response = await smtp.execute_command(b".")
+    if response.code != 250:
+        raise SMTPDataError(response.code, response.message)
+    return response
+
+
 class _Stale(Exception):
     """A reused connection was found closed at ``MAIL``: nothing was sent on it."""
 
@@ -287,6 +336,14 @@ class EmailProvider:
         self.pool = SmtpPool(settings, ssl_context)
 
     async def send(self, outbound: Outbound) -> Outcome:
+        found = await self._send(outbound, None)
+        assert not isinstance(found, Superseded)  # only a commit abandons
+        return found
+
+    async def send_committed(self, outbound: Outbound, commit: Commit) -> Outcome | Superseded:
+        return await self._send(outbound, commit)
+
+    async def _send(self, outbound: Outbound, commit: Commit | None) -> Outcome | Superseded:
         to = recipient(outbound.contact)
         if isinstance(to, Failed):
             return to
@@ -296,11 +353,13 @@ class EmailProvider:
         message_id = self.letterhead.message_id(outbound.idempotency_key)
         message = self.letterhead.compose(to, message_id, content)
         try:
-            response = await self.pool.deliver(self.letterhead.sender, to, message)
+            response = await self.pool.deliver(self.letterhead.sender, to, message, commit)
         except PoolClosed:
             return Retry(ERR_PROVIDER_UNAVAILABLE, "The email channel's client was closed.")
         except (SMTPException, OSError) as exc:
             return classify(exc)
+        if isinstance(response, Superseded):
+            return response
         return Sent(provider_id(response, message_id), {"messageId": message_id})
 
     async def close(self) -> None:
