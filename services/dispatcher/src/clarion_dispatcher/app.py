@@ -26,6 +26,7 @@ from .batches.kafka import TransactionalAnnouncer
 from .batches.mongo import MongoBatches
 from .batches.service import Announcer, BatchRepository
 from .delivery.app import build_delivery
+from .delivery.mongo import MongoDeliveries
 from .delivery.settings import DeliverySettings
 from .errors import ERRORS
 from .fanout import consumers
@@ -152,6 +153,8 @@ class Adapters:
     batches: BatchRepository
     # The sends listing's entries, kept by ``notifications`` and ``batches`` as they write.
     sends: SendIndex
+    # The delivery workers' outcomes (their role writes them; reads show them).
+    deliveries: MongoDeliveries
     # Rollups of the status events, and the marks of the events counted.
     analytics: AnalyticsRepository
     directory: UserDirectory
@@ -192,6 +195,7 @@ class Adapters:
             feed=MongoFeed(db),
             batches=MongoBatches(db, sends),
             sends=sends,
+            deliveries=MongoDeliveries(db),
             analytics=MongoAnalytics(db),
             directory=CachingDirectory(directory, user_cache),
             broker=broker,
@@ -227,6 +231,7 @@ class Adapters:
             self.feed,
             self.batches,
             self.sends,
+            self.deliveries,
             self.analytics,
             # The reply consumer before the broker: a chunk consumed as soon as the
             # broker starts may already ask the directory. The announcer too: the
@@ -316,7 +321,7 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
             settings.feed_stream_heartbeat_s,
         )
     )
-    app.include_router(notification_routes.router(adapters.notifications))
+    app.include_router(notification_routes.router(adapters.notifications, adapters.deliveries))
     app.include_router(batch_routes.router(adapters.batches))
     app.include_router(analytics_routes.router(adapters.analytics))
     app.include_router(send_routes.router(adapters.sends, adapters.batches, adapters.notifications))

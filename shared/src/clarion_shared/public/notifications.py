@@ -24,6 +24,14 @@ class ChannelStatePublic(ApiModel):
     status: RecordStatus
     code: str | None = Field(default=None, exclude_if=_is_none)
     message: str | None = Field(default=None, exclude_if=_is_none)
+    provider_id: str | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description="the provider's id of the message, once a delivery worker sent it",
+    )
+    attempts: int | None = Field(
+        default=None, exclude_if=_is_none, description="provider calls a delivery took"
+    )
 
 
 class ReceiverStatePublic(ApiModel):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from clarion_shared.contracts.sends import CHANNEL_TYPES
 from clarion_shared.errors import NotFound
 from clarion_shared.ids import derive_id
 
+from ..delivery.models import DeliveryOutcome
 from .models import ChannelStatePublic, NotificationPublic, NotificationRecord, ReceiverStatePublic
 
 
@@ -39,7 +40,22 @@ def event_id(entity_id: str, event_type: str) -> str:
     return derive_id(entity_id, event_type)
 
 
-def channel_state(record: NotificationRecord) -> ChannelStatePublic:
+def channel_state(
+    record: NotificationRecord, delivered: DeliveryOutcome | None = None
+) -> ChannelStatePublic:
+    """A record's state; a queued one's is its delivery's once a worker finished it
+    (a claim still counts as queued here: its worker will record the outcome)."""
+    if record.status == "queued" and delivered is not None and delivered.status != "committing":
+        error = delivered.error
+        return ChannelStatePublic(
+            channel_type=record.channel_type,
+            channel_id=record.channel_id,
+            status=delivered.status,
+            code=error.code if error else None,
+            message=error.message if error else None,
+            provider_id=delivered.provider_id,
+            attempts=delivered.attempts,
+        )
     return ChannelStatePublic(
         channel_type=record.channel_type,
         channel_id=record.channel_id,
@@ -49,8 +65,12 @@ def channel_state(record: NotificationRecord) -> ChannelStatePublic:
     )
 
 
-def public_notification(records: Iterable[NotificationRecord]) -> NotificationPublic | None:
-    """One send's records grouped per receiver (in send order), per channel."""
+def public_notification(
+    records: Iterable[NotificationRecord],
+    delivered: Mapping[str, DeliveryOutcome] | None = None,
+) -> NotificationPublic | None:
+    """One send's records grouped per receiver (in send order), per channel, with the
+    outcomes of their deliveries (by record id)."""
     ordered = sorted(
         records, key=lambda r: (r.chunk, r.position, CHANNEL_TYPES.index(r.channel_type))
     )
@@ -59,7 +79,8 @@ def public_notification(records: Iterable[NotificationRecord]) -> NotificationPu
     first = ordered[0]
     receivers: dict[str, list[ChannelStatePublic]] = {}
     for record in ordered:
-        receivers.setdefault(record.uid, []).append(channel_state(record))
+        outcome = delivered.get(record.id) if delivered else None
+        receivers.setdefault(record.uid, []).append(channel_state(record, outcome))
     return NotificationPublic(
         notification_id=first.send_id,
         mode=first.mode,

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from clarion_shared.lifecycle import Resource
 
+from ..delivery.models import DeliveryOutcome
 from .domain import NotificationNotFound, public_notification
 from .models import NotificationPublic, NotificationRecord
 
@@ -49,10 +50,28 @@ class NotificationRepository(Resource, Protocol):
         ...
 
 
+class DeliveryOutcomes(Protocol):
+    """The delivery workers' outcomes (``delivery.service.DeliveryLog``)."""
+
+    async def of_chunks(
+        self, keys: Sequence[tuple[str, str, int]]
+    ) -> dict[str, DeliveryOutcome]: ...
+
+
 async def get_notification(
-    app_id: str, notification_id: str, *, notifications: NotificationRepository
+    app_id: str,
+    notification_id: str,
+    *,
+    notifications: NotificationRepository,
+    deliveries: DeliveryOutcomes | None = None,
 ) -> NotificationPublic:
-    found = public_notification(await notifications.for_send(app_id, notification_id))
+    """A send's states; a queued delivery's as its worker recorded it."""
+    records = await notifications.for_send(app_id, notification_id)
+    delivered: dict[str, DeliveryOutcome] = {}
+    queued = {(r.app_id, r.send_id, r.chunk) for r in records if r.status == "queued"}
+    if deliveries is not None and queued:
+        delivered = await deliveries.of_chunks(sorted(queued))
+    found = public_notification(records, delivered)
     if found is None:
         raise NotificationNotFound()
     return found
