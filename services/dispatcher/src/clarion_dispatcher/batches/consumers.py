@@ -2,7 +2,8 @@
 
 It reads committed records only (``read_committed``: its own aborted attempts never
 count), and only the events it acts on are parsed (a 10,000-receiver batch says
-~20,000 other things on this topic).
+~20,000 other things on this topic): chunks dispatched, feed items delivered, and the
+delivery workers' outcomes of a batch's or campaign's deliveries.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from clarion_shared import kafka
 from clarion_shared.contracts.status import (
     AnyStatusEvent,
     ChunkDispatched,
+    DeliveryFailed,
+    DeliverySent,
     FeedItemDelivered,
     status_event_adapter,
 )
@@ -26,16 +29,29 @@ from clarion_shared.topics import Topics
 from . import service
 from .service import Announcer, BatchRepository
 
-_TRACKED = tuple(
-    f'"type":"{model.model_fields["type"].default}"'.encode()
-    for model in (ChunkDispatched, FeedItemDelivered)
-)
+
+def _type_marker(model: type[AnyStatusEvent]) -> bytes:
+    return f'"type":"{model.model_fields["type"].default}"'.encode()
+
+
+_TRACKED = tuple(_type_marker(model) for model in (ChunkDispatched, FeedItemDelivered))
+# A delivery's outcome matters for a batch's or campaign's delivery by a worker only
+# (the realtime ones are most of them, and a failure at the fan-out names no channel).
+_DELIVERIES = tuple(_type_marker(model) for model in (DeliverySent, DeliveryFailed))
+_TRACKED_MODES = (b'"mode":"batch"', b'"mode":"campaign"')
+_NO_CHANNEL = b'"channel_id":null'
 
 
 def tracked(body: bytes) -> bool:
     """Whether a status record may be one the tracker acts on (the rest is skipped
     unparsed; a false positive is parsed and ignored)."""
-    return any(marker in body for marker in _TRACKED)
+    if any(marker in body for marker in _TRACKED):
+        return True
+    return (
+        any(marker in body for marker in _DELIVERIES)
+        and any(mode in body for mode in _TRACKED_MODES)
+        and _NO_CHANNEL not in body
+    )
 
 
 class Handoff(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -138,13 +138,21 @@ def same_send(stored: Batch | None, batch: Batch) -> None:
 
 def receiver_outcome(uid: str, records: Sequence[NotificationRecord]) -> ReceiverOutcome:
     """``pending`` while a delivery is ``queued`` (a worker or a retry will finish it),
-    else ``sent`` when one delivery is sent, else ``failed`` with the first failure."""
+    else ``sent`` when one delivery is sent, else ``failed`` with the first failure.
+    A pending receiver remembers its queued channels, whether one delivery is sent and
+    the first failure so far: the tracker settles it from the workers' events."""
     statuses = [record.status for record in records]
+    error = next((record.error for record in records if record.error is not None), None)
     if "queued" in statuses:
-        return ReceiverOutcome(uid=uid, status="pending")
+        return ReceiverOutcome(
+            uid=uid,
+            status="pending",
+            queued=[record.channel_id for record in records if record.status == "queued"],
+            any_sent="sent" in statuses,
+            failure=error,
+        )
     if "sent" in statuses:
         return ReceiverOutcome(uid=uid, status="sent")
-    error = next((record.error for record in records if record.error is not None), None)
     return ReceiverOutcome(
         uid=uid,
         status="failed",

@@ -1,5 +1,5 @@
-"""The tracker's announcer: ``BatchCompleted`` events and the tracker's offsets, in one
-Kafka transaction.
+"""The tracker's announcer: ``ReceiversSettled`` and ``BatchCompleted`` events and the
+tracker's offsets, in one Kafka transaction.
 
 A transactional producer (aiokafka) of its own, apart from the service's broker: its
 records are visible to ``read_committed`` readers only once the transaction commits,
@@ -21,10 +21,9 @@ from collections.abc import Mapping, Sequence
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from clarion_shared.contracts.status import BatchCompleted
 from clarion_shared.logging import get_logger
 
-from .service import TopicPartitionKey
+from .service import Announced, TopicPartitionKey
 
 log = get_logger(__name__)
 
@@ -92,7 +91,7 @@ class TransactionalAnnouncer:
         return self._producer
 
     async def announce(
-        self, events: Sequence[BatchCompleted], offsets: Mapping[TopicPartitionKey, int]
+        self, events: Sequence[Announced], offsets: Mapping[TopicPartitionKey, int]
     ) -> None:
         async with self._lock:  # one transaction at a time on the producer
             fresh = [event for event in events if event.event_id not in self._committed]
@@ -110,10 +109,14 @@ class TransactionalAnnouncer:
                 self._committed[event.event_id] = None
                 if len(self._committed) > _REMEMBERED:
                     self._committed.popitem(last=False)
-            log.info("batch.announced", batch_ids=[event.batch_id for event in fresh])
+            log.info(
+                "batch.announced",
+                send_ids=sorted({event.send_id for event in fresh}),
+                events=len(fresh),
+            )
 
     async def _transaction(
-        self, events: Sequence[BatchCompleted], offsets: Mapping[TopicPartitionKey, int]
+        self, events: Sequence[Announced], offsets: Mapping[TopicPartitionKey, int]
     ) -> None:
         producer = await self._ready_producer()
         await producer.begin_transaction()

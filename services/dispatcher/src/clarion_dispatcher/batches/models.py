@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from clarion_shared.contracts.base import ErrorInfo
 from clarion_shared.contracts.sends import ChannelType
 from clarion_shared.contracts.status import BatchStatus as FinalStatus
 from clarion_shared.public.batches import (
@@ -66,7 +67,11 @@ class Batch(BaseModel):
 
 
 class ReceiverOutcome(BaseModel):
-    """A receiver's state in its chunk (API.md, Finality)."""
+    """A receiver's state in its chunk (API.md, Finality). While it is ``pending`` with
+    deliveries queued for a worker, it also remembers what the tracker needs to settle
+    it from the workers' events: the channels still queued, whether one of its
+    deliveries was sent, and the first failure (``code`` and ``message`` are its final
+    state's only)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -74,6 +79,13 @@ class ReceiverOutcome(BaseModel):
     status: ReceiverStatus = "pending"
     code: str | None = None
     message: str | None = None
+    queued: list[str] = Field(
+        default_factory=list, description="the channel ids of its deliveries still queued"
+    )
+    any_sent: bool = Field(default=False, description="one of its deliveries is sent")
+    failure: ErrorInfo | None = Field(
+        default=None, description="the first failure among its final deliveries"
+    )
 
 
 class BatchChunk(BaseModel):

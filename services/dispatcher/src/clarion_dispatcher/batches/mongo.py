@@ -7,10 +7,11 @@ small ones: the embedded FerretDB reads whole documents whatever the projection,
 20 chunks' receivers take it ~100 ms. Every read and write addresses a document by
 ``_id`` or reads a batch's chunks by the top-level equality ``batch_key`` (indexed).
 
-The receivers document is the truth of a chunk's outcomes (first write wins); its
-small document is derived from it after each write, so a crash between the two leaves
-nothing a replay does not repair (the fan-out publishes ``ChunkDispatched`` only after
-both).
+The receivers document is the truth of a chunk's outcomes (the fan-out's first write
+wins; then only the tracker rewrites it, settling pending receivers); its small
+document is derived from it after each write, so a crash between the two leaves nothing
+a replay does not repair (the fan-out publishes ``ChunkDispatched`` only after both,
+and the tracker's redelivered fetch finds the counts out of step and rewrites them).
 
 A batch document holds its ``mode`` (``batch`` or ``campaign``); one written before
 campaigns were tracked has none and reads as a batch (``Batch``'s default).
@@ -55,12 +56,20 @@ def batch_document(batch: Batch) -> Document:
 
 
 def receiver_document(receiver: ReceiverOutcome) -> Document:
-    """Compact: ``code`` and ``message`` only when there are."""
+    """Compact: ``code`` and ``message`` only when there are; what settles a pending
+    receiver (its queued channels, a delivery sent, the first failure) only on one."""
     doc: Document = {"uid": receiver.uid, "status": receiver.status}
     if receiver.code is not None:
         doc["code"] = receiver.code
     if receiver.message is not None:
         doc["message"] = receiver.message
+    if receiver.status == "pending":
+        if receiver.queued:
+            doc["queued"] = list(receiver.queued)
+        if receiver.any_sent:
+            doc["any_sent"] = True
+        if receiver.failure is not None:
+            doc["failure"] = receiver.failure.model_dump()
     return doc
 
 
@@ -170,21 +179,34 @@ class MongoBatches:
             except DuplicateKeyError:
                 stored = await self._receivers.find_one({"_id": outcome.key})
                 docs = list(stored["receivers"]) if stored else docs
-            await self._summarize(outcome, docs)
+                await self._summarize(outcome, docs, replay=True)
+            else:
+                await self._summarize(outcome, docs)
             await self._sends.dispatching(
                 outcome.app_id, outcome.batch_id, outcome.template_id, outcome.template_version
             )
 
-    async def _summarize(self, outcome: ChunkOutcome, receivers: Sequence[Document]) -> None:
-        """The small document of the chunk, from the receivers stored."""
-        result = await self._chunks.update_one(
-            {"_id": outcome.key},
-            {
-                "$set": _counts(receivers),
-                "$setOnInsert": {**_batch_fields(outcome), "event_read": False},
-            },
-            upsert=True,
-        )
+    async def _summarize(
+        self, outcome: ChunkOutcome, receivers: Sequence[Document], *, replay: bool = False
+    ) -> None:
+        """The small document of the chunk, from the receivers stored. A ``replay``
+        only repairs one not written yet (a crash after the receivers): a written one
+        is left as it is, the tracker keeping it in step with receivers it may be
+        settling now, which the receivers read by the replay may predate."""
+        where: Document = {"_id": outcome.key}
+        if replay:
+            where["dispatched"] = {"$ne": True}
+        try:
+            result = await self._chunks.update_one(
+                where,
+                {
+                    "$set": _counts(receivers),
+                    "$setOnInsert": {**_batch_fields(outcome), "event_read": False},
+                },
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return  # a replay's: written already
         if result.upserted_id is not None:
             # Nobody registered this batch (its commands came from another service):
             # the first chunk seen describes it.
@@ -239,6 +261,21 @@ class MongoBatches:
             await self._chunks.update_one(
                 {"_id": chunk_id}, {"$addToSet": {"delivered": {"$each": list(uids)}}}
             )
+
+    async def settle(self, chunks: Sequence[BatchChunk]) -> None:
+        async def settle_one(chunk: BatchChunk) -> None:
+            docs = [receiver_document(receiver) for receiver in chunk.receivers]
+            async with self._gate:
+                # The receivers first (the truth): a crash before the counts leaves
+                # them out of step, which the redelivered fetch sees and rewrites.
+                await self._receivers.update_one(
+                    {"_id": chunk.id, "dispatched": True}, {"$set": {"receivers": docs}}
+                )
+                await self._chunks.update_one(
+                    {"_id": chunk.id, "dispatched": True}, {"$set": _counts(docs)}
+                )
+
+        await asyncio.gather(*(settle_one(chunk) for chunk in chunks))
 
 
 def _batch_fields(outcome: ChunkOutcome) -> Document:

@@ -11,6 +11,15 @@ again and publishes again; a committed one means it never comes again. A republi
 copy of the deciding event (a replayed fan-out: same event id, another offset) did not
 decide anything and publishes nothing.
 
+The tracker also settles the receivers left ``pending`` by a delivery queued for a
+worker (API.md, Finality): each worker's ``DeliverySent`` or ``DeliveryFailed`` (on the
+send's partition, in order with its chunks' events) takes one queued channel off its
+receiver (``settling``), and a settlement may be the record that decides the batch.
+The receivers a fetch's settlements touched and that are final are said in
+``ReceiversSettled`` events (one per chunk), in the same transaction as the offsets and
+before the batch's ``BatchCompleted``: again when the fetch comes again, as the
+completion is.
+
 A campaign's send is tracked as a batch is (its events say ``mode="campaign"``, its
 campaign id is the batch id), and its ``BatchCompleted`` carries that mode.
 """
@@ -19,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from clarion_shared.contracts.status import (
@@ -26,13 +36,14 @@ from clarion_shared.contracts.status import (
     BatchCompleted,
     ChunkDispatched,
     FeedItemDelivered,
+    ReceiversSettled,
 )
 from clarion_shared.ids import now as clock_now
 from clarion_shared.kafka import Positioned
 from clarion_shared.lifecycle import Resource
 from clarion_shared.logging import get_logger
 
-from . import domain
+from . import domain, settling
 from .domain import BatchNotFound, ChunkOutcome
 from .models import (
     Batch,
@@ -43,10 +54,13 @@ from .models import (
     FinalStatus,
     ReceiverStatus,
 )
+from .settling import Settlement
 
 log = get_logger(__name__)
 
 TopicPartitionKey = tuple[str, int]
+Announced = ReceiversSettled | BatchCompleted
+"""What the tracker publishes: receivers settled, and a batch's one decision."""
 
 
 class ChunkNotRecordedYet(TimeoutError):
@@ -106,16 +120,22 @@ class BatchRepository(Resource, Protocol):
         """Add receivers of a chunk to its ``delivered`` (idempotent)."""
         ...
 
+    async def settle(self, chunks: Sequence[BatchChunk]) -> None:
+        """Rewrite recorded chunks' receivers as given, then their counts (derived from
+        the receivers): one write of each of a chunk's documents, whatever the number
+        of receivers settled. Only the tracker writes a recorded chunk's receivers."""
+        ...
+
 
 class Announcer(Resource, Protocol):
     async def announce(
-        self, events: Sequence[BatchCompleted], offsets: Mapping[TopicPartitionKey, int]
+        self, events: Sequence[Announced], offsets: Mapping[TopicPartitionKey, int]
     ) -> None:
-        """Publish ``events`` (key: the batch id) and commit ``offsets`` (the next
-        offset to read, per topic partition) for the tracker's group, in one
-        transaction: both or neither. Raises a transient error when it did not commit.
-        An event this instance has committed already is left out (a fetch handled again
-        in process after its transaction committed)."""
+        """Publish ``events`` in order (key: the send id, the batch's or campaign's) and
+        commit ``offsets`` (the next offset to read, per topic partition) for the
+        tracker's group, in one transaction: both or neither. Raises a transient error
+        when it did not commit. An event this instance has committed already is left
+        out (a fetch handled again in process after its transaction committed)."""
         ...
 
     async def ready(self) -> bool: ...
@@ -181,44 +201,58 @@ async def list_receivers(
 BatchRef = tuple[str, str]  # (app id, batch id)
 
 
+@dataclass
+class _Fetched:
+    """What one fetch holds for one batch: its chunks' ``ChunkDispatched``, the uids
+    whose feed item was delivered, the workers' settlements, and where the records that
+    may decide it were read (with their event ids), in the order read."""
+
+    dispatched: list[ChunkDispatched] = field(default_factory=list)
+    delivered: set[str] = field(default_factory=set)
+    settlements: list[Settlement] = field(default_factory=list)
+    deciding: list[tuple[str, str]] = field(default_factory=list)
+
+
 async def track(
     events: Sequence[Positioned[AnyStatusEvent]],
     *,
     batches: BatchRepository,
     announcer: Announcer,
     now: int | None = None,
-) -> list[BatchCompleted]:
+) -> list[Announced]:
     """Handle one fetch of status events (in the order read): mark delivered receivers,
-    decide the batches (and campaigns) whose chunks were dispatched, announce what was
-    decided here. A realtime send's events are not looked at.
+    settle the receivers whose queued deliveries the workers finished, decide the
+    batches (and campaigns) whose chunks were dispatched or receivers settled, and
+    announce what was settled and decided here, with the offsets. A realtime send's
+    events are not looked at.
 
     Returns the events announced (or left out as already announced by this instance).
     """
     at = clock_now() if now is None else now
-    dispatched: dict[BatchRef, list[Positioned[ChunkDispatched]]] = {}
-    delivered: dict[BatchRef, set[str]] = {}
+    fetched: dict[BatchRef, _Fetched] = {}
     for positioned in events:
         event = positioned.value
         if domain.tracked_mode(event.mode) is None:
             continue
-        ref = (event.app_id, event.send_id)
+        position = domain.position_id(positioned.topic, positioned.partition, positioned.offset)
+        mine = fetched.setdefault((event.app_id, event.send_id), _Fetched())
         if isinstance(event, ChunkDispatched):
-            dispatched.setdefault(ref, []).append(
-                Positioned(event, positioned.topic, positioned.partition, positioned.offset)
-            )
+            mine.dispatched.append(event)
+            mine.deciding.append((position, event.event_id))
         elif isinstance(event, FeedItemDelivered):
             receiver = event.feed_item.get("receiver")
             if isinstance(receiver, str):
-                delivered.setdefault(ref, set()).add(receiver)
-    # Deliveries first: a batch decided in this fetch counts them.
-    await asyncio.gather(*(_mark_delivered(ref, uids, batches) for ref, uids in delivered.items()))
-    decided = await asyncio.gather(
-        *(_decide(ref, chunk_events, batches, at) for ref, chunk_events in dispatched.items())
+                mine.delivered.add(receiver)
+        elif (one := settling.settlement(event)) is not None:
+            mine.settlements.append(one)
+            mine.deciding.append((position, event.event_id))
+    found = await asyncio.gather(
+        *(_track_batch(ref, mine, batches, at) for ref, mine in fetched.items())
     )
-    completions = [event for event in decided if event is not None]
-    if completions:
-        await announcer.announce(completions, next_offsets(events))
-    return completions
+    announced = [event for events_of_batch in found for event in events_of_batch]
+    if announced:
+        await announcer.announce(announced, next_offsets(events))
+    return announced
 
 
 def next_offsets(events: Sequence[Positioned[AnyStatusEvent]]) -> dict[TopicPartitionKey, int]:
@@ -230,54 +264,70 @@ def next_offsets(events: Sequence[Positioned[AnyStatusEvent]]) -> dict[TopicPart
     return offsets
 
 
-async def _decide(
-    ref: BatchRef,
-    events: Sequence[Positioned[ChunkDispatched]],
-    batches: BatchRepository,
-    at: int,
-) -> BatchCompleted | None:
-    """The batch's ``BatchCompleted`` when one of ``events`` decided it (now, or in an
-    attempt whose transaction did not commit); None otherwise."""
+async def _track_batch(
+    ref: BatchRef, fetched: _Fetched, batches: BatchRepository, at: int
+) -> list[Announced]:
+    """One batch's share of the fetch, in order: deliveries and settlements first (a
+    batch decided in this fetch counts them), then the decision. Its ``ReceiversSettled``
+    come before its ``BatchCompleted``."""
     app_id, batch_id = ref
     batch = await batches.get(app_id, batch_id)
     if batch is None:
         log.warning("batch.unknown", app_id=app_id, batch_id=batch_id)
-        return None
-    positions = [domain.position_id(e.topic, e.partition, e.offset) for e in events]
+        return []
+    chunks = await batches.chunks(batch) if fetched.delivered or fetched.settlements else []
+    if fetched.delivered:
+        await _mark_delivered(batch, chunks, fetched.delivered, batches)
+    announced: list[Announced] = []
+    if fetched.settlements:
+        announced += await _settle(batch, chunks, fetched.settlements, batches)
+    if fetched.deciding:
+        completed = await _decide(batch, fetched, batches, at)
+        if completed is not None:
+            announced.append(completed)
+    return announced
+
+
+async def _decide(
+    batch: Batch, fetched: _Fetched, batches: BatchRepository, at: int
+) -> BatchCompleted | None:
+    """The batch's ``BatchCompleted`` when one of the fetch's records decided it (now,
+    or in an attempt whose transaction did not commit); None otherwise. The record
+    that decides is the batch's last one in the fetch that may (a chunk dispatched, a
+    receiver settled)."""
+    app_id, batch_id = batch.app_id, batch.batch_id
+    positions = [position for position, _ in fetched.deciding]
+    found: Batch | None = batch
     if not batch.final:
-        await batches.mark_events_read(
-            sorted({domain.chunk_key(app_id, batch_id, e.value.chunk) for e in events})
-        )
+        if fetched.dispatched:
+            await batches.mark_events_read(
+                sorted({domain.chunk_key(app_id, batch_id, e.chunk) for e in fetched.dispatched})
+            )
         status = domain.decide(batch, await batches.chunks(batch, receivers=False))
         if status is None:
             return None
-        deciding = events[-1].value.event_id
-        if await batches.finish(batch, status, at, positions[-1], deciding):
-            batch = batch.model_copy(
+        position, deciding = fetched.deciding[-1]
+        if await batches.finish(batch, status, at, position, deciding):
+            found = batch.model_copy(
                 update={
                     "status": status,
                     "final": True,
                     "completed_at": at,
-                    "decided_by": positions[-1],
+                    "decided_by": position,
                     "decided_event": deciding,
                 }
             )
             log.info("batch.decided", app_id=app_id, batch_id=batch_id, status=status)
         else:
-            batch = await batches.get(app_id, batch_id)  # decided meanwhile, elsewhere
-            if batch is None:
-                return None
-    if batch.decided_by not in positions:
+            found = await batches.get(app_id, batch_id)  # decided meanwhile, elsewhere
+    if found is None or found.decided_by not in positions:
         return None
-    return domain.batch_completed(batch, await batches.chunks(batch, receivers=False))
+    return domain.batch_completed(found, await batches.chunks(found, receivers=False))
 
 
-async def _mark_delivered(ref: BatchRef, uids: set[str], batches: BatchRepository) -> None:
-    app_id, batch_id = ref
-    batch = await batches.get(app_id, batch_id)
-    if batch is None:
-        return
-    chunks = await batches.chunks(batch)
+async def _mark_delivered(
+    batch: Batch, chunks: Sequence[BatchChunk], uids: set[str], batches: BatchRepository
+) -> None:
     updates: list[tuple[str, list[str]]] = []
     found: set[str] = set()
     for chunk in chunks:
@@ -288,5 +338,30 @@ async def _mark_delivered(ref: BatchRef, uids: set[str], batches: BatchRepositor
         if new:
             updates.append((chunk.id, new))
     if found != uids and len(chunks) < batch.chunks:
-        raise ChunkNotRecordedYet(f"a chunk of {batch_id} is not recorded yet")
+        raise ChunkNotRecordedYet(f"a chunk of {batch.batch_id} is not recorded yet")
     await asyncio.gather(*(batches.mark_delivered(chunk_id, new) for chunk_id, new in updates))
+
+
+async def _settle(
+    batch: Batch,
+    chunks: Sequence[BatchChunk],
+    settlements: Sequence[Settlement],
+    batches: BatchRepository,
+) -> list[ReceiversSettled]:
+    """Apply the workers' settlements to the batch's chunks (read whole, once per
+    fetch), rewrite the chunks they changed, and say which receivers they touched are
+    final. Raises ``ChunkNotRecordedYet`` for a receiver whose chunk is not recorded."""
+    result = settling.settle(chunks, settlements)
+    if result.unrecorded or (result.unknown and len(chunks) < batch.chunks):
+        raise ChunkNotRecordedYet(f"a chunk of {batch.batch_id} is not recorded yet")
+    if result.unknown:
+        log.warning(
+            "batch.settled_unknown_receivers",
+            app_id=batch.app_id,
+            batch_id=batch.batch_id,
+            uids=sorted(result.unknown)[:20],
+        )
+    changed = [one.chunk for one in result.chunks if one.changed]
+    if changed:
+        await batches.settle(changed)
+    return [settling.receivers_settled(batch, one) for one in result.chunks if one.final]

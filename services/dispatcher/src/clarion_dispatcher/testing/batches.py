@@ -1,21 +1,34 @@
-"""In-memory batches and a recording announcer (the ports of ``batches.service``).
+"""In-memory batches and a recording announcer (the ports of ``batches.service``), and
+the events a delivery worker publishes, which the tracker settles receivers from.
 
-``InMemoryBatches`` runs through the same repository suite as ``MongoBatches``;
-``RecordingAnnouncer`` keeps what was announced and the offsets committed with it, and
-can fail a transaction the way Kafka does (nothing published, nothing committed).
+``InMemoryBatches`` runs through the same repository suite as ``MongoBatches``, and
+notes each chunk ``settle`` rewrites; ``RecordingAnnouncer`` keeps what was announced
+(completions and receivers settled) and the offsets committed with it, and can fail a
+transaction the way Kafka does (nothing published, nothing committed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka.errors import KafkaConnectionError
 
-from clarion_shared.contracts.status import BatchCompleted
+from clarion_shared.contracts.base import ErrorInfo
+from clarion_shared.contracts.sends import ChannelType, SendMode
+from clarion_shared.contracts.status import (
+    BatchCompleted,
+    DeliveryFailed,
+    DeliverySent,
+    ReceiversSettled,
+)
 
 from ..batches.domain import ChunkOutcome, batch_key, chunk_key
 from ..batches.models import Batch, BatchChunk, FinalStatus
+from ..batches.service import Announced
+from ..batches.settling import with_receivers
+from ..notifications.domain import event_id, record_id
 from ..sends.domain import batch_entry, dispatched_entry
 from .sends import InMemorySends
 
@@ -29,6 +42,7 @@ class InMemoryBatches:
         self.batches: dict[str, Batch] = {}
         self.chunk_docs: dict[str, BatchChunk] = {}
         self.record_calls = 0
+        self.settled_writes: list[str] = []  # a chunk's id per rewrite by ``settle``
         self.sends = sends or InMemorySends()
 
     async def start(self) -> None:
@@ -127,11 +141,29 @@ class InMemoryBatches:
         delivered = [*chunk.delivered, *(uid for uid in uids if uid not in chunk.delivered)]
         self.chunk_docs[chunk_id] = chunk.model_copy(update={"delivered": delivered})
 
+    async def settle(self, chunks: Sequence[BatchChunk]) -> None:
+        for chunk in chunks:
+            current = self.chunk_docs.get(chunk.id)
+            if current is not None and current.dispatched:
+                self.settled_writes.append(chunk.id)
+                self.chunk_docs[chunk.id] = with_receivers(current, chunk.receivers)
+
 
 @dataclass(frozen=True)
 class Transaction:
-    events: list[BatchCompleted]
+    """What one transaction published, in order, and the offsets it committed."""
+
+    published: list[Announced]
     offsets: dict[TopicPartitionKey, int]
+
+    @property
+    def events(self) -> list[BatchCompleted]:
+        """Its completions."""
+        return [event for event in self.published if isinstance(event, BatchCompleted)]
+
+    @property
+    def settled(self) -> list[ReceiversSettled]:
+        return [event for event in self.published if isinstance(event, ReceiversSettled)]
 
 
 @dataclass
@@ -157,10 +189,16 @@ class RecordingAnnouncer:
 
     @property
     def announced(self) -> list[BatchCompleted]:
+        """The completions committed."""
         return [event for transaction in self.committed for event in transaction.events]
 
+    @property
+    def settled(self) -> list[ReceiversSettled]:
+        """The ``ReceiversSettled`` committed."""
+        return [event for transaction in self.committed for event in transaction.settled]
+
     async def announce(
-        self, events: Sequence[BatchCompleted], offsets: Mapping[TopicPartitionKey, int]
+        self, events: Sequence[Announced], offsets: Mapping[TopicPartitionKey, int]
     ) -> None:
         fresh = [event for event in events if event.event_id not in self.remembered]
         if not fresh:
@@ -171,3 +209,33 @@ class RecordingAnnouncer:
             raise KafkaConnectionError("the transaction did not commit")
         self.committed.append(Transaction(fresh, dict(offsets)))
         self.remembered.update(event.event_id for event in fresh)
+
+
+def delivery_outcome(
+    app_id: str,
+    send_id: str,
+    uid: str,
+    channel_type: ChannelType,
+    channel_id: str,
+    *,
+    mode: SendMode = "batch",
+    error: ErrorInfo | None = None,
+    occurred_at: int = 1,
+) -> DeliverySent | DeliveryFailed:
+    """What a delivery worker publishes once the provider answered for one queued
+    delivery: ``DeliverySent``, or ``DeliveryFailed`` with ``error``; its ids derived
+    as the fan-out's record id and the worker's event id are."""
+    notification = record_id(app_id, send_id, uid, channel_id)
+    common: dict[str, Any] = {
+        "app_id": app_id,
+        "send_id": send_id,
+        "mode": mode,
+        "occurred_at": occurred_at,
+        "uid": uid,
+        "channel_type": channel_type,
+        "channel_id": channel_id,
+        "notification_id": notification,
+    }
+    if error is None:
+        return DeliverySent(event_id=event_id(notification, "delivery_sent"), **common)
+    return DeliveryFailed(event_id=event_id(notification, "delivery_failed"), error=error, **common)
