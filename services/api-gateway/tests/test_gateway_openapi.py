@@ -37,6 +37,8 @@ WEBHOOKS = "/v3/webhooks"
 WEBHOOK = f"{WEBHOOKS}/{{webhook_id}}"
 DELIVERY = f"{WEBHOOK}/deliveries/{{delivery_id}}"
 ANALYTICS = "/v3/campaigns/analytics"
+PUSH = "/v3/campaigns/push-notifications"
+PUSH_ONE = f"{PUSH}/{{push_id}}"
 ANALYTICS_OPERATIONS = (
     f"{ANALYTICS}/overview",
     f"{ANALYTICS}/campaigns/{{campaign_id}}",
@@ -65,6 +67,11 @@ PROXIED: dict[tuple[str, str], str] = {
     ("get", SENDS): "Paged_SendPublic_",
     ("get", SEND_RECEIVERS): "Paged_SendReceiverPublic_",
     **{("get", path): "Data_AnalyticsPublic_" for path in ANALYTICS_OPERATIONS},
+    ("get", PUSH): "Data_list_PushNotificationPublic__",
+    ("get", PUSH_ONE): "Data_PushNotificationPublic_",
+    ("put", f"{PUSH_ONE}/delivered"): "Data_PushNotificationPublic_",
+    ("put", f"{PUSH_ONE}/clicked"): "Data_PushNotificationPublic_",
+    ("post", f"{PUSH_ONE}/engagement"): "Data_PushNotificationPublic_",
 }
 STREAM = ("get", f"{FEED}/stream")
 FEED_DELETE = ("delete", FEED_ITEM)  # 204, no body (API.md, CometChat's spec)
@@ -97,6 +104,11 @@ OWN_ERRORS: dict[tuple[str, str], set[str]] = {
     ("delete", CATEGORY): {"404", "409"},
     ("post", SEND): {"403", "404", "409", "429", "503", "504"},
     ("get", NOTIFICATION): {"404", *PEER},
+    ("get", PUSH): {"404", *PEER},
+    ("get", PUSH_ONE): {"404", *PEER},
+    ("put", f"{PUSH_ONE}/delivered"): {"404", *PEER},
+    ("put", f"{PUSH_ONE}/clicked"): {"404", *PEER},
+    ("post", f"{PUSH_ONE}/engagement"): {"404", *PEER},
     ("get", BATCH): {"404", *PEER},
     ("get", f"{BATCH}/receivers"): {"404", *PEER},
     ("get", SENDS): PEER,

@@ -56,6 +56,7 @@ from .operators.service import Accounts, ensure_first_operator
 from .proxies import routes as proxy_routes
 from .proxies.analytics import analytics_router
 from .proxies.batches import batches_router
+from .proxies.push import push_router
 from .proxies.sends import sends_router
 from .sends import routes as send_routes
 from .sends.domain import SendLimits
@@ -248,6 +249,7 @@ def routers(  # long: every router, in match order, one entry each
         analytics_router(auth, adapters.peers),
         sends_router(auth, adapters.peers),
         proxy_routes.notifications_router(auth, adapters.peers),
+        push_router(auth, adapters.peers),
         proxy_routes.feed_router(auth, adapters.peers),
         proxy_routes.users_router(auth, adapters.peers),
         webhook_routes.router(

@@ -40,6 +40,9 @@ from .notifications import routes as notification_routes
 from .notifications.mongo import MongoNotifications
 from .notifications.service import NotificationRepository
 from .publisher import BrokerPublisher, Publisher
+from .push import routes as push_routes
+from .push.mongo import MongoPushStates
+from .push.service import PushStateRepository
 from .sends import routes as send_routes
 from .sends.mongo import MongoSends
 from .sends.service import SendIndex
@@ -155,6 +158,8 @@ class Adapters:
     sends: SendIndex
     # The delivery workers' outcomes (their role writes them; reads show them).
     deliveries: MongoDeliveries
+    # What devices reported of push notifications (delivered, clicked, engaged).
+    push_states: PushStateRepository
     # Rollups of the status events, and the marks of the events counted.
     analytics: AnalyticsRepository
     directory: UserDirectory
@@ -196,6 +201,7 @@ class Adapters:
             batches=MongoBatches(db, sends),
             sends=sends,
             deliveries=MongoDeliveries(db),
+            push_states=MongoPushStates(db),
             analytics=MongoAnalytics(db),
             directory=CachingDirectory(directory, user_cache),
             broker=broker,
@@ -232,6 +238,7 @@ class Adapters:
             self.batches,
             self.sends,
             self.deliveries,
+            self.push_states,
             self.analytics,
             # The reply consumer before the broker: a chunk consumed as soon as the
             # broker starts may already ask the directory. The announcer too: the
@@ -322,6 +329,9 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
         )
     )
     app.include_router(notification_routes.router(adapters.notifications, adapters.deliveries))
+    app.include_router(
+        push_routes.router(adapters.notifications, adapters.deliveries, adapters.push_states)
+    )
     app.include_router(batch_routes.router(adapters.batches))
     app.include_router(analytics_routes.router(adapters.analytics))
     app.include_router(send_routes.router(adapters.sends, adapters.batches, adapters.notifications))
