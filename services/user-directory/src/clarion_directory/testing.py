@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from clarion_shared.contracts.base import JsonObject
 from clarion_shared.contracts.users_changes import UsersChanged
 from clarion_shared.contracts.users_events import PresenceChanged
 
@@ -64,9 +65,16 @@ class InMemoryUserRepository:
             key=UserQuery.sort_key,
         )
 
-    async def update(self, app_id: str, uid: str, changes: UserUpdate, at: int) -> User | None:
+    async def update(
+        self,
+        app_id: str,
+        uid: str,
+        changes: UserUpdate,
+        at: int,
+        if_metadata: JsonObject | None = None,
+    ) -> User | None:
         user = self.users.get((app_id, uid))
-        if user is None:
+        if user is None or (if_metadata is not None and user.metadata != if_metadata):
             return None
         updated = _apply(user, changes, at)
         self.users[(app_id, uid)] = updated

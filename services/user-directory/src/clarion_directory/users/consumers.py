@@ -12,14 +12,10 @@ from pydantic import TypeAdapter
 from clarion_shared import kafka
 from clarion_shared.contracts.base import Contract
 from clarion_shared.contracts.directory_lookups import LookupUsers
-from clarion_shared.contracts.users_events import (
-    PresenceChanged,
-    UserDeleted,
-    UserUpserted,
-    user_event_adapter,
-)
+from clarion_shared.contracts.users_events import AnyUserEvent, user_event_adapter
 from clarion_shared.topics import Topics
 
+from . import events as user_events
 from . import service
 from .announcements import PublishFailed, UserChanges
 from .domain import MetadataLimits
@@ -55,15 +51,16 @@ def register(
     for topic in (topics.directory_lookups_realtime, topics.directory_lookups):
         groups.consume_batches(topic, lookup_adapter, answer, max_records=64, **options)
 
-    async def apply(events: Sequence[UserUpserted | UserDeleted | PresenceChanged]) -> None:
+    async def apply(events: Sequence[AnyUserEvent]) -> None:
         try:
-            await service.apply_user_events(repo, user_changes, events, limits)
+            await user_events.apply_user_events(repo, user_changes, events, limits)
         except PublishFailed as exc:
             # Transient: the events are delivered again, applied again (a no-op), and
             # their users announced.
             raise TimeoutError(str(exc)) from exc
 
-    # A fetch's events are applied in order and announced in one record per app.
+    # A fetch's events are applied in order (refused push tokens together) and announced
+    # in one record per app.
     groups.consume_batches(
         topics.users_events, user_event_adapter, apply, max_records=500, **options
     )

@@ -171,6 +171,25 @@ def check_private(metadata: JsonObject) -> JsonObject:
     return metadata
 
 
+def without_push_tokens(metadata: JsonObject, tokens: frozenset[str]) -> JsonObject | None:
+    """``metadata`` without the entries of ``metadata["@private"]["pushTokens"]`` whose
+    token is one of ``tokens`` (an entry is ``{token, platform}``, or a bare token);
+    None when it holds none of them. Every other entry and key is kept as it is."""
+    private = metadata.get(PRIVATE_KEY)
+    listed = private.get("pushTokens") if isinstance(private, dict) else None
+    if not isinstance(private, dict) or not isinstance(listed, list):
+        return None
+
+    def refused(entry: JsonValue) -> bool:
+        token = entry.get("token") if isinstance(entry, dict) else entry
+        return isinstance(token, str) and token in tokens
+
+    kept = [entry for entry in listed if not refused(entry)]
+    if len(kept) == len(listed):
+        return None
+    return {**metadata, PRIVATE_KEY: {**private, "pushTokens": kept}}
+
+
 class User(BaseModel):
     """A user as the directory stores it (one app's user)."""
 

@@ -24,6 +24,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from clarion_shared.caller import stop_if_caller_gone
+from clarion_shared.contracts.base import JsonObject
 from clarion_shared.logging import get_logger
 from clarion_shared.mongo import Document, dump_json, load_json, server_info
 
@@ -290,17 +291,23 @@ class MongoUserRepository:
     async def roles(self, app_id: str, limit: int) -> list[str]:
         # A $group, not ``distinct``: FerretDB 1.x refuses the deadline (maxTimeMS)
         # every operation of our client carries on ``distinct``.
-        pipeline: list[Document] = [
-            {"$match": {"app_id": app_id}},
-            {"$group": {"_id": "$role"}},
-        ]
+        pipeline: list[Document] = [{"$match": {"app_id": app_id}}, {"$group": {"_id": "$role"}}]
         found = await (await self._users.aggregate(pipeline)).to_list(None)
         return sorted(str(doc["_id"]) for doc in found)[:limit]
 
-    async def update(self, app_id: str, uid: str, changes: UserUpdate, at: int) -> User | None:
+    async def update(
+        self,
+        app_id: str,
+        uid: str,
+        changes: UserUpdate,
+        at: int,
+        if_metadata: JsonObject | None = None,
+    ) -> User | None:
         self._snapshots.drop(app_id)
+        # Every write stores ``dump_json`` of the metadata: a read's dumps back the same.
+        stored = {} if if_metadata is None else {"metadata_json": dump_json(if_metadata)}
         doc = await self._users.find_one_and_update(
-            {"_id": doc_id(app_id, uid)},
+            {"_id": doc_id(app_id, uid), **stored},
             {"$set": _set_fields(changes, at)},
             return_document=ReturnDocument.AFTER,
         )

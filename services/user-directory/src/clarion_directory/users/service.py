@@ -10,6 +10,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, JsonValue
 
+from clarion_shared.contracts.base import JsonObject
 from clarion_shared.contracts.directory_lookups import LookupUsers
 from clarion_shared.contracts.directory_replies import UsersResolved
 from clarion_shared.contracts.users_events import PresenceChanged, UserDeleted, UserUpserted
@@ -37,7 +38,6 @@ from .domain import (
     lookup_order,
     metadata_problem,
     resolved,
-    users_changed,
 )
 from .models import (
     ImportEntry,
@@ -108,8 +108,16 @@ class UserRepository(RoleIndex, Resource, Protocol):
         ``limit`` of them (its page ignored): one read, not one per page."""
         ...
 
-    async def update(self, app_id: str, uid: str, changes: UserUpdate, at: int) -> User | None:
-        """Apply ``changes`` and stamp ``updated_at``; ``None`` when there is no such user."""
+    async def update(
+        self,
+        app_id: str,
+        uid: str,
+        changes: UserUpdate,
+        at: int,
+        if_metadata: JsonObject | None = None,
+    ) -> User | None:
+        """Apply ``changes`` and stamp ``updated_at``; ``None`` when there is no such user,
+        or (``if_metadata`` given) when its stored metadata is not ``if_metadata``."""
         ...
 
     async def delete(self, app_id: str, uid: str, not_after: int | None = None) -> bool:
@@ -337,32 +345,6 @@ async def resolve_many(repo: UserRepository, lookups: Sequence[LookupUsers]) -> 
         ms=round((time.perf_counter() - started) * 1000, 1),
     )
     return replies
-
-
-async def apply_user_events(
-    repo: UserRepository,
-    user_changes: UserChanges,
-    events: Sequence[UserUpserted | UserDeleted | PresenceChanged],
-    limits: MetadataLimits = MetadataLimits(),
-) -> None:
-    """Apply the events of one fetch in order (``apply_user_event``), then say once per
-    app which users they named.
-
-    Stale events are named too: one may be the redelivery of an event applied before
-    its announcement failed. ``PublishFailed`` when the broker does not take the
-    records: the caller has the events delivered again (applying them again is a
-    no-op).
-    """
-    named: dict[str, dict[str, None]] = {}
-    for event in events:
-        await apply_user_event(repo, event, limits)
-        named.setdefault(event.app_id, {})[event.uid] = None
-    at = now()
-    records = [
-        record for app_id, uids in named.items() for record in users_changed(app_id, list(uids), at)
-    ]
-    if records:
-        await user_changes.users_changed(records)
 
 
 async def apply_user_event(
