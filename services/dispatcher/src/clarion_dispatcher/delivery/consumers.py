@@ -11,9 +11,9 @@ from pydantic import TypeAdapter
 
 from clarion_shared import kafka
 from clarion_shared.contracts.jobs import DeliveryJob
-from clarion_shared.ids import now as clock_now
 from clarion_shared.topics import RETRY_TIERS_S, Topics
 
+from .domain import now_ms
 from .service import Worker
 
 _JOB: TypeAdapter[DeliveryJob] = TypeAdapter(DeliveryJob)
@@ -40,10 +40,10 @@ def register(
 
     async def due(jobs: Sequence[DeliveryJob]) -> None:
         latest = max(job.not_before or 0 for job in jobs)
-        wait_s = min(hold_s, (latest - clock_now()) / 1000)
+        wait_s = min(hold_s, (latest - now_ms()) / 1000)
         if wait_s > 0:
             await asyncio.sleep(wait_s)
-        now = clock_now()
+        now = now_ms()
         await worker.deliver(
             [job for job in jobs if (job.not_before or 0) <= now],
             not_due=[job for job in jobs if (job.not_before or 0) > now],

@@ -10,6 +10,7 @@ the same thing again), or into the job's next attempt on a retry topic.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,12 @@ from .providers.base import ERR_CHANNEL_CONFIG, ERR_PROVIDER_UNAVAILABLE, Outbou
 
 ERR_RETRIES_EXHAUSTED = ERR_PROVIDER_UNAVAILABLE
 StatusOut = DeliverySent | DeliveryFailed
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch: the unit of a job's ``not_before`` (event and
+    outcome times are in seconds, the API's unit)."""
+    return int(time.time() * 1000)
 
 
 def config_key(app_id: str, channel_id: str) -> str:
@@ -83,8 +90,11 @@ def outcome(
     at: int,
     error: ErrorInfo | None = None,
     provider_id: str | None = None,
+    resent: bool = False,
 ) -> DeliveryOutcome:
-    """The stored outcome of a job: sent, or failed with ``error``."""
+    """The stored outcome of a job: sent, or failed with ``error``; ``resent`` when the
+    message was sent again after a copy of the job died once the provider may have
+    taken it (``service``)."""
     return DeliveryOutcome(
         job_id=job.job_id,
         app_id=job.app_id,
@@ -97,6 +107,7 @@ def outcome(
         error=error,
         provider_id=provider_id,
         attempts=job.attempt,
+        resent=resent,
         at=at,
     )
 

@@ -70,10 +70,12 @@ class Circuit:
         self.probing = False
 
     def failed(self, now: float) -> bool:
-        """Count a transient failure; whether the circuit opened because of it."""
+        """Count a transient failure; whether the circuit opened because of it. Calls
+        that were in flight when it opened fail while it is open: they change nothing
+        (only a failed probe, or a failure after the cooldown, opens it for longer)."""
         self.failures += 1
         self.probing = False
-        if self.failures < self.threshold:
+        if self.failures < self.threshold or now < self.open_until:
             return False
         cooldown = min(self.max_cooldown_s, self.cooldown_s * 2**self.opened)
         self.opened += 1

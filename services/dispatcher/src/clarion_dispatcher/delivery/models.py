@@ -3,9 +3,10 @@ record id), written by the delivery worker after the provider's answer.
 
 ``committing`` is a two-phase provider's claim (SMTP: the message is written, its end
 not yet), one per attempt (``attempts``): written just before the message is committed
-to the provider, so a worker that dies there is known to have handed the message over,
-and the same attempt is never sent again. A later attempt exists only when that one was
-answered with a retry, so an earlier attempt's claim means nothing to it.
+to the provider. A copy of the job that finds its attempt claimed but no outcome knows
+the provider may have taken it: it sends again (nothing is lost) and its outcome says
+``resent``. A later attempt exists only when that one was answered with a retry, so an
+earlier attempt's claim means nothing to it.
 """
 
 from __future__ import annotations
@@ -36,4 +37,5 @@ class DeliveryOutcome(BaseModel):
     error: ErrorInfo | None = None
     provider_id: str | None = None
     attempts: int = 1
+    resent: bool = False  # sent again after a claimed attempt's worker died
     at: int

@@ -1,12 +1,11 @@
 """Use cases of the delivery workers, and the ports they need.
 
 ``deliver`` handles one fetch of a channel type's jobs (from its jobs topic or one of
-its retry topics), exactly once per job as the status topic sees it:
+its retry topics), at least once per job and with nothing lost:
 
 1. The outcomes already stored for the fetch's chunks are read (one query per chunk):
    a job with an outcome was delivered by an earlier copy, which may have died before
    saying so; its event is said again (same derived id) and the provider is not called.
-   A claim of the same attempt counts as sent (``models``).
 2. Every other job goes to its channel's provider, concurrently: unless its channel is
    unusable (failed, ``ERR_CHANNEL_CONFIG``), its circuit is open or its rate limit
    would hold it longer than ``defer_after_s`` (both: the same attempt, later, on a
@@ -19,9 +18,15 @@ its retry topics), exactly once per job as the status topic sees it:
    published, and the consumer commits the fetch.
 
 A worker killed anywhere re-reads the fetch: step 1 makes it say what was done and do
-what was not. Only a provider call answered but not yet written (about a millisecond,
-the group commit) can be made twice, and never for a two-phase provider (email): its
-claim is written before the message is taken.
+what was not. A provider call answered but not yet written (the group commit's
+millisecond) is made again: no protocol lets a sender learn afterwards whether a
+provider took a message, so the choice is between sending twice and losing, and a
+lost notification is worse. Each copy carries the job's idempotency key (an email's
+``Message-ID``, the custom channel's ``webhook-id``), so a receiver can drop it. For a
+two-phase provider (email) the claim written just before the message's ending dot
+tells the two cases apart: a job found without a claim was never taken (the server
+drops an unfinished message), one found claimed may have been, and its outcome says
+``resent`` (logged as ``delivery.resent_after_claim``).
 """
 
 from __future__ import annotations
@@ -138,26 +143,19 @@ class Worker:
             [(job.app_id, job.send_id, job.chunk) for job in jobs]
         )
         said = Said(later=list(not_due))
-        todo: list[DeliveryJob] = []
+        todo: list[tuple[DeliveryJob, bool]] = []  # (job, sent again after a claim)
         for job in jobs:
             done = known.get(job.job_id)
-            if done is None or (done.status == "committing" and done.attempts != job.attempt):
-                todo.append(job)
-            elif done.status == "committing":
-                said.events.append(domain.status_event(job, await self._settle_claim(job, done)))
+            if done is None or done.status == "committing":
+                again = done is not None and done.attempts == job.attempt
+                todo.append((job, again))
             else:
                 said.events.append(domain.status_event(job, done))
-        await asyncio.gather(*(self._one(job, said) for job in todo))
-        await self.publisher.publish(said, now_ms=clock_now())
+        await asyncio.gather(*(self._one(job, said, again) for job, again in todo))
+        await self.publisher.publish(said, now_ms=domain.now_ms())
         return said
 
-    async def _settle_claim(self, job: DeliveryJob, claim: DeliveryOutcome) -> DeliveryOutcome:
-        """A claim found on a copy of the same attempt: the provider took the message."""
-        sent = domain.outcome(job, at=claim.at, provider_id=claim.provider_id)
-        await self._records.submit(sent)
-        return sent
-
-    async def _one(self, job: DeliveryJob, said: Said) -> None:
+    async def _one(self, job: DeliveryJob, said: Said, again: bool = False) -> None:
         config = self.channels.configs.get(job.app_id, job.channel_id)
         problem = domain.unusable_channel(job, config)
         if problem is not None or config is None:
@@ -173,8 +171,8 @@ class Worker:
             return
         if wait > 0:
             await asyncio.sleep(wait)
-        found = await self._call(job, channel)
-        await self._answered(job, channel, found, said)
+        found = await self._call(job, channel, again)
+        await self._answered(job, channel, found, said, again)
 
     def _admit(self, job: DeliveryJob, channel: Channel, said: Said) -> float | None:
         """How long to wait for the rate limit, or None when the job was deferred (the
@@ -188,14 +186,19 @@ class Worker:
             bucket.give_back()
         if wait <= self.tuning.defer_after_s:  # the circuit refused
             wait = channel.circuit.reopens_at(now) - now
-        said.later.append(domain.deferred(job, clock_now() + int(wait * 1000)))
+        said.later.append(domain.deferred(job, domain.now_ms() + int(wait * 1000)))
         return None
 
-    async def _call(self, job: DeliveryJob, channel: Channel) -> Outcome | Superseded:
+    async def _call(self, job: DeliveryJob, channel: Channel, again: bool) -> Outcome | Superseded:
+        """The provider's answer; in two phases (a claim before the commit) unless this
+        attempt was claimed already by a copy that died (it may have been taken: sent
+        again as it is, with its idempotency key)."""
         provider = channel.provider
         assert provider is not None
         outbound = domain.outbound(job)
-        if isinstance(provider, TwoPhaseProvider):
+        if again:
+            log.warning("delivery.resent_after_claim", job_id=job.job_id, attempt=job.attempt)
+        elif isinstance(provider, TwoPhaseProvider):
             claim = domain.outcome(job, at=clock_now())
 
             async def commit() -> bool:
@@ -205,7 +208,12 @@ class Worker:
         return await provider.send(outbound)
 
     async def _answered(
-        self, job: DeliveryJob, channel: Channel, found: Outcome | Superseded, said: Said
+        self,
+        job: DeliveryJob,
+        channel: Channel,
+        found: Outcome | Superseded,
+        said: Said,
+        again: bool = False,
     ) -> None:
         if isinstance(found, Superseded):
             return  # another copy of this attempt holds it and says what became of it
@@ -215,7 +223,7 @@ class Worker:
                 said.tokens.append(tokens)
         if isinstance(found, Sent):
             channel.circuit.succeeded()
-            await self._final(job, said, provider_id=found.provider_id)
+            await self._final(job, said, provider_id=found.provider_id, resent=again)
         elif isinstance(found, Failed):
             channel.circuit.succeeded()  # the provider answered: it is up
             await self._final(job, said, error=ErrorInfo(code=found.code, message=found.message))
@@ -232,7 +240,7 @@ class Worker:
         if self.tuning.policy.exhausted(job.attempt):
             return
         delay = self.tuning.policy.delay(job.attempt, found.retry_after_s)
-        said.later.append(domain.next_attempt(job, clock_now(), delay))
+        said.later.append(domain.next_attempt(job, domain.now_ms(), delay))
 
     async def _final(
         self,
@@ -241,7 +249,10 @@ class Worker:
         *,
         error: ErrorInfo | None = None,
         provider_id: str | None = None,
+        resent: bool = False,
     ) -> None:
-        done = domain.outcome(job, at=clock_now(), error=error, provider_id=provider_id)
+        done = domain.outcome(
+            job, at=clock_now(), error=error, provider_id=provider_id, resent=resent
+        )
         await self._records.submit(done)
         said.events.append(domain.status_event(job, done))

@@ -101,7 +101,7 @@ class Superseded:
 class TwoPhaseProvider(Provider, Protocol):
     """A provider whose send can stop just before the provider takes the message, so
     the worker can note "handing over now" (``Commit``) in the one moment from which
-    the provider has it: a worker killed after the note is known to have sent it."""
+    the provider may have it: a worker killed before the note is known not to have sent it."""
 
     async def send_committed(self, outbound: Outbound, commit: Commit) -> Outcome | Superseded: ...
 

@@ -9,7 +9,7 @@ pooled connection; ``classify`` turns what went wrong into an outcome:
 message is written without its ending dot, then ``commit`` is awaited (the worker
 notes the hand-over), then the dot is written; a server that loses the connection
 before the dot discards the message (RFC 5321, 4.1.1.4), so a worker killed before
-the note sends nothing, and one killed after it had the message taken.
+the note sends nothing, and one killed after it may have had the message taken.
 
 - 250 to ``DATA``: ``Sent`` (the server's queue id when its answer names one, else the
   ``Message-ID``, which ``idempotency_key`` fixes);
