@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Generator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -11,6 +12,9 @@ import pytest
 import pytest_asyncio
 
 from clarion_devtools.devstack import Stack, stack_env
+from clarion_devtools.fake_messaging import FakeMessaging
+from clarion_devtools.fake_push import FakeFcm
+from clarion_devtools.fake_push_apns import FakeApns
 from clarion_devtools.fake_push_kit import Tls, self_signed
 from clarion_devtools.helpers import random_ref
 from clarion_devtools.infra import InfraAddresses, repo_root
@@ -122,3 +126,24 @@ def dispatcher_url(stack: Stack) -> str:
 async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
         yield http
+
+
+@dataclass
+class Providers:
+    """Local FCM, APNs and messaging (Twilio, WhatsApp, custom) servers of one test."""
+
+    fcm: FakeFcm
+    apns: FakeApns
+    messaging: FakeMessaging
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def providers(push_tls: Tls) -> AsyncIterator[Providers]:
+    fcm = FakeFcm("clarion-e2e", push_tls)
+    apns = FakeApns(push_tls)
+    await fcm.server.start()
+    await apns.server.start()
+    async with FakeMessaging() as messaging:
+        yield Providers(fcm, apns, messaging)
+    await fcm.server.stop()
+    await apns.server.stop()

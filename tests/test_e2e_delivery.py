@@ -19,22 +19,19 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from clarion_devtools.devstack import Stack
-from clarion_devtools.fake_messaging import FakeMessaging
-from clarion_devtools.fake_push import FakeFcm, channel_metadata
-from clarion_devtools.fake_push_apns import FakeApns
-from clarion_devtools.fake_push_kit import Tls
+from clarion_devtools.fake_push import channel_metadata
 from clarion_devtools.helpers import random_ref, wait_until
 from clarion_devtools.smtpserver import Mailpit
 from clarion_shared.mongo import make_client
+
+from .conftest import Providers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -42,25 +39,6 @@ SEND = "/v3/campaigns/notifications/messages"
 BATCHES = "/v3/campaigns/notifications/batches"
 IMPORT = 1_000
 SENDER = "+15550000000"
-
-
-@dataclass
-class Providers:
-    fcm: FakeFcm
-    apns: FakeApns
-    messaging: FakeMessaging
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def providers(push_tls: Tls) -> AsyncIterator[Providers]:
-    fcm = FakeFcm("clarion-e2e", push_tls)
-    apns = FakeApns(push_tls)
-    await fcm.server.start()
-    await apns.server.start()
-    async with FakeMessaging() as messaging:
-        yield Providers(fcm, apns, messaging)
-    await fcm.server.stop()
-    await apns.server.stop()
 
 
 def number(i: int) -> str:

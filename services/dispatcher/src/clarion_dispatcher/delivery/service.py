@@ -237,6 +237,14 @@ class Worker:
     def _retry(self, job: DeliveryJob, channel: Channel, found: Retry, said: Said) -> None:
         if channel.circuit.failed(self.tuning.clock()):
             log.warning("delivery.circuit_open", channel=channel.config.key, code=found.code)
+        log.info(
+            "delivery.retry",
+            job_id=job.job_id,
+            channel=channel.config.key,
+            attempt=job.attempt,
+            code=found.code,
+            message=found.message[:200],
+        )
         if self.tuning.policy.exhausted(job.attempt):
             return
         delay = self.tuning.policy.delay(job.attempt, found.retry_after_s)
