@@ -4,8 +4,8 @@ Starts user-directory, dispatcher, the dispatcher's delivery workers (its ``deli
 role, a process of its own), webhook-emitter and api-gateway with the current
 environment (plus per-service overrides), waits until the gateway's ``/readyz`` is 200
 (which means Kafka, the database and the three other services are ready) and the
-delivery process's too, and stops them all on exit. ``python -m clarion_devtools.devstack`` prints the URLs and the dev
-app's key and runs until Ctrl-C.
+delivery process's too, and stops them all on exit. ``python -m clarion_devtools.devstack``
+prints the URLs and the dev app's key and runs until Ctrl-C.
 """
 
 from __future__ import annotations
