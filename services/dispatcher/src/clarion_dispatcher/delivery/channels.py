@@ -26,6 +26,7 @@ from clarion_shared.contracts.config_channels import ChannelConfig
 from clarion_shared.kafka import topic_partitions
 from clarion_shared.logging import get_logger
 
+from .domain import rate_limit
 from .limits import Circuit, TokenBucket
 from .providers import custom_http, email, push, sms, whatsapp
 from .providers.base import ConfigError, Provider
@@ -184,8 +185,6 @@ class Channels:
         return made
 
     def _make(self, config: ChannelConfig, held: Channel | None) -> Channel:
-        from .domain import rate_limit
-
         provider: Provider | None = None
         problem: str | None = None
         build = self._builders.get(config.channel_type)

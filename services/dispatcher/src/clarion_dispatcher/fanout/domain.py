@@ -172,11 +172,8 @@ def delivery_job(
 
 class ReceiverPlan(NamedTuple):
     """One receiver's part of a chunk: its records, feed items and jobs (channel order),
-    its result, and its failure event when it failed.
-
-    A named tuple: one is built per receiver on the fan-out's hot path, and a tuple is
-    cheaper to build than a frozen dataclass.
-    """
+    its result, and its failure event when it failed. A named tuple: one is built per
+    receiver on the hot path, and a tuple is cheaper to build than a frozen dataclass."""
 
     records: list[NotificationRecord]
     feed_items: list[FeedItem]
