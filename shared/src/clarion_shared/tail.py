@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from .kafka import topic_partitions
 from .logging import get_logger
@@ -104,16 +104,30 @@ class TopicTail:
     async def _run(self) -> None:
         consumer = self._consumer
         assert consumer is not None
-        while True:
-            try:
-                batches = await consumer.getmany(timeout_ms=1000)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("tail.fetch_failed", topic=self.topic, error=repr(exc))
-                await asyncio.sleep(0.5)
-                continue
-            for records in batches.values():
-                for record in records:
-                    if record.value:
-                        self._on_record(record.value)
+
+        def handle(record: ConsumerRecord[bytes, bytes]) -> None:
+            if record.value:
+                self._on_record(record.value)
+
+        await pump(consumer, self.topic, handle)
+
+
+async def pump(
+    consumer: AIOKafkaConsumer,
+    topic: str,
+    handle: Callable[[ConsumerRecord[bytes, bytes]], None],
+) -> None:
+    """Hand every record ``consumer`` fetches to ``handle``, until cancelled; a failed
+    fetch is logged and tried again half a second later."""
+    while True:
+        try:
+            batches = await consumer.getmany(timeout_ms=1000)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("tail.fetch_failed", topic=topic, error=repr(exc))
+            await asyncio.sleep(0.5)
+            continue
+        for records in batches.values():
+            for record in records:
+                handle(record)

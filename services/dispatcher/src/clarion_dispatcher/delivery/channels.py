@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from clarion_shared.contracts.config_channels import ChannelConfig
 from clarion_shared.kafka import topic_partitions
 from clarion_shared.logging import get_logger
+from clarion_shared.tail import pump
 
 from .domain import rate_limit
 from .limits import Circuit, TokenBucket
@@ -93,18 +94,7 @@ class ChannelConfigs:
             behind = {tp for tp in behind if await consumer.position(tp) < ends[tp]}
 
     async def _run(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            try:
-                batches = await consumer.getmany(timeout_ms=1000)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("channels.fetch_failed", topic=self.topic, error=repr(exc))
-                await asyncio.sleep(0.5)
-                continue
-            for records in batches.values():
-                for record in records:
-                    self.apply(record.key, record.value)
+        await pump(consumer, self.topic, lambda record: self.apply(record.key, record.value))
 
     async def stop(self) -> None:
         self.ready = False
