@@ -1,4 +1,7 @@
-"""The campaign repositories, run against the in-memory fakes and against Mongo (FerretDB)."""
+"""The campaign repositories, run against the in-memory fakes and against Mongo (FerretDB):
+among them, receivers settled in a chunk's report (a report and a settlement of one
+chunk, in either order, keep both; a repeat writes the same; only the chunks asked are
+read)."""
 
 from __future__ import annotations
 
@@ -12,14 +15,17 @@ from pymongo import AsyncMongoClient
 
 from clarion_gateway.campaigns.audience import AudienceLocks, RecipientRepository
 from clarion_gateway.campaigns.domain import Campaign, CampaignCounts, Recipient
-from clarion_gateway.campaigns.mongo import (
-    MongoAudienceLocks,
-    MongoCampaigns,
-    MongoCampaignTracking,
-    MongoRecipients,
-)
+from clarion_gateway.campaigns.mongo import MongoAudienceLocks, MongoCampaigns, MongoRecipients
 from clarion_gateway.campaigns.service import CampaignRepository
-from clarion_gateway.campaigns.tracking import ChunkReport, Mark, TrackingRepository
+from clarion_gateway.campaigns.tracking import (
+    ChunkReport,
+    Mark,
+    Settled,
+    Settlement,
+    TrackingRepository,
+    receiver_states,
+)
+from clarion_gateway.campaigns.tracking_mongo import MongoCampaignTracking
 from clarion_gateway.testing import (
     MemoryAudienceLocks,
     MemoryCampaigns,
@@ -244,3 +250,59 @@ async def test_marks_are_inserted_once_and_counted_per_kind_and_channel(store: S
     assert await store.tracking.marked("app", "cmp_1", "read", "*") == 1
     assert await store.tracking.marked("app", "cmp_1", "read", "ch") == 0
     assert await store.tracking.marked("app", "cmp_2", "delivered", "*") == 0
+
+
+def _pending_report(chunk: int, campaign_id: str = "cmp_1") -> ChunkReport:
+    return ChunkReport(
+        app_id="app",
+        campaign_id=campaign_id,
+        chunk=chunk,
+        at=100,
+        receivers=(
+            ReceiverState(uid=f"a{chunk}", status="sent"),
+            ReceiverState(uid=f"b{chunk}", status="pending"),
+            ReceiverState(uid=f"c{chunk}", status="pending"),
+        ),
+        channels=(ChannelTally(channel_type="email", channel_id="mail", sent=1, queued=2),),
+    )
+
+
+def _settlement(chunk: int, *states: ReceiverState, at: int = 200) -> Settlement:
+    return Settlement("app", "cmp_1", chunk, at, states)
+
+
+SENT_B = ReceiverState(uid="b0", status="sent")
+FAILED_C = ReceiverState(uid="c0", status="failed", code="ERR_PROVIDER", message="550 no")
+# A uid that is no safe field name (a dot, a dollar): stored all the same.
+ODD = ReceiverState(uid="$odd.uid", status="sent")
+
+
+# ---------------------------------------------------------------- settled receivers
+
+
+async def test_a_report_written_after_a_settlement_keeps_it(store: Store) -> None:
+    await store.tracking.settle([_settlement(0, SENT_B, ODD), _settlement(0, FAILED_C, at=210)])
+    [early] = await store.tracking.chunk_reports("app", "cmp_1", [0])
+    assert (early.receivers, early.channels, early.at) == ((), (), 0)
+    assert early.settled == (Settled(ODD, 200), Settled(SENT_B, 200), Settled(FAILED_C, 210))
+
+    await store.tracking.put_reports([_pending_report(0)])
+    await store.tracking.put_reports([_pending_report(0)])  # a replayed ChunkDispatched
+    [joined] = await store.tracking.reports("app", "cmp_1")
+    assert joined.receivers == _pending_report(0).receivers
+    assert joined.settled == early.settled
+    states = {uid: s.state.status for uid, s in receiver_states(joined).items()}
+    assert states == {"a0": "sent", "b0": "sent", "c0": "failed", "$odd.uid": "sent"}
+
+
+async def test_a_settlement_written_after_a_report_joins_it(store: Store) -> None:
+    await store.tracking.put_reports([_pending_report(0), _pending_report(1)])
+    await store.tracking.settle([_settlement(0, SENT_B)])
+    await store.tracking.settle([_settlement(0, SENT_B)])  # redelivered: the same
+    await store.tracking.settle([_settlement(1)])  # nothing settled: nothing written
+    found = {r.chunk: r for r in await store.tracking.chunk_reports("app", "cmp_1", [1, 0, 1])}
+    assert found[0].settled == (Settled(SENT_B, 200),)
+    assert found[1] == _pending_report(1)
+    assert [r.chunk for r in await store.tracking.chunk_reports("app", "cmp_1", [1])] == [1]
+    assert await store.tracking.chunk_reports("app", "cmp_1", [7]) == []
+    assert await store.tracking.chunk_reports("other", "cmp_1", [0]) == []

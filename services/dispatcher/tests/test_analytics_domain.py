@@ -86,7 +86,7 @@ def test_only_a_first_engagement_counts() -> None:
     assert facts_of(topic) == []
 
 
-def test_a_chunk_counts_other_channels_sent_and_every_channels_failures() -> None:
+def test_a_chunk_counts_every_channels_failures_and_no_sends() -> None:
     chunk = ChunkDispatched(
         event_id="c",
         chunk=0,
@@ -98,14 +98,16 @@ def test_a_chunk_counts_other_channels_sent_and_every_channels_failures() -> Non
             ChannelTally(channel_type="in_app", channel_id="feed", sent=2, failed=1),
             ChannelTally(channel_type="push", channel_id="fcm", sent=2, failed=1, queued=0),
             ChannelTally(channel_type="email", channel_id="ses", queued=2, failed=1),
+            ChannelTally(channel_type="sms", channel_id="twilio", queued=3),
         ],
         **BASE,
     )
     facts = {f.channel_id: f.counts for f in facts_of(chunk)}
-    # In-app sends are the feed items' (FeedItemSent): not counted twice.
+    # Sends are counted from each delivery's own event (FeedItemSent, DeliverySent),
+    # which names its user: never from a tally as well.
     assert facts == {
         "feed": Counts(failed=1),
-        "fcm": Counts(sent=2, failed=1),
+        "fcm": Counts(failed=1),
         "ses": Counts(failed=1),
     }
 

@@ -25,6 +25,7 @@ from clarion_shared.contracts.status import (
     ChannelTally,
     ChunkDispatched,
     DeliveryFailed,
+    DeliverySent,
     FeedItemDelivered,
     FeedItemEngaged,
     FeedItemRead,
@@ -43,7 +44,8 @@ QUERY = AnalyticsQuery(period="hour")
 
 def status_events(app: str, send: str, at: int) -> list[AnyStatusEvent]:
     """A campaign to 10 users on in-app and push, one unknown: 9 items, 6 delivered, 4
-    read, 3 engaged (and a second topic), push queued for 8 and sent for 1."""
+    read, 3 engaged (and a second topic), push queued for 9, then sent by its worker to
+    7 and failed for 2 (each delivery said once by the fan-out or by its worker)."""
     base: dict[str, Any] = {"app_id": app, "send_id": send, "mode": "campaign", "occurred_at": at}
     uids = [f"u{n}" for n in range(10)]
 
@@ -81,12 +83,14 @@ def status_events(app: str, send: str, at: int) -> list[AnyStatusEvent]:
             failed=1,
             channels=[
                 ChannelTally(channel_type="in_app", channel_id="feed", sent=9, failed=1),
-                ChannelTally(channel_type="push", channel_id="fcm", sent=1, failed=1, queued=8),
+                ChannelTally(channel_type="push", channel_id="fcm", failed=1, queued=9),
             ],
             template_id="tpl",
             **base,
         )
     )
+    events += [push_sent(base, uid) for uid in uids[:7]]
+    events += [push_failed(base, uid) for uid in uids[7:9]]
     events += [
         FeedItemDelivered(event_id=f"{send}-d-{u}", feed_item=item(u), **base) for u in uids[:6]
     ]
@@ -107,7 +111,37 @@ def status_events(app: str, send: str, at: int) -> list[AnyStatusEvent]:
     return events
 
 
-EXPECTED = {"sent": 10, "delivered": 6, "read": 4, "engaged": 3, "failed": 2}
+def push_sent(base: dict[str, Any], uid: str) -> DeliverySent:
+    """What the push worker says of a delivery the provider accepted."""
+    return DeliverySent(
+        event_id=f"{base['send_id']}-ps-{uid}",
+        uid=uid,
+        channel_type="push",
+        channel_id="fcm",
+        notification_id=f"n-{uid}",
+        template_id="tpl",
+        provider_id=f"fcm-{uid}",
+        **base,
+    )
+
+
+def push_failed(base: dict[str, Any], uid: str) -> DeliveryFailed:
+    """What the push worker says of a delivery that failed for good."""
+    return DeliveryFailed(
+        event_id=f"{base['send_id']}-pf-{uid}",
+        uid=uid,
+        channel_type="push",
+        channel_id="fcm",
+        notification_id=f"n-{uid}",
+        template_id="tpl",
+        error=ErrorInfo(code="ERR_INVALID_PUSH_TOKEN", message="UNREGISTERED"),
+        **base,
+    )
+
+
+# 10 receivers on 2 channels, each delivery once: in-app 9 sent and 1 failed; push 7
+# sent (by its worker), 1 failed at the fan-out and 2 at the worker.
+EXPECTED = {"sent": 16, "delivered": 6, "read": 4, "engaged": 3, "failed": 4}
 
 
 class Counter:
@@ -223,12 +257,21 @@ async def test_a_replayed_topic_counts_nothing_twice(
         app, "user", AnalyticsQuery(period="day"), repo=repo, now=now(), resource_id="u0"
     )
     assert user.totals.model_dump() == {
-        "sent": 1,
+        "sent": 2,
         "delivered": 1,
         "read": 1,
         "engaged": 1,
         "failed": 0,
     }
+    push = await service.report(
+        app,
+        "overview",
+        AnalyticsQuery(period="hour", dimension="channel", dimension_id="fcm"),
+        repo=repo,
+        now=now(),
+    )
+    assert (push.totals.sent, push.totals.failed) == (7, 3)
+    assert sum(EXPECTED[m] for m in ("sent", "failed")) == 10 * 2  # none missed or twice
     assert await repo.unapplied() == []
 
 

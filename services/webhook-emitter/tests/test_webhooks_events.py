@@ -84,11 +84,16 @@ def test_each_event_fires_its_trigger_with_its_data() -> None:
     assert webhook_events(cases[0][0])[0].data == ITEM
     assert webhook_events(engaged)[0].data == {**ITEM, "topic": "clicked"}
     assert webhook_events(failed)[0].data == {
+        "notificationId": "bat_1",
+        "deliveryId": "ntf-1",
+        "batchId": "bat_1",
+        "campaignId": None,
         "receiver": "ghost",
         "channelType": "in_app",
         "channelId": "ch-1",
-        "notificationId": "ntf-1",
+        "templateId": None,
         "error": {"code": "ERR_USER_NOT_FOUND", "message": "No such user."},
+        "failedAt": 100,
     }
     assert webhook_events(completed("batch"))[0].data == {
         "batchId": "bat_1",

@@ -29,15 +29,11 @@ from .campaigns.directory import PeerDirectory
 from .campaigns.finished import FinishedPublisher, KafkaFinishedPublisher
 from .campaigns.imports import ImportStorage
 from .campaigns.imports_mongo import mongo_import_storage
-from .campaigns.mongo import (
-    MongoAudienceLocks,
-    MongoCampaigns,
-    MongoCampaignTracking,
-    MongoRecipients,
-)
+from .campaigns.mongo import MongoAudienceLocks, MongoCampaigns, MongoRecipients
 from .campaigns.progress import CampaignEvents
 from .campaigns.service import CampaignRepository
 from .campaigns.tracking import TrackingRepository
+from .campaigns.tracking_mongo import MongoCampaignTracking
 from .campaigns.uploads import UploadSigner, signing_key
 from .categories.mongo import MongoCategories
 from .categories.service import CategoryRepository

@@ -1,7 +1,8 @@
 """The gateway's consumer of ``clarion.status`` for campaign progress: one consumer group
 (``<group id>.<topic>``), so each event is applied by one gateway process. Only the
 campaign events progress reads are parsed: a send to 10,000 says ~20,000 other things
-on this topic (each receiver's creation and feed item), which it never looks at."""
+on this topic (each receiver's creation and feed item, each worker's delivery), which
+it never looks at."""
 
 from __future__ import annotations
 
@@ -18,7 +19,13 @@ from .progress import StatusHandler
 _CAMPAIGN = b'"mode":"campaign"'
 _READ = tuple(
     f'"type":"{kind}"'.encode()
-    for kind in ("chunk_dispatched", "batch_completed", "feed_item_delivered", "feed_item_read")
+    for kind in (
+        "chunk_dispatched",
+        "receivers_settled",
+        "batch_completed",
+        "feed_item_delivered",
+        "feed_item_read",
+    )
 )
 
 

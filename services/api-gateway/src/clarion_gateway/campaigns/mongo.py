@@ -1,10 +1,8 @@
 """The campaigns' collections: ``campaigns`` (one document per ``{app_id}:{campaign_id}``),
 ``campaign_recipients`` (one per recipient, ``_id`` derived from campaign and uid, found
 by the top-level equality ``campaign_key``), ``campaign_locks`` (one per campaign
-whose audience is being changed; taken by an insert, so two holders never both win),
-and the tracking read model: ``campaign_reports`` (one per reported chunk) and
-``campaign_marks`` (one per delivered or read recipient and channel), both found by
-``campaign_key``.
+whose audience is being changed; taken by an insert, so two holders never both win).
+The tracking read model's are in ``tracking_mongo``.
 """
 
 from __future__ import annotations
@@ -13,12 +11,10 @@ import json
 from collections.abc import Sequence
 from typing import Any, cast
 
-from pymongo import ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from clarion_shared.contracts.status import ChannelTally, ReceiverState
 from clarion_shared.ids import derive_id
 from clarion_shared.mongo import Document, create_index_best_effort
 
@@ -30,17 +26,17 @@ from .domain import (
     CampaignStatus,
     Recipient,
 )
-from .tracking import ChunkReport, Mark, MarkKind
 
 # Documents written per bulk request.
 _WRITE_BATCH = 1000
+
 # Recipients per page of an audience, and about how many bytes of variables.
 _PAGE = 1000
 _PAGE_BYTES = 4 * 1024 * 1024
 DUPLICATE_KEY = 11000
 
 
-async def _insert_new(col: AsyncCollection[Document], docs: Sequence[Document]) -> None:
+async def insert_new(col: AsyncCollection[Document], docs: Sequence[Document]) -> None:
     """Insert ``docs``, leaving those whose ``_id`` is there already as they are."""
     for start in range(0, len(docs), _WRITE_BATCH):
         try:
@@ -51,7 +47,7 @@ async def _insert_new(col: AsyncCollection[Document], docs: Sequence[Document]) 
                 raise
 
 
-def _key(app_id: str, campaign_id: str) -> str:
+def campaign_key(app_id: str, campaign_id: str) -> str:
     return f"{app_id}:{campaign_id}"
 
 
@@ -64,7 +60,7 @@ def _status(value: Any) -> CampaignStatus:
 
 def _doc(c: Campaign, revision: int) -> Document:
     return {
-        "_id": _key(c.app_id, c.campaign_id),
+        "_id": campaign_key(c.app_id, c.campaign_id),
         "app_id": c.app_id,
         "campaign_id": c.campaign_id,
         "name": c.name,
@@ -147,7 +143,7 @@ class MongoCampaigns:
         return True
 
     async def get(self, app_id: str, campaign_id: str) -> Campaign | None:
-        doc = await self._col.find_one({"_id": _key(app_id, campaign_id)})
+        doc = await self._col.find_one({"_id": campaign_key(app_id, campaign_id)})
         return _campaign(doc) if doc else None
 
     async def list_for_app(self, app_id: str) -> list[Campaign]:
@@ -155,14 +151,20 @@ class MongoCampaigns:
 
     async def replace(self, campaign: Campaign) -> bool:
         result = await self._col.replace_one(
-            {"_id": _key(campaign.app_id, campaign.campaign_id), "revision": campaign.revision},
+            {
+                "_id": campaign_key(campaign.app_id, campaign.campaign_id),
+                "revision": campaign.revision,
+            },
             _doc(campaign, campaign.revision + 1),
         )
         return result.matched_count == 1
 
     async def delete(self, campaign: Campaign) -> bool:
         result = await self._col.delete_one(
-            {"_id": _key(campaign.app_id, campaign.campaign_id), "revision": campaign.revision}
+            {
+                "_id": campaign_key(campaign.app_id, campaign.campaign_id),
+                "revision": campaign.revision,
+            }
         )
         return result.deleted_count == 1
 
@@ -257,7 +259,7 @@ class MongoRecipients:
             docs += [
                 {
                     "_id": derive_id(app_id, campaign_id, "page", page[0].uid),
-                    "campaign_key": _key(app_id, campaign_id),
+                    "campaign_key": campaign_key(app_id, campaign_id),
                     "app_id": app_id,
                     "campaign_id": campaign_id,
                     "recipients": json.dumps(
@@ -266,14 +268,14 @@ class MongoRecipients:
                 }
                 for page in _pages(fresh)
             ]
-        await _insert_new(self._col, docs)
+        await insert_new(self._col, docs)
 
     async def list(self, app_id: str, campaign_id: str) -> list[Recipient]:
-        cursor = self._col.find({"campaign_key": _key(app_id, campaign_id)})
+        cursor = self._col.find({"campaign_key": campaign_key(app_id, campaign_id)})
         return [r async for doc in cursor for r in _recipients_of(doc)]
 
     async def delete_all(self, app_id: str, campaign_id: str) -> None:
-        await self._col.delete_many({"campaign_key": _key(app_id, campaign_id)})
+        await self._col.delete_many({"campaign_key": campaign_key(app_id, campaign_id)})
 
 
 class MongoAudienceLocks:
@@ -289,7 +291,11 @@ class MongoAudienceLocks:
     async def acquire(
         self, app_id: str, campaign_id: str, holder: str, now: int, lease_s: int
     ) -> bool:
-        lock = {"_id": _key(app_id, campaign_id), "holder": holder, "expires_at": now + lease_s}
+        lock = {
+            "_id": campaign_key(app_id, campaign_id),
+            "holder": holder,
+            "expires_at": now + lease_s,
+        }
         try:
             await self._col.insert_one(lock)
             return True
@@ -309,71 +315,4 @@ class MongoAudienceLocks:
         return True
 
     async def release(self, app_id: str, campaign_id: str, holder: str) -> None:
-        await self._col.delete_one({"_id": _key(app_id, campaign_id), "holder": holder})
-
-
-def _report_doc(r: ChunkReport) -> Document:
-    return {
-        "_id": derive_id(r.app_id, r.campaign_id, "chunk", str(r.chunk)),
-        "campaign_key": _key(r.app_id, r.campaign_id),
-        "app_id": r.app_id,
-        "campaign_id": r.campaign_id,
-        "chunk": r.chunk,
-        "at": r.at,
-        "receivers": [s.model_dump(exclude_none=True) for s in r.receivers],
-        "channels": [t.model_dump() for t in r.channels],
-    }
-
-
-def _report(doc: Document) -> ChunkReport:
-    return ChunkReport(
-        app_id=doc["app_id"],
-        campaign_id=doc["campaign_id"],
-        chunk=int(doc["chunk"]),
-        at=int(doc["at"]),
-        receivers=tuple(ReceiverState.model_validate(r) for r in doc.get("receivers") or []),
-        channels=tuple(ChannelTally.model_validate(t) for t in doc.get("channels") or []),
-    )
-
-
-class MongoCampaignTracking:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._reports = db["campaign_reports"]
-        self._marks = db["campaign_marks"]
-
-    async def start(self) -> None:
-        await create_index_best_effort(self._reports, "campaign_key")
-        await create_index_best_effort(self._marks, "campaign_key")
-
-    async def stop(self) -> None:
-        return None
-
-    async def put_reports(self, reports: Sequence[ChunkReport]) -> None:
-        if reports:
-            docs = [_report_doc(r) for r in reports]
-            await self._reports.bulk_write(
-                [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False
-            )
-
-    async def reports(self, app_id: str, campaign_id: str) -> list[ChunkReport]:
-        cursor = self._reports.find({"campaign_key": _key(app_id, campaign_id)})
-        return sorted([_report(doc) async for doc in cursor], key=lambda r: r.chunk)
-
-    async def mark(self, marks: Sequence[Mark]) -> None:
-        docs = [
-            {
-                "_id": derive_id(m.app_id, m.campaign_id, m.uid, m.channel_id, m.kind),
-                "campaign_key": _key(m.app_id, m.campaign_id),
-                "kind": m.kind,
-                "channel_id": m.channel_id,
-                "uid": m.uid,
-                "at": m.at,
-            }
-            for m in marks
-        ]
-        await _insert_new(self._marks, docs)
-
-    async def marked(self, app_id: str, campaign_id: str, kind: MarkKind, channel_id: str) -> int:
-        return await self._marks.count_documents(
-            {"campaign_key": _key(app_id, campaign_id), "kind": kind, "channel_id": channel_id}
-        )
+        await self._col.delete_one({"_id": campaign_key(app_id, campaign_id), "holder": holder})

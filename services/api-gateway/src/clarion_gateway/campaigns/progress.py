@@ -2,8 +2,11 @@
 dispatcher decides (API.md: the dispatcher decides completion, the gateway reflects it).
 
 Chunk counts are set per chunk, the completion is applied once (it needs ``sending``),
-chunk reports are stored under derived ids and delivered or read marks inserted once
-(``tracking``), so a redelivered or replayed event changes nothing. A campaign the
+chunk reports are stored under derived ids, receivers settled later kept beside them,
+and delivered or read marks inserted once (``tracking``), so a redelivered or replayed
+event changes nothing. A chunk's counts are those of its receivers' states, reported
+and settled (``tracking.chunk_counts``), read back after they are written: a settled
+failure moves from the chunk's sent to its failed, whichever event came first. A campaign the
 completion made final is announced (``finished``) each time the completion is applied,
 a redelivered one too, under the same event id.
 """
@@ -11,7 +14,7 @@ a redelivered one too, under the same event id.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 from clarion_shared.contracts.status import (
@@ -20,6 +23,7 @@ from clarion_shared.contracts.status import (
     ChunkDispatched,
     FeedItemDelivered,
     FeedItemRead,
+    ReceiversSettled,
 )
 from clarion_shared.logging import get_logger
 from clarion_shared.public.feed import FeedItemPublic
@@ -27,7 +31,15 @@ from clarion_shared.public.feed import FeedItemPublic
 from .domain import Campaign, CampaignNotFound, chunk_dispatched, finished, with_engagement
 from .finished import FinishedPublisher, finished_event
 from .service import CampaignRepository, change_campaign
-from .tracking import WHOLE_CAMPAIGN, ChunkReport, Mark, MarkKind, TrackingRepository
+from .tracking import (
+    WHOLE_CAMPAIGN,
+    ChunkReport,
+    Mark,
+    MarkKind,
+    Settlement,
+    TrackingRepository,
+    chunk_counts,
+)
 
 log = get_logger(__name__)
 
@@ -46,10 +58,23 @@ class CampaignEvents(Protocol):
         ...
 
 
-def progressed(campaign: Campaign, events: Sequence[AnyStatusEvent]) -> Campaign:
+ChunkCounts = Mapping[int, tuple[int, int]]
+"""(sent, failed) per chunk, from the chunks' receiver states as stored."""
+
+
+def progressed(
+    campaign: Campaign, events: Sequence[AnyStatusEvent], counts: ChunkCounts | None = None
+) -> Campaign:
+    """``campaign`` after ``events``; a chunk's counts from ``counts`` when known (its
+    receivers' states), else from its ``ChunkDispatched``."""
+    counts = counts or {}
     for event in events:
-        if isinstance(event, ChunkDispatched):
-            campaign = chunk_dispatched(campaign, event.chunk, event.sent, event.failed)
+        if isinstance(event, ChunkDispatched | ReceiversSettled):
+            found = counts.get(event.chunk)
+            if found is None and isinstance(event, ChunkDispatched):
+                found = (event.sent, event.failed)
+            if found is not None:
+                campaign = chunk_dispatched(campaign, event.chunk, *found)
         elif isinstance(event, BatchCompleted):
             campaign = finished(
                 campaign,
@@ -75,6 +100,17 @@ def report_of(event: ChunkDispatched) -> ChunkReport | None:
     )
 
 
+def settlement_of(event: ReceiversSettled) -> Settlement:
+    """The event's receivers that are final (one still pending would move nothing)."""
+    return Settlement(
+        app_id=event.app_id,
+        campaign_id=event.send_id,
+        chunk=event.chunk,
+        at=event.occurred_at,
+        receivers=tuple(r for r in event.receivers if r.status != "pending"),
+    )
+
+
 def marks_of(event: FeedItemDelivered | FeedItemRead) -> list[Mark]:
     """A delivered or read item's marks: on its channel, and for the campaign."""
     item = FeedItemPublic.model_validate(event.feed_item)
@@ -85,7 +121,7 @@ def marks_of(event: FeedItemDelivered | FeedItemRead) -> list[Mark]:
     ]
 
 
-_TRACKED = (ChunkDispatched, BatchCompleted, FeedItemDelivered, FeedItemRead)
+_TRACKED = (ChunkDispatched, ReceiversSettled, BatchCompleted, FeedItemDelivered, FeedItemRead)
 
 
 async def apply_status(
@@ -94,11 +130,13 @@ async def apply_status(
     announcer: FinishedPublisher,
     events: Sequence[AnyStatusEvent],
 ) -> None:
-    """Apply one fetch of status events: the chunks' reports and the feed items' marks
-    first (so a campaign shown final has its recipients' states), then one save per
-    campaign they concern, and the announcement of each campaign they completed."""
+    """Apply one fetch of status events: the chunks' reports, the receivers settled and
+    the feed items' marks first (so a campaign shown final has its recipients' states),
+    then one save per campaign they concern, and the announcement of each campaign they
+    completed."""
     by_campaign: dict[tuple[str, str], list[AnyStatusEvent]] = {}
     reports: list[ChunkReport] = []
+    settlements: list[Settlement] = []
     marks: list[Mark] = []
     for event in events:
         if event.mode != "campaign" or not isinstance(event, _TRACKED):
@@ -107,19 +145,25 @@ async def apply_status(
         if isinstance(event, ChunkDispatched):
             report = report_of(event)
             reports += [report] if report is not None else []
+        elif isinstance(event, ReceiversSettled):
+            settlements.append(settlement_of(event))
         elif isinstance(event, FeedItemDelivered | FeedItemRead):
             marks += marks_of(event)
-    await asyncio.gather(tracking.put_reports(reports), tracking.mark(marks))
+    await asyncio.gather(_store(tracking, reports, settlements), tracking.mark(marks))
     marked = {(m.app_id, m.campaign_id) for m in marks}
     for (app_id, campaign_id), own in by_campaign.items():
         engaged = None
         if (app_id, campaign_id) in marked:
             engaged = await _engaged(tracking, app_id, campaign_id)
+        counts = await _chunk_counts(tracking, app_id, campaign_id, own)
 
         def change(
-            c: Campaign, own: list[AnyStatusEvent] = own, engaged: tuple[int, int] | None = engaged
+            c: Campaign,
+            own: list[AnyStatusEvent] = own,
+            engaged: tuple[int, int] | None = engaged,
+            counts: ChunkCounts = counts,
         ) -> Campaign:
-            c = progressed(c, own)
+            c = progressed(c, own, counts)
             return c if engaged is None else with_engagement(c, *engaged)
 
         try:
@@ -130,6 +174,32 @@ async def apply_status(
         completions = [e for e in own if isinstance(e, BatchCompleted)]
         if completions:
             await _completed(announcer, campaign, completions[-1])
+
+
+async def _store(
+    tracking: TrackingRepository, reports: Sequence[ChunkReport], settlements: Sequence[Settlement]
+) -> None:
+    """Reports, then settlements: one after the other, as both may create a chunk's
+    document (and either order ends in the same states)."""
+    await tracking.put_reports(reports)
+    await tracking.settle(settlements)
+
+
+async def _chunk_counts(
+    tracking: TrackingRepository, app_id: str, campaign_id: str, events: Sequence[AnyStatusEvent]
+) -> ChunkCounts:
+    """The counts of the chunks ``events`` reported or settled, from their states now
+    stored (the others are not read)."""
+    chunks = [
+        e.chunk
+        for e in events
+        if isinstance(e, ReceiversSettled)
+        or (isinstance(e, ChunkDispatched) and e.receivers is not None)
+    ]
+    if not chunks:
+        return {}
+    found = await tracking.chunk_reports(app_id, campaign_id, chunks)
+    return {report.chunk: chunk_counts(report) for report in found}
 
 
 async def _completed(

@@ -4,12 +4,18 @@ model the gateway keeps from ``clarion.status`` (API.md: Finality, Campaigns).
 The dispatcher says what became of a campaign chunk's receivers in its
 ``ChunkDispatched`` (each receiver's state, each channel's tally); the gateway stores
 that report as it is (one document per chunk, its id derived from the chunk, so a
-replayed event writes the same document). Feed items marked delivered or read leave a
+replayed event writes the same document). The tracker's ``ReceiversSettled`` says
+which of a chunk's pending receivers are final now (a delivery worker sent or failed
+what was queued); the gateway keeps those beside the report, in the same document, in
+bulk per event. One rule joins the two, whatever order they come in (the workers'
+events may overtake the fan-out's ``ChunkDispatched``): a receiver moves from pending
+to a final state only, never back (``receiver_states``). Feed items marked delivered or read leave a
 mark per (recipient, channel) and one per recipient for the whole campaign, inserted
 once; the campaign's ``deliveredCount`` and ``readCount`` are the marks counted when
 events arrive, so a replay counts nothing twice. Reads join the reports with the
 audience: a recipient is ``pending`` until its chunk is reported, then ``processing``
-while a delivery waits for a worker, ``completed`` (sent) or ``failed``.
+while a delivery waits for a worker, ``completed`` (sent) or ``failed``, as reported or
+as settled since.
 """
 
 from __future__ import annotations
@@ -39,6 +45,14 @@ _SHOWN: dict[str, RecipientStatus] = {
 
 
 @dataclass(frozen=True)
+class Settled:
+    """One receiver of a chunk final at ``at``, after its report said pending."""
+
+    state: ReceiverState
+    at: int
+
+
+@dataclass(frozen=True)
 class ChunkReport:
     """What the dispatcher reported of one chunk of a campaign's send."""
 
@@ -48,6 +62,20 @@ class ChunkReport:
     at: int
     receivers: tuple[ReceiverState, ...]
     channels: tuple[ChannelTally, ...]
+    # The chunk's receivers settled since (``ReceiversSettled``), by uid: kept when a
+    # report of the chunk is written again.
+    settled: tuple[Settled, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What one ``ReceiversSettled`` says of a campaign chunk: receivers final now."""
+
+    app_id: str
+    campaign_id: str
+    chunk: int
+    at: int
+    receivers: tuple[ReceiverState, ...]
 
 
 @dataclass(frozen=True)
@@ -65,10 +93,23 @@ class Mark:
 
 class TrackingRepository(Resource, Protocol):
     async def put_reports(self, reports: Sequence[ChunkReport]) -> None:
-        """Store each report under its chunk's derived id (a repeat writes the same)."""
+        """Store each report under its chunk's derived id (a repeat writes the same);
+        the receivers settled in that chunk already stay settled."""
+        ...
+
+    async def settle(self, settlements: Sequence[Settlement]) -> None:
+        """Keep each settlement's receivers as settled in their chunk (its report may
+        come later); a receiver settled again (a redelivered event) is written again."""
         ...
 
     async def reports(self, app_id: str, campaign_id: str) -> list[ChunkReport]: ...
+
+    async def chunk_reports(
+        self, app_id: str, campaign_id: str, chunks: Sequence[int]
+    ) -> list[ChunkReport]:
+        """The campaign's reports of those chunks (by their derived ids), in any order;
+        a chunk only settled so far reads as a report without receivers."""
+        ...
 
     async def mark(self, marks: Sequence[Mark]) -> None:
         """Insert the marks; one already there is left as it is."""
@@ -90,11 +131,34 @@ class RecipientState:
     message: str | None = None
 
 
+def receiver_states(report: ChunkReport) -> dict[str, Settled]:
+    """The chunk's receivers, each with its state and since when: as reported, a
+    pending one replaced by its settled state. A final state is never changed (a
+    settled one is not changed back to pending by its chunk's report, read later)."""
+    states = {r.uid: Settled(r, report.at) for r in report.receivers}
+    for settled in report.settled:
+        current = states.get(settled.state.uid)
+        if settled.state.status != "pending" and (
+            current is None or current.state.status == "pending"
+        ):
+            states[settled.state.uid] = settled
+    return states
+
+
+def chunk_counts(report: ChunkReport) -> tuple[int, int]:
+    """(sent, failed) of a chunk as the campaign counts them, as the dispatcher's
+    ``ChunkDispatched`` does: its final failures, and the others (sent, or dispatched
+    with a delivery still queued)."""
+    states = receiver_states(report)
+    failed = sum(1 for s in states.values() if s.state.status == "failed")
+    return len(states) - failed, failed
+
+
 def recipient_states(reports: Sequence[ChunkReport]) -> dict[str, RecipientState]:
     return {
-        r.uid: RecipientState(_SHOWN[r.status], report.at, r.code, r.message)
+        uid: RecipientState(_SHOWN[s.state.status], s.at, s.state.code, s.state.message)
         for report in reports
-        for r in report.receivers
+        for uid, s in receiver_states(report).items()
     }
 
 

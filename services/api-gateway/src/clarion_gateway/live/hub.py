@@ -23,6 +23,7 @@ from clarion_shared.contracts.status import (
     ChunkDispatched,
     FeedItemDelivered,
     FeedItemRead,
+    ReceiversSettled,
 )
 from clarion_shared.logging import get_logger
 from clarion_shared.tail import FETCH_MAX_WAIT_MS, TopicTail
@@ -32,12 +33,14 @@ log = get_logger(__name__)
 SendKey = tuple[str, str]
 """(app id, send id): a batch's id, or a campaign's (its events' ``send_id``)."""
 
-# The events that change what a snapshot shows: a chunk's outcomes, a delivered or read
-# item (the counts), the dispatcher's decision and the campaign's final status.
+# The events that change what a snapshot shows: a chunk's outcomes, receivers settled
+# by the delivery workers, a delivered or read item (the counts), the dispatcher's
+# decision and the campaign's final status.
 _PROGRESS = tuple(
     model.model_fields["type"].default
     for model in (
         ChunkDispatched,
+        ReceiversSettled,
         BatchCompleted,
         CampaignFinished,
         FeedItemDelivered,

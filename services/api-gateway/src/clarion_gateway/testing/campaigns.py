@@ -11,7 +11,7 @@ from clarion_shared.contracts.status import AnyStatusEvent, CampaignFinished
 
 from ..campaigns.domain import Campaign, Recipient
 from ..campaigns.progress import StatusHandler
-from ..campaigns.tracking import ChunkReport, Mark, MarkKind
+from ..campaigns.tracking import ChunkReport, Mark, MarkKind, Settled, Settlement
 
 
 class MemoryCampaigns:
@@ -109,10 +109,30 @@ class MemoryCampaignTracking:
 
     async def put_reports(self, reports: Sequence[ChunkReport]) -> None:
         for r in reports:
-            self.chunks[(r.app_id, r.campaign_id, r.chunk)] = r
+            kept = self.chunks.get((r.app_id, r.campaign_id, r.chunk))
+            self.chunks[(r.app_id, r.campaign_id, r.chunk)] = replace(
+                r, settled=kept.settled if kept is not None else ()
+            )
+
+    async def settle(self, settlements: Sequence[Settlement]) -> None:
+        for s in settlements:
+            if not s.receivers:
+                continue
+            key = (s.app_id, s.campaign_id, s.chunk)
+            kept = self.chunks.get(key) or ChunkReport(s.app_id, s.campaign_id, s.chunk, 0, (), ())
+            settled = {one.state.uid: one for one in kept.settled}
+            settled.update((state.uid, Settled(state, s.at)) for state in s.receivers)
+            ordered = tuple(sorted(settled.values(), key=lambda one: one.state.uid))
+            self.chunks[key] = replace(kept, settled=ordered)
 
     async def reports(self, app_id: str, campaign_id: str) -> list[ChunkReport]:
         return [r for k, r in sorted(self.chunks.items()) if k[:2] == (app_id, campaign_id)]
+
+    async def chunk_reports(
+        self, app_id: str, campaign_id: str, chunks: Sequence[int]
+    ) -> list[ChunkReport]:
+        found = (self.chunks.get((app_id, campaign_id, chunk)) for chunk in dict.fromkeys(chunks))
+        return [r for r in found if r is not None]
 
     async def mark(self, marks: Sequence[Mark]) -> None:
         for m in marks:

@@ -16,6 +16,7 @@ from clarion_shared.contracts.status import (
     AnyStatusEvent,
     ChunkDispatched,
     DeliveryFailed,
+    DeliverySent,
     FeedItemDelivered,
     FeedItemEngaged,
     FeedItemRead,
@@ -36,6 +37,7 @@ _COUNTED = tuple(
         FeedItemDelivered,
         FeedItemRead,
         FeedItemEngaged,
+        DeliverySent,
         DeliveryFailed,
         ChunkDispatched,
     )

@@ -3,17 +3,18 @@ documents a fact lands in, and the UTC buckets (hour, day, ISO week, month).
 
 A delivery is one receiver on one channel. Each count comes from exactly one event:
 
-- ``sent``: an in-app delivery from its ``FeedItemSent`` (which names the user and the
-  template); another channel's from its chunk's ``ChunkDispatched`` tally, whose
-  ``in_app`` entry is left out (the feed items count those). The tally names the
-  template but no user: other channels' sends count for the app, campaign, template
-  and channel.
+- ``sent``: from the delivery's own event, which names the user, the channel and the
+  template: an in-app delivery's ``FeedItemSent``, another channel's ``DeliverySent``
+  (its worker's: the provider accepted it). A chunk's ``ChunkDispatched`` tallies count
+  no sends: the fan-out sends in-app items only (said by their feed items), and what
+  it queued for a worker is not sent yet (the worker says it, once).
 - ``delivered``, ``read``: ``FeedItemDelivered``, ``FeedItemRead`` (one per item).
 - ``engaged``: ``FeedItemEngaged`` with ``first_engagement`` only.
 - ``failed``: a fan-out failure per channel from the chunk's tallies; its
   ``DeliveryFailed`` (one per receiver, no channel) counts for that user alone. A
-  ``DeliveryFailed`` naming a channel (a delivery failing after the fan-out, which no
-  tally counted) counts everywhere.
+  ``DeliveryFailed`` naming a channel (a worker's: a queued delivery that failed for
+  good, which no tally counted, as the tallies count queued ones apart) counts
+  everywhere.
 
 Failure events name the send's template (events published before they did count for
 no template).
@@ -33,6 +34,7 @@ from clarion_shared.contracts.status import (
     AnyStatusEvent,
     ChunkDispatched,
     DeliveryFailed,
+    DeliverySent,
     FeedItemDelivered,
     FeedItemEngaged,
     FeedItemRead,
@@ -113,13 +115,11 @@ def _feed_fact(event: AnyStatusEvent, item: JsonObject, counts: Counts) -> Fact:
 
 def _tally_facts(event: ChunkDispatched) -> Iterator[Fact]:
     for tally in event.channels:
-        sent = tally.sent if tally.channel_type != IN_APP else 0
-        counts = Counts(sent=sent, failed=tally.failed)
-        if counts.nonzero():
+        if tally.failed:
             yield Fact(
                 app_id=event.app_id,
                 at=event.occurred_at,
-                counts=counts,
+                counts=Counts(failed=tally.failed),
                 campaign_id=_campaign(event),
                 template_id=event.template_id,
                 channel_id=tally.channel_id,
@@ -127,11 +127,11 @@ def _tally_facts(event: ChunkDispatched) -> Iterator[Fact]:
             )
 
 
-def _failure_fact(event: DeliveryFailed) -> Fact:
+def _delivery_fact(event: DeliverySent | DeliveryFailed, counts: Counts) -> Fact:
     return Fact(
         app_id=event.app_id,
         at=event.occurred_at,
-        counts=Counts(failed=1),
+        counts=counts,
         campaign_id=_campaign(event),
         template_id=event.template_id,
         channel_id=event.channel_id,
@@ -152,8 +152,10 @@ def facts_of(event: AnyStatusEvent) -> list[Fact]:
             return [_feed_fact(event, event.feed_item, Counts(read=1))]
         case FeedItemEngaged(first_engagement=True):
             return [_feed_fact(event, event.feed_item, Counts(engaged=1))]
+        case DeliverySent() if event.channel_type != IN_APP:  # in-app: its feed item's
+            return [_delivery_fact(event, Counts(sent=1))]
         case DeliveryFailed():
-            return [_failure_fact(event)]
+            return [_delivery_fact(event, Counts(failed=1))]
         case ChunkDispatched():
             return list(_tally_facts(event))
     return []

@@ -10,6 +10,25 @@ drops it, as the Standard Webhooks spec says.
 The campaign triggers carry the campaign object, which the gateway owns: they come from
 the gateway's ``CampaignFinished`` (``partially_failed`` counts as completed).
 ``after_webhook_disabled`` is the emitter's own (``deliveries.service``).
+
+The delivery triggers come from the delivery workers' events, one per delivery (one
+receiver on one channel): ``after_push_notification_sent`` from a ``DeliverySent`` on a
+``push`` channel (the other channel types have no trigger for a send), and
+``after_delivery_failed`` from a ``DeliveryFailed``: a worker's (final failures only:
+a retry says nothing), or the fan-out's for a receiver that failed on every channel
+(``deliveryId``, ``channelType`` and ``channelId`` null). Their ``data`` names ids as a
+feed item and a push notification do:
+
+- ``notificationId``: the send's id (a realtime send's ``notificationId``, a batch's
+  ``batchId``, a campaign's ``campaignId``); ``batchId``, ``campaignId``: the send's id
+  when it is one, else null;
+- ``deliveryId``: the delivery's id, derived from the send, the receiver and the channel
+  (what a custom channel's POST and a push message's data carry);
+- ``receiver`` (the uid), ``channelType``, ``channelId``, ``templateId``;
+- ``after_push_notification_sent`` also: ``id`` (the push notification's id, as ``GET
+  .../push-notifications/{id}`` takes it: its ``deliveryId``), ``providerId`` (the
+  provider's message id, or null), ``attempts`` (provider calls it took), ``sentAt``;
+- ``after_delivery_failed`` also: ``error`` (``{code, message}``), ``failedAt``.
 """
 
 from __future__ import annotations
@@ -25,6 +44,7 @@ from clarion_shared.contracts.status import (
     CampaignFinished,
     ChunkDispatched,
     DeliveryFailed,
+    DeliverySent,
     FeedItemDelivered,
     FeedItemEngaged,
     FeedItemRead,
@@ -92,13 +112,20 @@ def _trigger_and_data(event: AnyStatusEvent) -> tuple[str, JsonObject] | None:
             return _FEED_TRIGGERS[type(event)], event.feed_item
         case FeedItemEngaged():
             return "after_feed_item_engaged", {**event.feed_item, "topic": event.topic}
+        case DeliverySent(channel_type="push"):
+            sent: JsonObject = {
+                "id": event.notification_id,
+                **_delivery(event),
+                "providerId": event.provider_id,
+                "attempts": event.attempts,
+                "sentAt": event.occurred_at,
+            }
+            return "after_push_notification_sent", sent
         case DeliveryFailed():
             failed: JsonObject = {
-                "receiver": event.uid,
-                "channelType": event.channel_type,
-                "channelId": event.channel_id,
-                "notificationId": event.notification_id,
+                **_delivery(event),
                 "error": {"code": event.error.code, "message": event.error.message},
+                "failedAt": event.occurred_at,
             }
             return "after_delivery_failed", failed
         case BatchCompleted(mode="batch"):
@@ -121,6 +148,20 @@ def _trigger_and_data(event: AnyStatusEvent) -> tuple[str, JsonObject] | None:
             return trigger, event.campaign
         case _:
             return None
+
+
+def _delivery(event: DeliverySent | DeliveryFailed) -> JsonObject:
+    """The ids of one delivery (its receiver on its channel) and of its send."""
+    return {
+        "notificationId": event.send_id,
+        "deliveryId": event.notification_id,
+        "batchId": event.send_id if event.mode == "batch" else None,
+        "campaignId": event.send_id if event.mode == "campaign" else None,
+        "receiver": event.uid,
+        "channelType": event.channel_type,
+        "channelId": event.channel_id,
+        "templateId": event.template_id,
+    }
 
 
 def body(event: WebhookEvent, webhook_id: str) -> bytes:
