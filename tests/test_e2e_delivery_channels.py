@@ -167,6 +167,15 @@ async def test_whatsapp_custom_and_email_deliver_and_a_missing_contact_point_fai
         "+15551230001": 1,
         "+15551230002": 1,
     }
+
+    # The sends listing shows the send final once its deliveries ended.
+    async def listed_final() -> dict[str, Any] | None:
+        page = await client.get("/v3/campaigns/notifications", headers=auth)
+        [entry] = [e for e in page.json()["data"] if e["id"] == notification_id]
+        return entry if entry["status"] != "dispatching" else None
+
+    entry = await wait_until(listed_final, timeout_s=30, interval_s=0.3, what="a final entry")
+    assert (entry["status"], entry["sent"], entry["pending"]) == ("completed", 3, 0)
     hooks = [r for r in messaging.accepted("custom") if r.fields.get("notificationId")]
     assert sorted(r.fields["receiver"] for r in hooks) == sorted([both, no_email, no_number])
     await mailpit.wait_for_count(2)

@@ -15,10 +15,13 @@ from clarion_devtools.helpers import random_ref
 from clarion_dispatcher.delivery.models import DeliveryOutcome
 from clarion_dispatcher.delivery.mongo import MongoDeliveries
 from clarion_dispatcher.delivery.service import DeliveryLog
+from clarion_dispatcher.notifications.delivered import DeliveredRecords
 from clarion_dispatcher.notifications.models import NotificationRecord
 from clarion_dispatcher.notifications.service import get_notification
+from clarion_dispatcher.sends.service import refresh_realtime
 from clarion_dispatcher.testing import InMemoryNotifications
 from clarion_dispatcher.testing.deliveries import InMemoryDeliveries
+from clarion_dispatcher.testing.sends import InMemorySends
 from clarion_shared.contracts.base import ErrorInfo
 
 
@@ -153,3 +156,22 @@ async def test_a_notification_shows_each_delivery_as_its_worker_recorded_it() ->
     assert states["email"].attempts == 2
     assert (states["push"].status, states["push"].code) == ("failed", "ERR_INVALID_PUSH_TOKEN")
     assert states["sms"].status == "queued"
+
+
+async def test_a_realtime_sends_entry_follows_its_deliveries() -> None:
+    sends = InMemorySends()
+    notifications = InMemoryNotifications(sends=sends)
+    await notifications.add_many([record("u1", "in_app", "sent"), record("u1", "email", "queued")])
+    [entry] = sends.entries.values()
+    assert (entry.status, entry.pending) == ("dispatching", 1)
+    deliveries = InMemoryDeliveries()
+    failed = ErrorInfo(code="SMTP_550", message="no such mailbox")
+    await deliveries.record([outcome("u1-email", status="failed", error=failed)])
+    delivered = DeliveredRecords(notifications, deliveries)
+    await refresh_realtime([("app1", "s1")], notifications=delivered, sends=sends)
+    [entry] = sends.entries.values()
+    assert (entry.status, entry.sent, entry.pending) == ("completed", 1, 0)  # in_app sent
+    [email, _] = sorted(await delivered.for_send("app1", "s1"), key=lambda r: r.channel_type)
+    assert email.channel_type == "email"
+    assert email.status == "failed"
+    assert email.error == failed

@@ -37,6 +37,7 @@ from .feed.live import FeedHub, status_tail
 from .feed.mongo import MongoFeed
 from .feed.service import FeedRepository
 from .notifications import routes as notification_routes
+from .notifications.delivered import DeliveredRecords
 from .notifications.mongo import MongoNotifications
 from .notifications.service import NotificationRepository
 from .publisher import BrokerPublisher, Publisher
@@ -334,7 +335,8 @@ def compose(settings: Settings, adapters: Adapters) -> FastAPI:
     )
     app.include_router(batch_routes.router(adapters.batches))
     app.include_router(analytics_routes.router(adapters.analytics))
-    app.include_router(send_routes.router(adapters.sends, adapters.batches, adapters.notifications))
+    delivered = DeliveredRecords(adapters.notifications, adapters.deliveries)
+    app.include_router(send_routes.router(adapters.sends, adapters.batches, delivered))
     return app
 
 

@@ -12,6 +12,7 @@ one process per type, as many as its jobs topic has partitions).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -22,6 +23,11 @@ from clarion_shared.lifecycle import lifespan
 from clarion_shared.topics import Topics
 
 from ..errors import ERRORS
+from ..notifications.delivered import DeliveredRecords
+from ..notifications.mongo import MongoNotifications
+from ..notifications.service import NotificationRepository
+from ..sends.mongo import MongoSends
+from ..sends.service import SendIndex, refresh_realtime
 from . import consumers
 from .channels import ChannelConfigs, Channels, builders, trust
 from .domain import RetryPolicy
@@ -43,6 +49,9 @@ class DeliveryAdapters:
     broker: KafkaBroker
     configs: ChannelConfigs
     channels: Channels
+    # What the listing of sends shows of a realtime send follows its deliveries.
+    notifications: NotificationRepository
+    sends: SendIndex
 
     @classmethod
     def connect(cls, settings: Settings) -> DeliveryAdapters:
@@ -68,9 +77,14 @@ class DeliveryAdapters:
                 cooldown_s=settings.delivery_circuit_cooldown_s,
             ),
         )
+        db = client[settings.db_name]
+        deliveries = MongoDeliveries(db)
+        sends = MongoSends(db)
         return cls(
             database=mongo.MongoConnection(client),
-            deliveries=MongoDeliveries(client[settings.db_name]),
+            deliveries=deliveries,
+            notifications=DeliveredRecords(MongoNotifications(db, sends), deliveries),
+            sends=sends,
             broker=kafka.make_broker(settings, SERVICE),
             configs=configs,
             channels=channels,
@@ -90,6 +104,9 @@ def compose_delivery(settings: Settings, adapters: DeliveryAdapters) -> FastAPI:
                 cap_s=settings.delivery_retry_cap_s,
             ),
             defer_after_s=settings.delivery_defer_after_s,
+        ),
+        realtime_done=partial(
+            refresh_realtime, notifications=adapters.notifications, sends=adapters.sends
         ),
     )
     instance = settings.group_instance_id

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -109,6 +109,11 @@ class Tuning:
     clock: Callable[[], float] = time.monotonic  # for rate limits and circuits
 
 
+RealtimeDone = Callable[[Sequence[tuple[str, str]]], Awaitable[None]]
+"""Told the realtime sends (app id, send id) a fetch finished deliveries of, so their
+entries in the sends listing follow (``sends.service.refresh_realtime``)."""
+
+
 class Worker:
     """The delivery use case of one process, over its ports."""
 
@@ -118,11 +123,13 @@ class Worker:
         channels: Channels,
         publisher: DeliveryPublisher,
         tuning: Tuning | None = None,
+        realtime_done: RealtimeDone | None = None,
     ) -> None:
         self.deliveries = log_
         self.channels = channels
         self.publisher = publisher
         self.tuning = tuning or Tuning()
+        self.realtime_done = realtime_done
         self._claims: GroupCommit[DeliveryOutcome, bool] = GroupCommit(self._claim)
         self._records: GroupCommit[DeliveryOutcome, None] = GroupCommit(self._record)
 
@@ -152,6 +159,9 @@ class Worker:
             else:
                 said.events.append(domain.status_event(job, done))
         await asyncio.gather(*(self._one(job, said, again) for job, again in todo))
+        realtime = sorted({(e.app_id, e.send_id) for e in said.events if e.mode == "realtime"})
+        if realtime and self.realtime_done is not None:
+            await self.realtime_done(realtime)
         await self.publisher.publish(said, now_ms=domain.now_ms())
         return said
 

@@ -67,6 +67,22 @@ async def list_sends(
     return list(await asyncio.gather(*(_shown(entry, batches) for entry in entries))), total
 
 
+async def refresh_realtime(
+    keys: Sequence[tuple[str, str]], *, notifications: NotificationRepository, sends: SendIndex
+) -> None:
+    """The entries of realtime sends (app id, send id) made again from their records,
+    as their deliveries ended (``notifications`` merges the outcomes): a realtime send
+    with a queued email becomes final when its worker has written the outcome."""
+    found = await asyncio.gather(*(notifications.for_send(app, send) for app, send in keys))
+    await sends.put(
+        [
+            domain.realtime_entry(app, send, records)
+            for (app, send), records in zip(keys, found, strict=True)
+            if records
+        ]
+    )
+
+
 async def _shown(entry: SendEntry, batches: BatchRepository) -> SendPublic:
     if entry.type == "realtime":
         return domain.shown(entry, None)
