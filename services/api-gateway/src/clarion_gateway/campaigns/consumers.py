@@ -1,8 +1,9 @@
 """The gateway's consumer of ``clarion.status`` for campaign progress: one consumer group
 (``<group id>.<topic>``), so each event is applied by one gateway process. Only the
 campaign events progress reads are parsed: a send to 10,000 says ~20,000 other things
-on this topic (each receiver's creation and feed item, each worker's delivery), which
-it never looks at."""
+on this topic (each receiver's creation and feed item), which it never looks at. The
+workers' ``DeliverySent`` and ``DeliveryFailed`` are read: each moves a channel's
+queued delivery to sent or failed."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ _READ = tuple(
         "batch_completed",
         "feed_item_delivered",
         "feed_item_read",
+        "delivery_sent",
+        "delivery_failed",
     )
 )
 

@@ -218,10 +218,10 @@ class StepMetricsPublic(ApiModel):
     step: int = Field(description="1-based, in the template version's channel order")
     channel_type: str
     channel_id: str | None = Field(description="the channel the send resolved (once sent)")
-    sent: int
+    sent: int = Field(description="deliveries sent: at the fan-out (in-app) or by a worker")
     delivered: int = Field(description="feed items marked delivered (in-app)")
     read: int = Field(description="feed items marked read (in-app)")
-    failed: int
+    failed: int = Field(description="deliveries failed: at the fan-out or by a worker")
     queued: int = Field(description="deliveries waiting for a worker or a retry")
 
     @classmethod

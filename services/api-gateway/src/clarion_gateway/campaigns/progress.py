@@ -3,7 +3,8 @@ dispatcher decides (API.md: the dispatcher decides completion, the gateway refle
 
 Chunk counts are set per chunk, the completion is applied once (it needs ``sending``),
 chunk reports are stored under derived ids, receivers settled later kept beside them,
-and delivered or read marks inserted once (``tracking``), so a redelivered or replayed
+and delivered or read marks and the workers' delivery outcomes (one per notification)
+inserted once, in one bulk insert per fetch (``tracking``), so a redelivered or replayed
 event changes nothing. A chunk's counts are those of its receivers' states, reported
 and settled (``tracking.chunk_counts``), read back after they are written: a settled
 failure moves from the chunk's sent to its failed, whichever event came first. A campaign the
@@ -21,6 +22,8 @@ from clarion_shared.contracts.status import (
     AnyStatusEvent,
     BatchCompleted,
     ChunkDispatched,
+    DeliveryFailed,
+    DeliverySent,
     FeedItemDelivered,
     FeedItemRead,
     ReceiversSettled,
@@ -121,6 +124,27 @@ def marks_of(event: FeedItemDelivered | FeedItemRead) -> list[Mark]:
     ]
 
 
+def outcome_of(event: DeliverySent | DeliveryFailed) -> Mark | None:
+    """A queued delivery a worker ended, as a mark on its channel keyed by its
+    notification; None for what no channel tally counted as queued (a receiver failed
+    at the fan-out: no notification; an in-app delivery, final when its item was
+    written)."""
+    if event.notification_id is None or event.channel_id is None:
+        return None
+    if event.channel_type in (None, "in_app"):
+        return None
+    kind: MarkKind = "sent" if isinstance(event, DeliverySent) else "failed"
+    return Mark(
+        event.app_id,
+        event.send_id,
+        event.uid,
+        event.channel_id,
+        kind,
+        event.occurred_at,
+        notification_id=event.notification_id,
+    )
+
+
 _TRACKED = (ChunkDispatched, ReceiversSettled, BatchCompleted, FeedItemDelivered, FeedItemRead)
 
 
@@ -130,16 +154,23 @@ async def apply_status(
     announcer: FinishedPublisher,
     events: Sequence[AnyStatusEvent],
 ) -> None:
-    """Apply one fetch of status events: the chunks' reports, the receivers settled and
-    the feed items' marks first (so a campaign shown final has its recipients' states),
-    then one save per campaign they concern, and the announcement of each campaign they
-    completed."""
+    """Apply one fetch of status events: the chunks' reports, the receivers settled,
+    the feed items' marks and the deliveries' outcomes first (so a campaign shown final
+    has its recipients' states and its channels' numbers), then one save per campaign
+    they concern, and the announcement of each campaign they completed."""
     by_campaign: dict[tuple[str, str], list[AnyStatusEvent]] = {}
     reports: list[ChunkReport] = []
     settlements: list[Settlement] = []
     marks: list[Mark] = []
+    outcomes: list[Mark] = []
     for event in events:
-        if event.mode != "campaign" or not isinstance(event, _TRACKED):
+        if event.mode != "campaign":
+            continue
+        if isinstance(event, DeliverySent | DeliveryFailed):
+            outcome = outcome_of(event)
+            outcomes += [outcome] if outcome is not None else []
+            continue
+        if not isinstance(event, _TRACKED):
             continue
         by_campaign.setdefault((event.app_id, event.send_id), []).append(event)
         if isinstance(event, ChunkDispatched):
@@ -149,7 +180,7 @@ async def apply_status(
             settlements.append(settlement_of(event))
         elif isinstance(event, FeedItemDelivered | FeedItemRead):
             marks += marks_of(event)
-    await asyncio.gather(_store(tracking, reports, settlements), tracking.mark(marks))
+    await asyncio.gather(_store(tracking, reports, settlements), tracking.mark(marks + outcomes))
     marked = {(m.app_id, m.campaign_id) for m in marks}
     for (app_id, campaign_id), own in by_campaign.items():
         engaged = None

@@ -9,17 +9,22 @@ which of a chunk's pending receivers are final now (a delivery worker sent or fa
 what was queued); the gateway keeps those beside the report, in the same document, in
 bulk per event. One rule joins the two, whatever order they come in (the workers'
 events may overtake the fan-out's ``ChunkDispatched``): a receiver moves from pending
-to a final state only, never back (``receiver_states``). Feed items marked delivered or read leave a
-mark per (recipient, channel) and one per recipient for the whole campaign, inserted
-once; the campaign's ``deliveredCount`` and ``readCount`` are the marks counted when
-events arrive, so a replay counts nothing twice. Reads join the reports with the
-audience: a recipient is ``pending`` until its chunk is reported, then ``processing``
-while a delivery waits for a worker, ``completed`` (sent) or ``failed``, as reported or
-as settled since.
+to a final state only, never back (``receiver_states``). Feed items marked delivered or
+read leave a mark per (recipient, channel) and one per recipient for the whole campaign,
+inserted once; the campaign's ``deliveredCount`` and ``readCount`` are the marks counted
+when events arrive, so a replay counts nothing twice. A queued delivery a worker ended
+(``DeliverySent``, or ``DeliveryFailed`` with its notification) leaves one mark per
+delivery, keyed by its notification id (``mark_key``), sent or failed as the first
+event said: its channel's numbers move it from queued to sent or failed once, however
+often the event is redelivered or republished (``with_outcomes``). Reads join the
+reports with the audience: a recipient is ``pending`` until its chunk is reported, then
+``processing`` while a delivery waits for a worker, ``completed`` (sent) or ``failed``,
+as reported or as settled since.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
@@ -34,7 +39,7 @@ from .audience import RecipientRepository
 from .domain import RECIPIENT_STATUSES, Recipient, RecipientStatus
 from .service import CampaignRepository, get_campaign
 
-MarkKind = Literal["delivered", "read"]
+MarkKind = Literal["delivered", "read", "sent", "failed"]
 WHOLE_CAMPAIGN = "*"  # a mark's channel when it counts the recipient for the campaign
 
 _SHOWN: dict[str, RecipientStatus] = {
@@ -81,7 +86,9 @@ class Settlement:
 @dataclass(frozen=True)
 class Mark:
     """A recipient's feed item was delivered or read, on a channel (or, with
-    ``WHOLE_CAMPAIGN``, on any: what the campaign's counts count)."""
+    ``WHOLE_CAMPAIGN``, on any: what the campaign's counts count); or, with
+    ``notification_id``, one queued delivery on the channel ended ``sent`` or
+    ``failed`` at its worker."""
 
     app_id: str
     campaign_id: str
@@ -89,6 +96,16 @@ class Mark:
     channel_id: str
     kind: MarkKind
     at: int
+    notification_id: str | None = None
+
+
+def mark_key(mark: Mark) -> tuple[str, ...]:
+    """What a mark is kept once for: a delivery's outcome once per delivery (its
+    notification id, whichever outcome came first), a delivered or read mark once per
+    recipient, channel and kind."""
+    if mark.notification_id is not None:
+        return (mark.app_id, mark.campaign_id, "delivery", mark.notification_id)
+    return (mark.app_id, mark.campaign_id, mark.uid, mark.channel_id, mark.kind)
 
 
 class TrackingRepository(Resource, Protocol):
@@ -112,7 +129,8 @@ class TrackingRepository(Resource, Protocol):
         ...
 
     async def mark(self, marks: Sequence[Mark]) -> None:
-        """Insert the marks; one already there is left as it is."""
+        """Insert the marks; one already there (by ``mark_key``: an earlier one of the
+        same key in ``marks`` too) is left as it is."""
         ...
 
     async def marked(self, app_id: str, campaign_id: str, kind: MarkKind, channel_id: str) -> int:
@@ -217,6 +235,18 @@ def step_totals(
     return totals
 
 
+def with_outcomes(step: StepMetrics, sent: int, failed: int) -> StepMetrics:
+    """The step with the deliveries its workers ended (``sent`` and ``failed`` marks on
+    its channel) moved from queued to sent or failed. An outcome that overtook its
+    chunk's report counts as ended already; queued never goes below zero."""
+    return replace(
+        step,
+        sent=step.sent + sent,
+        failed=step.failed + failed,
+        queued=max(0, step.queued - sent - failed),
+    )
+
+
 # ---------------------------------------------------------------- use cases
 
 _RECIPIENT_KEYS: dict[str, SortKey[Recipient]] = {
@@ -265,20 +295,30 @@ async def sequence_metrics(
     app_id: str,
     campaign_id: str,
 ) -> list[StepMetrics]:
-    """Per channel step of the pinned version: the reports' tallies, and the feed
-    items' delivered and read marks on that step's channel."""
+    """Per channel step of the pinned version: the reports' tallies, the deliveries
+    the workers ended since, and the feed items' delivered and read marks on that
+    step's channel."""
     campaign = await get_campaign(campaigns, app_id, campaign_id)
     template = await templates.get(app_id, campaign.template_id)
     versions = template.versions if template is not None else ()
     version = next((v for v in versions if v.version == campaign.template_version), None)
     steps = [(c.channel_type, c.channel_id) for c in version.channels] if version else []
     totals = step_totals(steps, await tracking.reports(app_id, campaign_id))
-    shown: list[StepMetrics] = []
-    for step in totals:
-        if step.channel_id is None:
-            shown.append(step)
-            continue
-        delivered = await tracking.marked(app_id, campaign_id, "delivered", step.channel_id)
-        read = await tracking.marked(app_id, campaign_id, "read", step.channel_id)
-        shown.append(replace(step, delivered=delivered, read=read))
-    return shown
+    return [await _marked_step(tracking, app_id, campaign_id, step) for step in totals]
+
+
+_STEP_MARKS: tuple[MarkKind, ...] = ("delivered", "read", "sent", "failed")
+
+
+async def _marked_step(
+    tracking: TrackingRepository, app_id: str, campaign_id: str, step: StepMetrics
+) -> StepMetrics:
+    """The step with its channel's marks counted (one count per kind, together); a
+    step whose channel is not resolved yet has none."""
+    if step.channel_id is None:
+        return step
+    channel_id = step.channel_id
+    delivered, read, sent, failed = await asyncio.gather(
+        *(tracking.marked(app_id, campaign_id, kind, channel_id) for kind in _STEP_MARKS)
+    )
+    return with_outcomes(replace(step, delivered=delivered, read=read), sent, failed)

@@ -1,7 +1,8 @@
 """The tracking read model's collections: ``campaign_reports`` (one per reported chunk,
 ``_id`` derived from it, with the receivers settled since under ``settled``, one field
-each) and ``campaign_marks`` (one per delivered or read recipient and channel), both
-found by the top-level equality ``campaign_key``.
+each) and ``campaign_marks`` (one per delivered or read recipient and channel, and one
+per delivery a worker ended, its ``_id`` derived from ``tracking.mark_key``), both found
+by the top-level equality ``campaign_key`` (a count adds ``kind`` and ``channel_id``).
 
 A report and a settlement of one chunk write different fields of its document, each
 with ``$set`` and an upsert, so neither undoes the other whichever comes first; the
@@ -22,7 +23,7 @@ from clarion_shared.ids import derive_id
 from clarion_shared.mongo import Document, create_index_best_effort
 
 from .mongo import campaign_key, insert_new
-from .tracking import ChunkReport, Mark, MarkKind, Settled, Settlement
+from .tracking import ChunkReport, Mark, MarkKind, Settled, Settlement, mark_key
 
 # Updates in flight at once (FerretDB 1.24 holds a connection per update command).
 _UPDATES_AT_ONCE = 4
@@ -103,6 +104,19 @@ async def _update_each(col: AsyncCollection[Document], updates: Mapping[str, Doc
     await asyncio.gather(*(one(doc_id, update) for doc_id, update in updates.items()))
 
 
+def _mark_fields(m: Mark) -> Document:
+    fields: Document = {
+        "campaign_key": campaign_key(m.app_id, m.campaign_id),
+        "kind": m.kind,
+        "channel_id": m.channel_id,
+        "uid": m.uid,
+        "at": m.at,
+    }
+    if m.notification_id is not None:
+        fields["notification_id"] = m.notification_id
+    return fields
+
+
 class MongoCampaignTracking:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._reports = db["campaign_reports"]
@@ -142,18 +156,11 @@ class MongoCampaignTracking:
         return sorted([_report(doc) async for doc in cursor], key=lambda r: r.chunk)
 
     async def mark(self, marks: Sequence[Mark]) -> None:
-        docs = [
-            {
-                "_id": derive_id(m.app_id, m.campaign_id, m.uid, m.channel_id, m.kind),
-                "campaign_key": campaign_key(m.app_id, m.campaign_id),
-                "kind": m.kind,
-                "channel_id": m.channel_id,
-                "uid": m.uid,
-                "at": m.at,
-            }
-            for m in marks
-        ]
-        await insert_new(self._marks, docs)
+        docs: dict[str, Document] = {}
+        for m in marks:  # the first of a key wins, here as in the collection
+            doc_id = derive_id(*mark_key(m))
+            docs.setdefault(doc_id, {"_id": doc_id, **_mark_fields(m)})
+        await insert_new(self._marks, list(docs.values()))
 
     async def marked(self, app_id: str, campaign_id: str, kind: MarkKind, channel_id: str) -> int:
         return await self._marks.count_documents(

@@ -11,7 +11,7 @@ from clarion_shared.contracts.status import AnyStatusEvent, CampaignFinished
 
 from ..campaigns.domain import Campaign, Recipient
 from ..campaigns.progress import StatusHandler
-from ..campaigns.tracking import ChunkReport, Mark, MarkKind, Settled, Settlement
+from ..campaigns.tracking import ChunkReport, Mark, MarkKind, Settled, Settlement, mark_key
 
 
 class MemoryCampaigns:
@@ -99,7 +99,7 @@ class MemoryCampaignTracking:
 
     def __init__(self) -> None:
         self.chunks: dict[tuple[str, str, int], ChunkReport] = {}
-        self.marks: dict[tuple[str, str, str, str, str], Mark] = {}
+        self.marks: dict[tuple[str, ...], Mark] = {}
 
     async def start(self) -> None:
         return None
@@ -136,11 +136,12 @@ class MemoryCampaignTracking:
 
     async def mark(self, marks: Sequence[Mark]) -> None:
         for m in marks:
-            self.marks.setdefault((m.app_id, m.campaign_id, m.uid, m.channel_id, m.kind), m)
+            self.marks.setdefault(mark_key(m), m)
 
     async def marked(self, app_id: str, campaign_id: str, kind: MarkKind, channel_id: str) -> int:
         wanted = (app_id, campaign_id, channel_id, kind)
-        return sum(1 for k in self.marks if (k[0], k[1], k[3], k[4]) == wanted)
+        found = ((m.app_id, m.campaign_id, m.channel_id, m.kind) for m in self.marks.values())
+        return sum(1 for one in found if one == wanted)
 
 
 class MemoryAudienceLocks:
