@@ -17,6 +17,9 @@ Scenarios (each prints a row and lands in ``bench/results/latest.json``):
 - campaign-csv-import-10k: a CSV audience of 10,000 users, from the upload-url request
   until import-status says ``completed``; campaign-send-10k: that campaign from
   ``POST .../send`` until its ``BatchCompleted`` (``bench/campaigns.py``);
+- emails-10k: 10,000 emails of one batch to a local SMTP server (Mailpit), emails per
+  second, beside a bare aiosmtplib sender over as many connections to a Mailpit of its
+  own (the floor; two rows, ``bench/emails.py``);
 - webhooks-10k: webhook deliveries per second of a 10,000-receiver batch with
   ``after_feed_item_sent`` subscribed, to a local receiver process, alone and then beside
   an endpoint that hangs 10 s (two rows, ``bench/webhooks.py``).
@@ -32,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -40,6 +43,7 @@ import httpx
 from clarion_shared.settings import InfraSettings
 
 from .campaigns import CampaignBench
+from .emails import EmailBench
 from .scenarios import (
     REPLICAS,
     Row,
@@ -63,7 +67,9 @@ from .webhooks import WebhookBench
 ONLY = {name.strip() for name in os.environ.get("BENCH_ONLY", "").split(",") if name.strip()}
 
 
-async def run(settings: InfraSettings, gateway_url: str) -> tuple[list[Row], dict[str, Any]]:
+async def run(
+    settings: InfraSettings, gateway_url: str, processes: Mapping[str, int]
+) -> tuple[list[Row], dict[str, Any]]:
     users = n(10_000)
     async with httpx.AsyncClient(base_url=gateway_url, timeout=120) as http:
         # Named first, so that a wrong BENCH_ONLY stops before the setup; they run after it.
@@ -78,6 +84,7 @@ async def run(settings: InfraSettings, gateway_url: str) -> tuple[list[Row], dic
             "live-feed-1": lambda: live_feed(http, auth, uids, n(100)),
             "campaign-csv-import-10k": lambda: campaigns.csv_import(),
             "campaign-send-10k": lambda: campaigns.send(),
+            "emails-10k": lambda: EmailBench(http, settings, processes).run(),
             # Last: its endpoint stays subscribed to every later batch of the app.
             "webhooks-10k": lambda: WebhookBench(http, auth, uids).run(),
         }
@@ -110,7 +117,8 @@ async def run(settings: InfraSettings, gateway_url: str) -> tuple[list[Row], dic
 def main() -> None:
     settings = InfraSettings()
     with bench_stack(settings) as stack:
-        rows, scaled = asyncio.run(run(settings, stack.gateway_url))
+        pids = {name: process.pid for name, process in stack.processes.items()}
+        rows, scaled = asyncio.run(run(settings, stack.gateway_url, pids))
         if scaled:
             scaled["processes"] = process_shares(stack)
             for process, share in scaled["processes"].items():
