@@ -63,6 +63,16 @@ async def test_the_hub_wakes_only_the_watchers_of_the_events_send() -> None:
     assert hub.open_watches == 0
 
 
+async def test_a_delivery_a_worker_ended_wakes_the_sends_watchers() -> None:
+    # A campaign's email step moves from queued to sent or failed as the workers answer:
+    # its live view must be read again for each, not only at the next chunk report.
+    hub = LiveHub()
+    for kind in ("delivery_sent", "delivery_failed"):
+        async with hub.subscribe((APP, "bat_1")) as mine:
+            hub.on_status_record(record(kind))
+            assert mine.qsize() == 1, kind
+
+
 async def test_watch_reads_at_once_coalesces_bursts_and_ends_after_the_final() -> None:
     hub, statuses = LiveHub(), Statuses()
     stream = watch(APP, "bat_1", read=batch_reader(statuses), hub=hub, coalesce_s=0.2)

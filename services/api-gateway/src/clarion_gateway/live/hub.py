@@ -21,6 +21,8 @@ from clarion_shared.contracts.status import (
     BatchCompleted,
     CampaignFinished,
     ChunkDispatched,
+    DeliveryFailed,
+    DeliverySent,
     FeedItemDelivered,
     FeedItemRead,
     ReceiversSettled,
@@ -34,13 +36,16 @@ SendKey = tuple[str, str]
 """(app id, send id): a batch's id, or a campaign's (its events' ``send_id``)."""
 
 # The events that change what a snapshot shows: a chunk's outcomes, receivers settled
-# by the delivery workers, a delivered or read item (the counts), the dispatcher's
-# decision and the campaign's final status.
+# by the delivery workers, a delivery a worker ended (a channel's sent and failed), a
+# delivered or read item (the counts), the dispatcher's decision and the campaign's
+# final status.
 _PROGRESS = tuple(
     model.model_fields["type"].default
     for model in (
         ChunkDispatched,
         ReceiversSettled,
+        DeliverySent,
+        DeliveryFailed,
         BatchCompleted,
         CampaignFinished,
         FeedItemDelivered,
