@@ -10,7 +10,6 @@ branch for it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -62,6 +61,34 @@ def on_start(call: Callable[[], Awaitable[Any]]) -> Hooks:
     return Hooks(call, _nothing)
 
 
+RECANCEL_EVERY_S = 0.5
+
+
+async def cancel_and_wait(*tasks: asyncio.Task[Any]) -> None:
+    """Cancel ``tasks`` and wait until each has ended, cancelling again every
+    ``RECANCEL_EVERY_S`` one that has not.
+
+    One cancel is not always enough: on Python 3.11 ``asyncio.wait_for`` loses a
+    cancellation that comes as the awaitable it waits for completes (PyMongo's async
+    network layer waits that way), and the task then goes on as if nothing happened,
+    to its next ``sleep``. A stop that awaited it after one cancel waited for good (a
+    gateway's shutdown hung in the tests that way). What a task raises is not re-raised
+    here: a stop only needs the task ended.
+    """
+    pending = {task for task in tasks if not task.done()}
+    rounds = 0
+    while pending:
+        if rounds:
+            log.warning("lifecycle.cancel_repeated", tasks=sorted(t.get_name() for t in pending))
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=RECANCEL_EVERY_S)
+        rounds += 1
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # retrieved: not logged as "never retrieved"
+
+
 class Periodic:
     """A resource that calls ``tick`` at start and then every ``interval_s`` until it is
     stopped (a scheduler, an outbox's republisher, a heartbeat). A tick that fails (the
@@ -81,9 +108,7 @@ class Periodic:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def _run(self) -> None:

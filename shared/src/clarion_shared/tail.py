@@ -10,12 +10,12 @@ nothing published after that is missed), and hands each record's value to ``on_r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from .kafka import topic_partitions
+from .lifecycle import cancel_and_wait
 from .logging import get_logger
 
 log = get_logger(__name__)
@@ -94,9 +94,7 @@ class TopicTail:
     async def stop(self) -> None:
         self.ready = False
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None

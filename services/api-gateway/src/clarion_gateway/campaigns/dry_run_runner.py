@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from clarion_shared.caller import gone_scope
 from clarion_shared.ids import now as clock
-from clarion_shared.lifecycle import Periodic
+from clarion_shared.lifecycle import Periodic, cancel_and_wait
 from clarion_shared.logging import get_logger
 
 from . import uploads
@@ -64,10 +64,7 @@ class DryRunRunner(Periodic):
         return await wait_for(self._running, dry_run_id, timeout_s)
 
     async def stop(self) -> None:
-        tasks = list(self._running.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(*self._running.values())
         await super().stop()
 
     async def begin(self, app_id: str, campaign_id: str, key: str, now: int) -> DryRun:

@@ -21,7 +21,6 @@ to a document, for the rejected-rows download; a dry run and its rows are droppe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
@@ -29,7 +28,7 @@ from typing import Literal, Protocol
 from clarion_shared.errors import Conflict, NotFound
 from clarion_shared.ids import new_id
 from clarion_shared.ids import now as clock
-from clarion_shared.lifecycle import Resource
+from clarion_shared.lifecycle import Resource, cancel_and_wait
 from clarion_shared.logging import get_logger
 
 from . import uploads
@@ -305,9 +304,7 @@ async def run_dry_run(
         progress.stage = "done"
         done = progress.now().failed(failure, clock())
     finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await heartbeat
+        await cancel_and_wait(heartbeat)
     await _runs(context).save(done)
     code = done.error.code if done.error else None
     log.info("campaign.dry_run_finished", dry_run_id=run.dry_run_id, status=done.status, code=code)

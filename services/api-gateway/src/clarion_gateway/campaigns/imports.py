@@ -28,7 +28,7 @@ from clarion_shared.caller import gone_scope
 from clarion_shared.errors import DomainError, NotFound
 from clarion_shared.ids import new_id
 from clarion_shared.ids import now as clock
-from clarion_shared.lifecycle import Resource
+from clarion_shared.lifecycle import Resource, cancel_and_wait
 from clarion_shared.logging import get_logger
 
 from ..proxies.peers import PeerUnavailable
@@ -320,9 +320,7 @@ class ImportRunner:
 
     async def stop(self) -> None:
         tasks = [*self._running.values(), *([self._sweeper] if self._sweeper else [])]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(*tasks)
 
     async def begin(self, app_id: str, campaign_id: str, key: str, now: int) -> CsvImport:
         job = await start_import(self.context, app_id, campaign_id, key, now)

@@ -13,7 +13,6 @@ in flight are done).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import time
 from collections.abc import Callable, Iterable
@@ -24,6 +23,7 @@ from pydantic import ValidationError
 
 from clarion_shared.contracts.config_channels import ChannelConfig
 from clarion_shared.kafka import topic_partitions
+from clarion_shared.lifecycle import cancel_and_wait
 from clarion_shared.logging import get_logger
 from clarion_shared.tail import pump
 
@@ -99,9 +99,7 @@ class ChannelConfigs:
     async def stop(self) -> None:
         self.ready = False
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None

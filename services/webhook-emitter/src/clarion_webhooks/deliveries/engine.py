@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from clarion_shared.ids import new_id
+from clarion_shared.lifecycle import cancel_and_wait
 from clarion_shared.logging import get_logger
 
 from ..endpoints.service import EndpointCache, EndpointHealth
@@ -86,14 +87,9 @@ class Lanes:
     async def stop(self) -> None:
         for handle in self._timers:
             handle.cancel()
-        workers = [w for lane in self._lanes.values() for w in lane.workers]
-        for worker in workers:
-            worker.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await cancel_and_wait(*(w for lane in self._lanes.values() for w in lane.workers))
         if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+            await cancel_and_wait(self._flusher)
         with contextlib.suppress(Exception):
             await self._flush()
 
