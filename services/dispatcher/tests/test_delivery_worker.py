@@ -175,6 +175,7 @@ async def test_a_sent_job_is_recorded_and_said_once_with_its_mode() -> None:
     )
     assert event.notification_id == "job-u1-email"
     assert event.template_id == "tpl"
+    assert event.chunk == 0  # the job's: the tracker reads that chunk alone
     assert r.log.outcomes["job-u1-email"].status == "sent"
     assert len(provider.calls) == 1
 

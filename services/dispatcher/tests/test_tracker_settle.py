@@ -35,11 +35,22 @@ def world() -> BatchWorld:
 
 
 def sent(
-    uid: str, channel: ChannelType, send_id: str = "bat_1", mode: SendMode = "batch"
+    uid: str,
+    channel: ChannelType,
+    send_id: str = "bat_1",
+    mode: SendMode = "batch",
+    chunk: int | None = None,
 ) -> AnyStatusEvent:
     """What the channel's worker says once its provider accepted the delivery."""
     return delivery_outcome(
-        APP, send_id, uid, channel, CHANNEL_IDS[channel], mode=mode, occurred_at=NOW + 20
+        APP,
+        send_id,
+        uid,
+        channel,
+        CHANNEL_IDS[channel],
+        mode=mode,
+        occurred_at=NOW + 20,
+        chunk=chunk,
     )
 
 
@@ -293,6 +304,48 @@ async def test_a_campaigns_receivers_are_settled_as_a_campaigns(world: BatchWorl
     [completed] = world.announcer.announced
     assert (completed.mode, completed.status) == ("campaign", "completed")
     assert world.batches.batches[batch_key(APP, "cmp_1")].final
+
+
+# ---------------------------------------------------------------- chunks read
+
+
+async def test_events_that_name_their_chunk_read_only_that_chunk(world: BatchWorld) -> None:
+    """A worker's events say the receiver's chunk: the tracker reads those chunks'
+    receivers, not the batch's (10,000 receivers read per fetch otherwise)."""
+    chunks = await world.register("bat_1", ["a"], ["b"], ["c", "d"], channels=IN_APP_EMAIL)
+    await world.track([event for chunk in chunks for event in await world.dispatch(chunk)])
+    world.batches.receiver_reads.clear()
+
+    await world.track([world.read(sent("c", "email", chunk=2))])
+    await world.track([world.read(sent("a", "email", chunk=0))])
+    assert world.batches.receiver_reads == [2, 0]
+    assert await states(world) == [
+        ("a", "sent", None),
+        ("b", "pending", None),
+        ("c", "sent", None),
+        ("d", "pending", None),
+    ]
+
+    # An event without its chunk (an older worker's) still settles: all are read.
+    world.batches.receiver_reads.clear()  # (the listing above read pages)
+    await world.track([world.read(sent("b", "email")), world.read(sent("d", "email", chunk=2))])
+    assert world.batches.receiver_reads == [None]
+    [completed] = world.announcer.announced
+    assert (completed.status, completed.sent) == ("completed", 4)
+
+
+async def test_a_named_chunk_not_registered_yet_comes_again(world: BatchWorld) -> None:
+    first, second = [
+        send_command(APP, "ext_2", part, mode="batch", chunk=i, chunks=2, channels=IN_APP_EMAIL)
+        for i, part in enumerate([["a"], ["b"]])
+    ]
+    await world.track(await world.dispatch(first))
+    early = world.read(sent("b", "email", send_id="ext_2", chunk=1))
+    with pytest.raises(ChunkNotRecordedYet):
+        await world.track([early])
+    await world.track(await world.dispatch(second))
+    await world.track([early, world.read(sent("a", "email", send_id="ext_2", chunk=0))])
+    assert await counts(world, "ext_2") == ("completed", 2, 0, 0)
 
 
 # ---------------------------------------------------------------- not recorded yet

@@ -74,6 +74,11 @@ class DeliverySent(_StatusEvent):
     )
     provider_id: str | None = None
     attempts: int = Field(default=1, description="provider calls it took")
+    chunk: int | None = Field(
+        default=None,
+        description="the send's chunk the receiver is in (its job's): the tracker reads "
+        "only that chunk's receivers",
+    )
 
 
 class DeliveryFailed(_StatusEvent):
@@ -90,6 +95,11 @@ class DeliveryFailed(_StatusEvent):
         default=None, description="the send's template (analytics count it per template)"
     )
     error: ErrorInfo
+    chunk: int | None = Field(
+        default=None,
+        description="the send's chunk the receiver is in (its job's): the tracker reads "
+        "only that chunk's receivers",
+    )
 
 
 class ChannelTally(Contract):

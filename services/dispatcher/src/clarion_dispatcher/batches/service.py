@@ -275,17 +275,36 @@ async def _track_batch(
     if batch is None:
         log.warning("batch.unknown", app_id=app_id, batch_id=batch_id)
         return []
-    chunks = await batches.chunks(batch) if fetched.delivered or fetched.settlements else []
+    numbers = _settled_chunks(fetched)
+    if numbers is not None:
+        chunks = await batches.chunks_numbered(batch, numbers)
+        expected = len(numbers)
+    else:
+        chunks = await batches.chunks(batch) if fetched.delivered or fetched.settlements else []
+        expected = batch.chunks
     if fetched.delivered:
         await _mark_delivered(batch, chunks, fetched.delivered, batches)
     announced: list[Announced] = []
     if fetched.settlements:
-        announced += await _settle(batch, chunks, fetched.settlements, batches)
+        announced += await _settle(batch, chunks, expected, fetched.settlements, batches)
     if fetched.deciding:
         completed = await _decide(batch, fetched, batches, at)
         if completed is not None:
             announced.append(completed)
     return announced
+
+
+def _settled_chunks(fetched: _Fetched) -> list[int] | None:
+    """The chunks to read when the fetch only settles receivers whose events name their
+    chunk: a worker's fetch touches a few of a batch's chunks, and reading all of them
+    (10,000 receivers) for each fetch was most of the tracker's work. None: read them
+    all (feed deliveries, or an event that does not say its chunk)."""
+    if fetched.delivered or not fetched.settlements:
+        return None
+    numbers = {one.chunk for one in fetched.settlements}
+    if None in numbers:
+        return None
+    return sorted(number for number in numbers if number is not None)
 
 
 async def _decide(
@@ -345,14 +364,17 @@ async def _mark_delivered(
 async def _settle(
     batch: Batch,
     chunks: Sequence[BatchChunk],
+    expected: int,
     settlements: Sequence[Settlement],
     batches: BatchRepository,
 ) -> list[ReceiversSettled]:
-    """Apply the workers' settlements to the batch's chunks (read whole, once per
-    fetch), rewrite the chunks they changed, and say which receivers they touched are
-    final. Raises ``ChunkNotRecordedYet`` for a receiver whose chunk is not recorded."""
+    """Apply the workers' settlements to the chunks they name (or the batch's chunks,
+    read whole), once per fetch; rewrite the chunks they changed, and say which
+    receivers they touched are final. Raises ``ChunkNotRecordedYet`` for a receiver
+    whose chunk is not recorded, or not registered (fewer chunks found than
+    ``expected``)."""
     result = settling.settle(chunks, settlements)
-    if result.unrecorded or (result.unknown and len(chunks) < batch.chunks):
+    if result.unrecorded or (result.unknown and len(chunks) < expected):
         raise ChunkNotRecordedYet(f"a chunk of {batch.batch_id} is not recorded yet")
     if result.unknown:
         log.warning(

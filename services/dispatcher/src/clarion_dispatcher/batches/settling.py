@@ -38,6 +38,7 @@ class Settlement:
     channel_id: str
     failure: ErrorInfo | None
     occurred_at: int
+    chunk: int | None = None  # the receiver's chunk, when the event says it
 
 
 def settlement(event: AnyStatusEvent) -> Settlement | None:
@@ -46,9 +47,9 @@ def settlement(event: AnyStatusEvent) -> Settlement | None:
     if tracked_mode(event.mode) is None:
         return None
     if isinstance(event, DeliverySent):
-        return Settlement(event.uid, event.channel_id, None, event.occurred_at)
+        return Settlement(event.uid, event.channel_id, None, event.occurred_at, event.chunk)
     if isinstance(event, DeliveryFailed) and event.channel_id is not None:
-        return Settlement(event.uid, event.channel_id, event.error, event.occurred_at)
+        return Settlement(event.uid, event.channel_id, event.error, event.occurred_at, event.chunk)
     return None
 
 

@@ -124,6 +124,7 @@ def status_event(job: DeliveryJob, done: DeliveryOutcome) -> StatusOut:
         "channel_id": job.channel_id,
         "notification_id": job.job_id,
         "template_id": job.template_id,
+        "chunk": job.chunk,
     }
     if done.status == "failed":
         assert done.error is not None

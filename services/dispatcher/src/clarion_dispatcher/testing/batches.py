@@ -43,6 +43,7 @@ class InMemoryBatches:
         self.chunk_docs: dict[str, BatchChunk] = {}
         self.record_calls = 0
         self.settled_writes: list[str] = []  # a chunk's id per rewrite by ``settle``
+        self.receiver_reads: list[int | None] = []  # per read: its chunk, None for all
         self.sends = sends or InMemorySends()
 
     async def start(self) -> None:
@@ -63,12 +64,15 @@ class InMemoryBatches:
 
     async def chunks(self, batch: Batch, *, receivers: bool = True) -> list[BatchChunk]:
         found = [chunk for chunk in self.chunk_docs.values() if chunk.batch_key == batch.id]
+        if receivers:
+            self.receiver_reads.append(None)
         if not receivers:
             found = [chunk.model_copy(update={"receivers": []}) for chunk in found]
         return sorted(found, key=lambda chunk: chunk.chunk)
 
     async def chunks_numbered(self, batch: Batch, numbers: Sequence[int]) -> list[BatchChunk]:
         wanted = [chunk_key(batch.app_id, batch.batch_id, number) for number in numbers]
+        self.receiver_reads.extend(numbers)
         found = [self.chunk_docs[one] for one in wanted if one in self.chunk_docs]
         return sorted(found, key=lambda chunk: chunk.chunk)
 
@@ -221,10 +225,12 @@ def delivery_outcome(
     mode: SendMode = "batch",
     error: ErrorInfo | None = None,
     occurred_at: int = 1,
+    chunk: int | None = None,
 ) -> DeliverySent | DeliveryFailed:
     """What a delivery worker publishes once the provider answered for one queued
     delivery: ``DeliverySent``, or ``DeliveryFailed`` with ``error``; its ids derived
-    as the fan-out's record id and the worker's event id are."""
+    as the fan-out's record id and the worker's event id are (``chunk``: the job's, as
+    workers say it; None as an older worker's event)."""
     notification = record_id(app_id, send_id, uid, channel_id)
     common: dict[str, Any] = {
         "app_id": app_id,
@@ -235,6 +241,7 @@ def delivery_outcome(
         "channel_type": channel_type,
         "channel_id": channel_id,
         "notification_id": notification,
+        "chunk": chunk,
     }
     if error is None:
         return DeliverySent(event_id=event_id(notification, "delivery_sent"), **common)
