@@ -15,7 +15,7 @@ import asyncio
 import email
 import email.policy
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from email.message import EmailMessage
 from typing import Any
 
@@ -48,6 +48,7 @@ from clarion_dispatcher.delivery.providers.base import (
     Outbound,
     Retry,
     Sent,
+    Superseded,
 )
 from clarion_dispatcher.delivery.providers.email import (
     build,
@@ -688,6 +689,64 @@ async def test_concurrent_sends_share_at_most_pool_size_connections(
     finally:
         await client.close()
         await relay.stop()
+
+
+@pytest.mark.integration
+async def test_notes_run_ahead_of_the_dot_by_at_most_two_pools(mailpit_factory: Factory) -> None:
+    """Two-phase sends: the worker's note (its claim) starts before the message reaches
+    its ending dot, up to ``2 x poolSize`` messages ahead, and no message is taken by
+    the server before its note is written."""
+    server = mailpit_factory()
+    client = build(channel(metadata(server.host, server.smtp_port, poolSize=2)))
+    gate = asyncio.Event()
+    started: list[str] = []
+
+    def note(to: str) -> Callable[[], Awaitable[bool]]:
+        async def commit() -> bool:
+            started.append(to)
+            await gate.wait()
+            return True
+
+        return commit
+
+    recipients = [address() for _ in range(10)]
+    try:
+        sends = [
+            asyncio.create_task(client.send_committed(outbound(to), note(to))) for to in recipients
+        ]
+        await _until(lambda: len(started) == 4)
+        await asyncio.sleep(0.3)  # no more start while the first four wait
+        assert started == recipients[:4]
+        assert await server.count() == 0  # nothing taken before its note
+        gate.set()
+        outcomes = await asyncio.gather(*sends)
+        assert all(isinstance(outcome, Sent) for outcome in outcomes), outcomes
+        assert started == recipients
+        assert await server.wait_for_count(10) == 10
+    finally:
+        await client.close()
+
+
+@pytest.mark.integration
+async def test_a_send_whose_note_was_taken_elsewhere_is_dropped_before_the_dot(
+    mailpit_factory: Factory,
+) -> None:
+    server = mailpit_factory()
+    client = build(channel(metadata(server.host, server.smtp_port, poolSize=1)))
+
+    async def taken() -> bool:
+        return False
+
+    try:
+        dropped = await client.send_committed(outbound(address()), taken)
+        to = address()
+        after = await client.send(outbound(to))  # a fresh connection: the pool goes on
+        assert isinstance(dropped, Superseded)
+        assert isinstance(after, Sent)
+        assert [m.recipients for m in await server.messages()] == [(to,)]
+        assert client.pool.opened == 2  # the abandoned message's connection was closed
+    finally:
+        await client.close()
 
 
 @pytest.mark.integration

@@ -9,7 +9,11 @@ pooled connection; ``classify`` turns what went wrong into an outcome:
 message is written without its ending dot, then ``commit`` is awaited (the worker
 notes the hand-over), then the dot is written; a server that loses the connection
 before the dot discards the message (RFC 5321, 4.1.1.4), so a worker killed before
-the note sends nothing, and one killed after it may have had the message taken.
+the note sends nothing, and one killed after it may have had the message taken. The
+note is started as soon as the message is among the next ``2 x poolSize`` to go (it
+is written while the messages before it are), so the database's round trip is not
+paid on the connection: a worker killed may leave that many notes of messages not
+taken, which its successor sends as possibly taken (``resent``, same Message-ID).
 
 - 250 to ``DATA``: ``Sent`` (the server's queue id when its answer names one, else the
   ``Message-ID``, which ``idempotency_key`` fixes);
@@ -162,6 +166,8 @@ class SmtpPool:
         self._ssl_context = ssl_context
         self._helo_name = settings.helo_name
         self._slots = asyncio.Semaphore(settings.pool_size)
+        # The messages whose commit may run ahead of their transaction (see the module).
+        self._ahead = asyncio.Semaphore(2 * settings.pool_size)
         self._idle: list[tuple[SMTP, float]] = []  # (connection, idle since), newest last
         self._closed = False
         self.opened = 0  # connections opened so far
@@ -173,19 +179,27 @@ class SmtpPool:
     async def deliver(
         self, sender: str, to: str, message: bytes, commit: Commit | None = None
     ) -> SMTPResponse | Superseded:
-        """One transaction (in two phases with ``commit``); raises what aiosmtplib
-        raised (``classify`` reads it)."""
-        async with self._slots:
-            if self._closed:
-                raise PoolClosed
-            smtp = self._take_idle()
-            if smtp is not None:
-                try:
-                    return await self._transaction(smtp, sender, to, message, commit, reused=True)
-                except _Stale:
-                    pass  # the server had closed it: once more, on a fresh connection
-            smtp = await self._open()
-            return await self._transaction(smtp, sender, to, message, commit, reused=False)
+        """One transaction (in two phases with ``commit``, started ahead: see the
+        module); raises what aiosmtplib raised (``classify`` reads it)."""
+        async with self._ahead:
+            noted = _started(commit)
+            try:
+                async with self._slots:
+                    if self._closed:
+                        raise PoolClosed
+                    smtp = self._take_idle()
+                    if smtp is not None:
+                        try:
+                            return await self._transaction(
+                                smtp, sender, to, message, noted, reused=True
+                            )
+                        except _Stale:
+                            pass  # the server had closed it: again, on a fresh connection
+                    smtp = await self._open()
+                    return await self._transaction(smtp, sender, to, message, noted, reused=False)
+            finally:
+                if noted is not None:  # its failure is read, awaited or not (a refusal)
+                    noted.add_done_callback(_retrieved)
 
     async def _transaction(
         self,
@@ -193,7 +207,7 @@ class SmtpPool:
         sender: str,
         to: str,
         message: bytes,
-        commit: Commit | None,
+        noted: asyncio.Future[bool] | None,
         *,
         reused: bool,
     ) -> SMTPResponse | Superseded:
@@ -202,10 +216,10 @@ class SmtpPool:
             try:
                 await _mail(smtp, sender, reused)
                 await smtp.rcpt(to)
-                if commit is None:
+                if noted is None:
                     response: SMTPResponse | Superseded = await smtp.data(message)
                 else:
-                    response = await _data_committed(smtp, message, commit)
+                    response = await _data_committed(smtp, message, noted)
             except SMTPResponseException:
                 clean = await _reset(smtp)  # a refusal: the connection itself is fine
                 raise
@@ -267,9 +281,11 @@ class SmtpPool:
             self._slots.release()
 
 
-async def _data_committed(smtp: SMTP, message: bytes, commit: Commit) -> SMTPResponse | Superseded:
-    """``DATA`` with the message, ``commit``, then the ending dot (aiosmtplib's own
-    ``data`` in two steps, with its public calls: the dot goes as a command line)."""
+async def _data_committed(
+    smtp: SMTP, message: bytes, noted: asyncio.Future[bool]
+) -> SMTPResponse | Superseded:
+    """``DATA`` with the message, the commit's answer, then the ending dot (aiosmtplib's
+    own ``data`` in two steps, with its public calls: the dot goes as a command line)."""
     start = await smtp.execute_command(b"DATA")
     if start.code != 354:
         raise SMTPDataError(start.code, start.message)
@@ -280,7 +296,7 @@ async def _data_committed(smtp: SMTP, message: bytes, commit: Commit) -> SMTPRes
         raise SMTPServerDisconnected("Connection lost")
     smtp.protocol.write(body)
     try:
-        go = await commit()
+        go = await asyncio.shield(noted)  # a cancelled send leaves the note to finish
     except BaseException:
         smtp.close()  # the server drops the unfinished message
         raise
@@ -290,6 +306,17 @@ async def _data_committed(smtp: SMTP, message: bytes, commit: Commit) -> SMTPRes
     if response.code != 250:
         raise SMTPDataError(response.code, response.message)
     return response
+
+
+def _started(commit: Commit | None) -> asyncio.Future[bool] | None:
+    if commit is None:
+        return None
+    return asyncio.ensure_future(commit())
+
+
+def _retrieved(future: asyncio.Future[bool]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class _Stale(Exception):
