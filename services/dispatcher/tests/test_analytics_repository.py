@@ -12,8 +12,15 @@ import pytest
 import pytest_asyncio
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.monitoring import (
+    CommandFailedEvent,
+    CommandListener,
+    CommandStartedEvent,
+    CommandSucceededEvent,
+)
 
 from clarion_devtools.helpers import random_ref
+from clarion_devtools.localinfra import InfraAddresses
 from clarion_dispatcher.analytics.domain import (
     DAY,
     Counts,
@@ -28,6 +35,22 @@ from clarion_dispatcher.analytics.service import AnalyticsRepository, Mark
 from clarion_dispatcher.testing import InMemoryAnalytics
 
 NOW = 1_700_000_000
+
+
+class CommandCounter(CommandListener):
+    """The names of the commands a client sent."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def started(self, event: CommandStartedEvent) -> None:
+        self.seen.append(event.command_name)
+
+    def succeeded(self, event: CommandSucceededEvent) -> None:
+        return None
+
+    def failed(self, event: CommandFailedEvent) -> None:
+        return None
 
 
 def fact(app: str, **counts: int) -> Fact:
@@ -192,6 +215,37 @@ class TestMongoAnalytics(AnalyticsRepositorySuite):
         assert doc["sent"] == 3 * KEEP_BATCHES
         assert KEEP_BATCHES <= len(doc["applied_batches"]) <= 2 * KEEP_BATCHES
         assert doc["applied_batches"][-1] == f"b{3 * KEEP_BATCHES - 1}"
+
+    async def test_a_fetchs_new_rollups_are_inserted_in_one_command(
+        self, infra: InfraAddresses, mongo_db: AsyncDatabase[dict[str, Any]]
+    ) -> None:
+        """A receiver's day is a rollup of its own: 300 receivers' first deliveries are
+        one ``insert``, not 300 upserts; the rollups stored already are updated, once
+        per batch."""
+        commands = CommandCounter()
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            infra.mongodb_url, event_listeners=[commands]
+        )
+        try:
+            repo = MongoAnalytics(client[mongo_db.name])
+            app = random_ref("app")
+            facts = [fact(app, sent=1).model_copy(update={"uid": f"u{n}"}) for n in range(300)]
+            commands.seen.clear()
+            await repo.apply("b1", rollup_deltas(facts))
+            assert commands.seen.count("insert") == 1
+            assert commands.seen.count("update") == 0  # the app, template... rollups too
+
+            await repo.apply("b1", rollup_deltas(facts))  # the same batch again: nothing
+            await repo.apply("b2", rollup_deltas(facts[:10]))
+            rollups = mongo_db["analytics_rollups"]
+            for uid, sent in (("u0", 2), ("u9", 2), ("u10", 1), ("u299", 1)):
+                rollup_id = Series(app, "user", uid, "day").rollup_id(NOW - NOW % DAY)
+                doc = await rollups.find_one({"_id": rollup_id})
+                assert doc is not None
+                assert (doc["sent"], doc["dimension_id"]) == (sent, uid)
+            assert await app_hour(repo, app) == Counts(sent=310)
+        finally:
+            await client.close()
 
     async def test_a_large_batch_is_confirmed_in_one_update(self, repo: MongoAnalytics) -> None:
         app = random_ref("app")

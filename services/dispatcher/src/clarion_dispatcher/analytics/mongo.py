@@ -6,9 +6,13 @@ range down): a series is read by the top-level equality ``span_key`` (a month of
 rollups, a year of day rollups) and a ranking by ``ranking_key`` (a year of one
 dimension's day rollups), both indexed.
 
-On FerretDB 1.24 every update is a command of its own, a few at a time: its ``update``
-command holds a PostgreSQL connection per matched update until it ends, and a bulk of
-them deadlocks its pool (see the directory's ``_upsert_each``). It also ignores
+An apply first inserts, in one unordered ``insert``, every rollup of its deltas as it
+would be new (the delta's counts, this batch applied); the ones already stored answer
+a duplicate key and only those are updated. Most of a send's rollups are new ones (a
+receiver's day: one per receiver), so a fetch of 500 deliveries costs a few commands,
+not 500 upserts. On FerretDB 1.24 every update is a command of its own, a few at a
+time: its ``update`` command holds a PostgreSQL connection per matched update until it
+ends, and a bulk of them deadlocks its pool (see the directory's ``_upsert_each``). It also ignores
 ``$slice`` in a ``$push``: a rollup's list of the batches it took is trimmed here
 instead (``_trim``), to its last ``KEEP_BATCHES``.
 
@@ -41,6 +45,7 @@ KEEP_BATCHES = 64
 (only a crash's, re-applied by the next fetch or the sweep within seconds) would count
 twice."""
 _UPDATES_AT_ONCE = 4
+_REMEMBERED_PUSHES = 100_000
 _FORGET_FIRST_DAYS = 366
 """How many days before the cutoff a process's first sweep forgets (later ones start
 where the one before stopped): a mark older than that stays, harmlessly."""
@@ -63,6 +68,17 @@ def rollup_update(batch: str, delta: RollupDelta) -> Document:
         "$inc": delta.counts.nonzero(),
         "$push": {"applied_batches": {"$each": [batch], "$slice": -KEEP_BATCHES}},
         "$setOnInsert": identity,
+    }
+
+
+def new_rollup(batch: str, delta: RollupDelta) -> Document:
+    """The rollup ``rollup_update`` makes when the document does not exist yet."""
+    update = rollup_update(batch, delta)
+    return {
+        "_id": delta.rollup_id,
+        **update["$setOnInsert"],
+        **update["$inc"],
+        "applied_batches": [batch],
     }
 
 
@@ -125,9 +141,34 @@ class MongoAnalytics:
         return [mark_of(doc) async for doc in self._marks.find({"applied": False})]
 
     async def apply(self, batch: str, deltas: Sequence[RollupDelta]) -> None:
-        await asyncio.gather(*(self._apply_one(batch, delta) for delta in deltas))
+        stored = await self._insert_new(batch, deltas)
+        await asyncio.gather(
+            *(self._apply_one(batch, delta) for delta in deltas if delta.rollup_id in stored)
+        )
         due = [d.rollup_id for d in deltas if self._pushed.get(d.rollup_id, 0) >= KEEP_BATCHES]
         await asyncio.gather(*(self._trim(rollup_id) for rollup_id in due))
+
+    async def _insert_new(self, batch: str, deltas: Sequence[RollupDelta]) -> set[str]:
+        """Insert the rollups not stored yet as ``batch`` makes them; the ids of those
+        that were (a duplicate key), which are updated instead."""
+        if not deltas:
+            return set()
+        docs = [new_rollup(batch, delta) for delta in deltas]
+        stored: set[str] = set()
+        try:
+            await self._rollups.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if exc.details.get("writeConcernErrors") or any(
+                error.get("code") != DUPLICATE_KEY for error in errors
+            ):
+                raise
+            stored = {str(docs[error["index"]]["_id"]) for error in errors}
+        self._forget_pushes_past(len(deltas))
+        for delta in deltas:
+            if delta.rollup_id not in stored:
+                self._pushed[delta.rollup_id] = self._pushed.get(delta.rollup_id, 0) + 1
+        return stored
 
     async def _apply_one(self, batch: str, delta: RollupDelta) -> None:
         guard = {"_id": delta.rollup_id, "applied_batches": {"$ne": batch}}
@@ -139,9 +180,14 @@ class MongoAnalytics:
                 # The document exists (another apply created it meanwhile, or it took
                 # this batch already, which the guard then refuses again): update it.
                 await self._rollups.update_one(guard, update)
-        if len(self._pushed) > 100_000:
-            self._pushed.clear()
+        self._forget_pushes_past(1)
         self._pushed[delta.rollup_id] = self._pushed.get(delta.rollup_id, 0) + 1
+
+    def _forget_pushes_past(self, coming: int) -> None:
+        """Bound the memory of pushes (a receiver's rollups are many and rarely pushed
+        again): forgotten counts only delay a trim."""
+        if len(self._pushed) + coming > _REMEMBERED_PUSHES:
+            self._pushed.clear()
 
     async def _trim(self, rollup_id: str) -> None:
         """Keep the rollup's last ``KEEP_BATCHES`` batches (what ``$slice`` does where it
