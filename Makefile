@@ -93,11 +93,18 @@ fmt: install
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
+# Two passes: the unit tests (fakes only, CPU-bound: most of them build the gateway's
+# app) on one worker per core, then the tests on the embedded Kafka, FerretDB and the
+# service processes one at a time (they time crashes and share the machine's services).
+UNIT := not integration and not e2e and not browser
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+
 test: lint browser infra-up s3-install smtp-install
-	$(WITH_INFRA) $(UV) run --frozen pytest -q -p no:cacheprovider
+	$(WITH_INFRA) $(UV) run --frozen pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m "$(UNIT)"
+	$(WITH_INFRA) $(UV) run --frozen pytest -q -p no:cacheprovider -m "not ($(UNIT))"
 
 test-unit: install
-	$(UV) run --frozen pytest -q -m "not integration and not e2e"
+	$(UV) run --frozen pytest -q -n $(TEST_WORKERS) -m "$(UNIT)"
 
 test-integration: install infra-up s3-install smtp-install
 	$(WITH_INFRA) $(UV) run --frozen pytest -q -m integration
