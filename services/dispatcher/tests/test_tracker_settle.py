@@ -6,6 +6,8 @@ before the completion, and again by a fetch handled again."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from clarion_dispatcher.batches import service
@@ -42,16 +44,7 @@ def sent(
     chunk: int | None = None,
 ) -> AnyStatusEvent:
     """What the channel's worker says once its provider accepted the delivery."""
-    return delivery_outcome(
-        APP,
-        send_id,
-        uid,
-        channel,
-        CHANNEL_IDS[channel],
-        mode=mode,
-        occurred_at=NOW + 20,
-        chunk=chunk,
-    )
+    return outcome(uid, channel, send_id, mode, occurred_at=NOW + 20, chunk=chunk)
 
 
 def failed(
@@ -62,16 +55,13 @@ def failed(
     mode: SendMode = "batch",
 ) -> AnyStatusEvent:
     error = ErrorInfo(code=code, message=f"{channel} said {code}")
-    return delivery_outcome(
-        APP,
-        send_id,
-        uid,
-        channel,
-        CHANNEL_IDS[channel],
-        mode=mode,
-        error=error,
-        occurred_at=NOW + 30,
-    )
+    return outcome(uid, channel, send_id, mode, error=error, occurred_at=NOW + 30)
+
+
+def outcome(
+    uid: str, channel: ChannelType, send_id: str, mode: SendMode, **more: Any
+) -> AnyStatusEvent:
+    return delivery_outcome(APP, send_id, uid, channel, CHANNEL_IDS[channel], mode=mode, **more)
 
 
 async def states(world: BatchWorld, batch_id: str = "bat_1") -> list[tuple[str, str, str | None]]:

@@ -1,4 +1,4 @@
-"""Insert-if-absent in bulk: the write both repositories use for derived ids."""
+"""Insert-if-absent in bulk: the writes the repositories use for derived ids."""
 
 from __future__ import annotations
 
@@ -42,3 +42,20 @@ async def insert_absent(collection: AsyncCollection[Document], docs: Sequence[Do
             raise RecordsRefused(ids, str(refused[0].get("errmsg", ""))[:300]) from exc
         return int(exc.details.get("nInserted", 0))
     return len(result.inserted_ids)
+
+
+async def insert_new(collection: AsyncCollection[Document], docs: Sequence[Document]) -> set[str]:
+    """Insert ``docs`` in one unordered ``insert``; the ``_id`` s of those stored already
+    (a duplicate key: left as they are). Any other error is raised."""
+    if not docs:
+        return set()
+    try:
+        await collection.insert_many(list(docs), ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if exc.details.get("writeConcernErrors") or any(
+            error.get("code") != DUPLICATE_KEY for error in errors
+        ):
+            raise
+        return {str(docs[error["index"]]["_id"]) for error in errors}
+    return set()

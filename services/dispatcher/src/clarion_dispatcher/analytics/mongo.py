@@ -29,11 +29,11 @@ from collections.abc import Sequence
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from clarion_shared.mongo import Document
 
-from ..mongo import DUPLICATE_KEY
+from ..mongo import insert_new
 from .domain import DAY, METRICS, Counts, RollupDelta
 from .query import Row
 from .service import Mark
@@ -124,18 +124,8 @@ class MongoAnalytics:
     async def mark(self, marks: Sequence[Mark]) -> set[str]:
         if not marks:
             return set()
-        docs = [mark_document(mark) for mark in marks]
-        try:
-            await self._marks.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if exc.details.get("writeConcernErrors") or any(
-                error.get("code") != DUPLICATE_KEY for error in errors
-            ):
-                raise
-            seen = {str(docs[error["index"]]["_id"]) for error in errors}
-            return {mark.event_id for mark in marks} - seen
-        return {mark.event_id for mark in marks}
+        seen = await insert_new(self._marks, [mark_document(mark) for mark in marks])
+        return {mark.event_id for mark in marks} - seen
 
     async def unapplied(self) -> list[Mark]:
         return [mark_of(doc) async for doc in self._marks.find({"applied": False})]
@@ -153,17 +143,7 @@ class MongoAnalytics:
         that were (a duplicate key), which are updated instead."""
         if not deltas:
             return set()
-        docs = [new_rollup(batch, delta) for delta in deltas]
-        stored: set[str] = set()
-        try:
-            await self._rollups.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if exc.details.get("writeConcernErrors") or any(
-                error.get("code") != DUPLICATE_KEY for error in errors
-            ):
-                raise
-            stored = {str(docs[error["index"]]["_id"]) for error in errors}
+        stored = await insert_new(self._rollups, [new_rollup(batch, d) for d in deltas])
         self._forget_pushes_past(len(deltas))
         for delta in deltas:
             if delta.rollup_id not in stored:
