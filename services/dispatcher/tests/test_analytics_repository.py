@@ -42,9 +42,12 @@ class CommandCounter(CommandListener):
 
     def __init__(self) -> None:
         self.seen: list[str] = []
+        self.inserted: list[int] = []  # the documents each ``insert`` held
 
     def started(self, event: CommandStartedEvent) -> None:
         self.seen.append(event.command_name)
+        if event.command_name == "insert":
+            self.inserted.append(len(event.command.get("documents", [])))
 
     def succeeded(self, event: CommandSucceededEvent) -> None:
         return None
@@ -235,22 +238,68 @@ class TestMongoAnalytics(AnalyticsRepositorySuite):
             assert commands.seen.count("insert") == 1
             assert commands.seen.count("update") == 0  # the app, template... rollups too
 
+            commands.seen.clear()
             await repo.apply("b1", rollup_deltas(facts))  # the same batch again: nothing
             await repo.apply("b2", rollup_deltas(facts[:10]))
+            # Known to be stored: updated without a failing insert first (one duplicate
+            # key makes FerretDB 1.24 insert the whole batch one document at a time).
+            assert "insert" not in commands.seen
+            commands.inserted.clear()
+            newcomers = [fact(app, sent=1).model_copy(update={"uid": f"n{n}"}) for n in range(5)]
+            await repo.apply("b3", rollup_deltas(newcomers))
+            assert commands.inserted == [5]  # the five receivers' days, nothing else
             rollups = mongo_db["analytics_rollups"]
             for uid, sent in (("u0", 2), ("u9", 2), ("u10", 1), ("u299", 1)):
                 rollup_id = Series(app, "user", uid, "day").rollup_id(NOW - NOW % DAY)
                 doc = await rollups.find_one({"_id": rollup_id})
                 assert doc is not None
                 assert (doc["sent"], doc["dimension_id"]) == (sent, uid)
-            assert await app_hour(repo, app) == Counts(sent=310)
+            assert await app_hour(repo, app) == Counts(sent=315)
         finally:
             await client.close()
 
-    async def test_a_large_batch_is_confirmed_in_one_update(self, repo: MongoAnalytics) -> None:
+    async def test_a_large_batch_is_marked_in_two_inserts_and_confirmed_in_one_delete(
+        self, infra: InfraAddresses, mongo_db: AsyncDatabase[dict[str, Any]]
+    ) -> None:
+        """A fetch of 500 events costs three commands of one document's work or one
+        bulk insert each, not one update per mark (FerretDB runs an ``update_many`` as
+        one ``UPDATE`` per document)."""
+        commands = CommandCounter()
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            infra.mongodb_url, event_listeners=[commands]
+        )
+        try:
+            repo = MongoAnalytics(client[mongo_db.name])
+            app = random_ref("app")
+            batch = random_ref("b")
+            marks = [mark(f"{batch}-{n}", batch, app) for n in range(500)]
+            commands.seen.clear()
+            assert len(await repo.mark(marks)) == 500
+            assert commands.seen == ["insert", "insert"]
+            assert len([m for m in await repo.unapplied() if m.batch == batch]) == 500
+            commands.seen.clear()
+            await repo.confirm(batch)
+            assert commands.seen == ["delete"]
+            assert not [m for m in await repo.unapplied() if m.batch == batch]
+            assert await mongo_db["analytics_marks"].count_documents({"batch": batch}) == 500
+        finally:
+            await client.close()
+
+    async def test_a_pending_batch_without_marks_is_forgotten_with_its_day(
+        self, repo: MongoAnalytics, mongo_db: AsyncDatabase[dict[str, Any]]
+    ) -> None:
+        """A crash between a batch's two inserts leaves it pending with no mark."""
         app = random_ref("app")
-        batch = random_ref("b")
-        marks = [mark(f"{batch}-{n}", batch, app) for n in range(500)]
-        assert len(await repo.mark(marks)) == 500
-        await repo.confirm(batch)
-        assert not [m for m in await repo.unapplied() if m.batch == batch]
+        old = NOW - 40 * DAY
+        await mongo_db["analytics_batches"].insert_one(
+            {"_id": "crashed", "marked_at": old, "day": old // DAY}
+        )
+        await repo.mark([mark("kept-1", "pending-old", app, old)])
+        await repo.forget_marks(NOW - 30 * DAY)
+        batches = mongo_db["analytics_batches"]
+        assert await batches.find_one({"_id": "crashed"}) is None
+        assert await batches.find_one({"_id": "pending-old"}) is not None
+        assert [m.event_id for m in await repo.unapplied() if m.batch == "pending-old"] == [
+            "kept-1"
+        ]
+        await repo.confirm("pending-old")

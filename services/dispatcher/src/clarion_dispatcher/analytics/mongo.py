@@ -1,4 +1,4 @@
-"""The ``analytics_rollups`` and ``analytics_marks`` collections.
+"""The ``analytics_rollups``, ``analytics_marks`` and ``analytics_batches`` collections.
 
 A rollup is one document per (app, dimension, id, stored period, bucket), ``_id``
 derived from them. Reads never address one by ``_id`` range (FerretDB 1.x pushes no
@@ -7,18 +7,24 @@ rollups, a year of day rollups) and a ranking by ``ranking_key`` (a year of one
 dimension's day rollups), both indexed.
 
 An apply first inserts, in one unordered ``insert``, every rollup of its deltas as it
-would be new (the delta's counts, this batch applied); the ones already stored answer
-a duplicate key and only those are updated. Most of a send's rollups are new ones (a
-receiver's day: one per receiver), so a fetch of 500 deliveries costs a few commands,
-not 500 upserts. On FerretDB 1.24 every update is a command of its own, a few at a
-time: its ``update`` command holds a PostgreSQL connection per matched update until it
-ends, and a bulk of them deadlocks its pool (see the directory's ``_upsert_each``). It also ignores
-``$slice`` in a ``$push``: a rollup's list of the batches it took is trimmed here
-instead (``_trim``), to its last ``KEEP_BATCHES``.
+would be new (the delta's counts, this batch applied) but those this process knows are
+stored; the ones stored already answer a duplicate key and, with the known ones, are the
+only ones updated (one duplicate makes FerretDB 1.24 insert the whole batch again, one
+statement per document, so the known ones stay out of it). Most of a send's rollups are
+new ones (a receiver's day: one per receiver), so a fetch of 500 deliveries costs a few
+commands, not 500 upserts. On FerretDB 1.24 every update is a command of its own, a few
+at a time: its ``update`` command holds a PostgreSQL connection per matched update until
+it ends, and a bulk of them deadlocks its pool (see the directory's ``_upsert_each``).
+It also ignores ``$slice`` in a ``$push``: a rollup's list of the batches it took is
+trimmed here instead (``_trim``), to its last ``KEEP_BATCHES``.
 
-Marks are read by the equalities ``applied`` (what a crash left), ``batch`` (confirming
-an apply) and ``day`` (the UTC day it was made: forgetting; FerretDB has no TTL index
-and would read the whole collection for a range), each indexed.
+A fetch's apply is pending while its document in ``analytics_batches`` (``_id``: the
+batch) exists: inserted before the marks, deleted by the confirm. One document per
+fetch, where setting every mark ``applied`` was one update per mark (FerretDB 1.24 runs
+an ``update_many`` as one ``UPDATE`` per document: 500 per fetch of 500 events). Marks
+are read by the equalities ``batch`` (a pending batch's) and ``day`` (the UTC day it
+was made: forgetting; FerretDB has no TTL index and would read the whole collection
+for a range), each indexed.
 """
 
 from __future__ import annotations
@@ -40,12 +46,14 @@ from .service import Mark
 
 ROLLUPS = "analytics_rollups"
 MARKS = "analytics_marks"
+BATCHES = "analytics_batches"
 KEEP_BATCHES = 64
 """The batches a rollup remembers: a batch applied again later than this many others
 (only a crash's, re-applied by the next fetch or the sweep within seconds) would count
 twice."""
 _UPDATES_AT_ONCE = 4
 _REMEMBERED_PUSHES = 100_000
+_REMEMBERED_STORED = 100_000
 _FORGET_FIRST_DAYS = 366
 """How many days before the cutoff a process's first sweep forgets (later ones start
 where the one before stopped): a mark older than that stays, harmlessly."""
@@ -98,6 +106,14 @@ def mark_document(mark: Mark) -> Document:
     return doc
 
 
+def batch_documents(marks: Sequence[Mark]) -> list[Document]:
+    """The pending documents of the marks' batches (one each, the earliest time)."""
+    first: dict[str, int] = {}
+    for mark in marks:
+        first[mark.batch] = min(mark.marked_at, first.get(mark.batch, mark.marked_at))
+    return [{"_id": batch, "marked_at": at, "day": at // DAY} for batch, at in first.items()]
+
+
 def mark_of(doc: Document) -> Mark:
     return Mark.model_validate({**doc, "event_id": doc["_id"]})
 
@@ -106,16 +122,21 @@ class MongoAnalytics:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._rollups: AsyncCollection[Document] = db[ROLLUPS]
         self._marks: AsyncCollection[Document] = db[MARKS]
+        self._batches: AsyncCollection[Document] = db[BATCHES]
         self._gate = asyncio.Semaphore(_UPDATES_AT_ONCE)
         # Batches pushed by this process per rollup since its last trim.
         self._pushed: dict[str, int] = {}
+        # Rollups this process knows are stored: an insert holding one of them would
+        # fail on its duplicate key, and FerretDB 1.24 then inserts the whole batch
+        # again one document per statement.
+        self._stored: set[str] = set()
         self._forgotten_until: int | None = None  # the day the last forgetting stopped at
 
     async def start(self) -> None:
         """Create the indexes (idempotent)."""
         for key in ("span_key", "ranking_key"):
             await self._rollups.create_index([(key, ASCENDING)], name=key)
-        for key in ("applied", "batch", "day"):
+        for key in ("batch", "day"):
             await self._marks.create_index([(key, ASCENDING)], name=key)
 
     async def stop(self) -> None:
@@ -124,11 +145,21 @@ class MongoAnalytics:
     async def mark(self, marks: Sequence[Mark]) -> set[str]:
         if not marks:
             return set()
+        # The batch pending first: a crash between the two inserts leaves a pending
+        # batch without marks (nothing to apply), never marks nobody will apply.
+        await insert_new(self._batches, batch_documents(marks))
         seen = await insert_new(self._marks, [mark_document(mark) for mark in marks])
         return {mark.event_id for mark in marks} - seen
 
+    async def _pending(self) -> list[str]:
+        return [str(doc["_id"]) async for doc in self._batches.find({}, {"_id": 1})]
+
     async def unapplied(self) -> list[Mark]:
-        return [mark_of(doc) async for doc in self._marks.find({"applied": False})]
+        async def of_batch(batch: str) -> list[Mark]:
+            return [mark_of(doc) async for doc in self._marks.find({"batch": batch})]
+
+        found = await asyncio.gather(*(of_batch(batch) for batch in await self._pending()))
+        return [mark for marks in found for mark in marks]
 
     async def apply(self, batch: str, deltas: Sequence[RollupDelta]) -> None:
         stored = await self._insert_new(batch, deltas)
@@ -143,7 +174,12 @@ class MongoAnalytics:
         that were (a duplicate key), which are updated instead."""
         if not deltas:
             return set()
-        stored = await insert_new(self._rollups, [new_rollup(batch, d) for d in deltas])
+        known = {d.rollup_id for d in deltas if d.rollup_id in self._stored}
+        fresh = [new_rollup(batch, d) for d in deltas if d.rollup_id not in known]
+        stored = known | await insert_new(self._rollups, fresh)
+        if len(self._stored) + len(deltas) > _REMEMBERED_STORED:
+            self._stored.clear()  # forgotten ones cost one slower insert, once
+        self._stored.update(d.rollup_id for d in deltas)
         self._forget_pushes_past(len(deltas))
         for delta in deltas:
             if delta.rollup_id not in stored:
@@ -183,7 +219,7 @@ class MongoAnalytics:
                 )
 
     async def confirm(self, batch: str) -> None:
-        await self._marks.update_many({"batch": batch}, {"$set": {"applied": True}})
+        await self._batches.delete_one({"_id": batch})
 
     async def series_rows(self, keys: Sequence[str], first: int, last: int) -> list[Row]:
         return await self._rows("span_key", keys, first, last)
@@ -206,9 +242,17 @@ class MongoAnalytics:
         cutoff = before // DAY
         since = self._forgotten_until
         first = cutoff - _FORGET_FIRST_DAYS if since is None else min(since, cutoff) - 1
+        pending = sorted(await self._pending())
         removed = 0
         for day in range(first, cutoff):
-            result = await self._marks.delete_many({"day": day, "applied": True})
+            where: Document = {"day": day}
+            if pending:  # few (a crash's); the day's marks are read anyway
+                where["batch"] = {"$nin": pending}
+            result = await self._marks.delete_many(where)
             removed += result.deleted_count
+            # A batch left pending with no mark (a crash between its two inserts).
+            async for doc in self._batches.find({"day": day}, {"_id": 1}):
+                if await self._marks.find_one({"batch": doc["_id"]}, {"_id": 1}) is None:
+                    await self._batches.delete_one({"_id": doc["_id"]})
         self._forgotten_until = cutoff
         return removed

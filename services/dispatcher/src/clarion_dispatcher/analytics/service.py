@@ -3,16 +3,17 @@ crash left half done, answer a report.
 
 Exactly once without transactions, in three bulk steps per fetch (``count``):
 
-1. **Mark.** One mark per new event, ``_id`` its ``event_id`` (derived: a republished
-   or replayed event repeats it), inserted all at once; each holds the event's facts
-   and the id of this apply (``batch``), ``applied`` false. The events whose mark was
-   already there were counted before (or are being): they are dropped.
+1. **Mark.** The apply (``batch``, derived from the fetch's event ids) noted pending,
+   then one mark per new event, ``_id`` its ``event_id`` (derived: a republished or
+   replayed event repeats it), inserted all at once; each holds the event's facts and
+   its batch. The events whose mark was already there were counted before (or are
+   being): they are dropped.
 2. **Apply.** The new events' facts summed per rollup document, and one conditional
    ``$inc`` per document that only moves if the document has not seen this batch yet
    (it keeps the ids of the last batches it took). Repeating it changes nothing.
-3. **Confirm.** The batch's marks set ``applied``.
+3. **Confirm.** The batch no longer pending (one write, whatever its size).
 
-A crash between 1 and 3 leaves marks not applied: the redelivered fetch finds them
+A crash between 1 and 3 leaves a batch pending: the redelivered fetch finds its marks
 (its events are all duplicates then) and applies their batches again before going on
 (``recover``), and the sweep does the same for anything older than a grace period.
 """
@@ -52,13 +53,12 @@ log = get_logger(__name__)
 
 
 class Mark(BaseModel):
-    """That an event is counted (``applied``) or being counted, by ``batch``."""
+    """That an event is counted, or being counted while its ``batch`` is pending."""
 
     model_config = ConfigDict(frozen=True)
 
     event_id: str
     batch: str
-    applied: bool = False
     marked_at: int
     facts: list[Fact]
 
@@ -67,11 +67,12 @@ class AnalyticsRepository(Resource, Protocol):
     """The ``analytics_rollups`` and ``analytics_marks`` collections."""
 
     async def mark(self, marks: Sequence[Mark]) -> set[str]:
-        """Insert the marks whose event has none; return the event ids inserted."""
+        """Note the marks' batches pending, then insert the marks whose event has none;
+        return the event ids inserted."""
         ...
 
     async def unapplied(self) -> list[Mark]:
-        """Every mark not applied yet (few: a crash's, or an apply under way)."""
+        """The marks of the pending batches (few: a crash's, or an apply under way)."""
         ...
 
     async def apply(self, batch: str, deltas: Sequence[RollupDelta]) -> None:
@@ -79,7 +80,7 @@ class AnalyticsRepository(Resource, Protocol):
         ...
 
     async def confirm(self, batch: str) -> None:
-        """Set the batch's marks applied."""
+        """The batch is applied: no longer pending."""
         ...
 
     async def series_rows(self, keys: Sequence[str], first: int, last: int) -> list[Row]:
@@ -91,7 +92,8 @@ class AnalyticsRepository(Resource, Protocol):
         ...
 
     async def forget_marks(self, before: int) -> int:
-        """Remove the applied marks made before ``before`` (Unix seconds); how many."""
+        """Remove the marks made before ``before`` (Unix seconds) but a pending batch's,
+        and the pending batches of that time without a mark; how many marks."""
         ...
 
 
@@ -112,6 +114,8 @@ async def count(events: Sequence[AnyStatusEvent], *, repo: AnalyticsRepository, 
         await recover(repo, seen=set(counted) - new)
     if new:
         await _apply(repo, batch, [m for m in marks if m.event_id in new])
+    else:  # every event was marked by earlier batches (now applied): nothing pends here
+        await repo.confirm(batch)
     return len(new)
 
 

@@ -30,6 +30,7 @@ class _Rollup:
 class InMemoryAnalytics:
     def __init__(self) -> None:
         self.marks: dict[str, Mark] = {}
+        self.pending: dict[str, int] = {}  # batch: when it was marked
         self.rollups: dict[str, _Rollup] = {}
         self.crash_after: Step | None = None
         self.apply_calls = 0
@@ -48,12 +49,15 @@ class InMemoryAnalytics:
     async def mark(self, marks: Sequence[Mark]) -> set[str]:
         new = {m.event_id for m in marks if m.event_id not in self.marks}
         for mark in marks:
+            at = min(mark.marked_at, self.pending.get(mark.batch, mark.marked_at))
+            self.pending[mark.batch] = at
+        for mark in marks:
             self.marks.setdefault(mark.event_id, mark)
         self._maybe_crash("mark")
         return new
 
     async def unapplied(self) -> list[Mark]:
-        return [mark for mark in self.marks.values() if not mark.applied]
+        return [mark for mark in self.marks.values() if mark.batch in self.pending]
 
     async def apply(self, batch: str, deltas: Sequence[RollupDelta]) -> None:
         self.apply_calls += 1
@@ -66,9 +70,7 @@ class InMemoryAnalytics:
         self._maybe_crash("apply")
 
     async def confirm(self, batch: str) -> None:
-        for event_id, mark in self.marks.items():
-            if mark.batch == batch:
-                self.marks[event_id] = mark.model_copy(update={"applied": True})
+        self.pending.pop(batch, None)
 
     async def series_rows(self, keys: Sequence[str], first: int, last: int) -> list[Row]:
         return self._rows(lambda d: d.span_key in keys, first, last)
@@ -84,11 +86,16 @@ class InMemoryAnalytics:
         ]
 
     async def forget_marks(self, before: int) -> int:
+        cutoff = before // DAY
         old = [
             event_id
             for event_id, mark in self.marks.items()
-            if mark.applied and mark.marked_at // DAY < before // DAY
+            if mark.batch not in self.pending and mark.marked_at // DAY < cutoff
         ]
         for event_id in old:
             del self.marks[event_id]
+        marked = {mark.batch for mark in self.marks.values()}
+        for batch, at in list(self.pending.items()):
+            if batch not in marked and at // DAY < cutoff:
+                del self.pending[batch]
         return len(old)
