@@ -2,8 +2,11 @@
 job id) and one per claim (``_id``: the job id, ``#claim-`` and the attempt), all
 insert-only.
 
-Reads are top-level equalities (a chunk's: ``send_id`` and ``chunk``, indexed) or by
-``_id``: what the embedded FerretDB pushes down to its storage.
+Reads are one top-level equality (a chunk's ``chunk_key``: app, send and chunk in one
+value, indexed) or by ``_id``: what the embedded FerretDB pushes down to its storage
+and finds by index. FerretDB 1.24 indexes only the first field of a compound index for
+its equality reads: a read by ``send_id`` and ``chunk`` went through every document of
+the send (20,000 for 10,000 emails) to return one chunk's.
 """
 
 from __future__ import annotations
@@ -13,12 +16,11 @@ from collections.abc import Sequence
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from clarion_shared.contracts.base import ErrorInfo
 from clarion_shared.mongo import Document
 
-from ..mongo import DUPLICATE_KEY, insert_absent
+from ..mongo import insert_absent, insert_new
 from .models import DeliveryOutcome
 
 COLLECTION = "deliveries"
@@ -26,8 +28,13 @@ CLAIM = "#claim-"
 _READS_AT_ONCE = 16
 
 
+def chunk_key(app_id: str, send_id: str, chunk: int) -> str:
+    return f"{app_id}:{send_id}:{chunk}"
+
+
 def to_document(outcome: DeliveryOutcome) -> Document:
     doc = outcome.model_dump(exclude={"error"}, exclude_none=True)
+    doc["chunk_key"] = chunk_key(outcome.app_id, outcome.send_id, outcome.chunk)
     claim = outcome.status == "committing"
     doc["_id"] = f"{outcome.job_id}{CLAIM}{outcome.attempts}" if claim else outcome.job_id
     if outcome.error is not None:
@@ -62,16 +69,14 @@ class MongoDeliveries:
         self._gate = asyncio.Semaphore(_READS_AT_ONCE)
 
     async def start(self) -> None:
-        await self._col.create_index(
-            [("send_id", ASCENDING), ("chunk", ASCENDING)], name="send_id_chunk"
-        )
+        await self._col.create_index([("chunk_key", ASCENDING)], name="chunk_key")
 
     async def stop(self) -> None:
         return None
 
     async def of_chunks(self, keys: Sequence[tuple[str, str, int]]) -> dict[str, DeliveryOutcome]:
         async def one(app_id: str, send_id: str, chunk: int) -> list[Document]:
-            where = {"send_id": send_id, "chunk": chunk, "app_id": app_id}
+            where = {"chunk_key": chunk_key(app_id, send_id, chunk)}
             async with self._gate:
                 return [doc async for doc in self._col.find(where)]
 
@@ -94,18 +99,12 @@ class MongoDeliveries:
 
     async def claim(self, outcomes: Sequence[DeliveryOutcome]) -> set[str]:
         docs = [to_document(o.model_copy(update={"status": "committing"})) for o in outcomes]
-        if not docs:
-            return set()
-        try:
-            await self._col.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            if exc.details.get("writeConcernErrors"):
-                raise
-            errors = exc.details.get("writeErrors", [])
-            if any(error.get("code") != DUPLICATE_KEY for error in errors):
-                raise
-            return {outcomes[error["index"]].job_id for error in errors}
-        return set()
+        held = await insert_new(self._col, docs)
+        return {
+            outcome.job_id
+            for outcome, doc in zip(outcomes, docs, strict=True)
+            if doc["_id"] in held
+        }
 
     async def record(self, outcomes: Sequence[DeliveryOutcome]) -> None:
         await insert_absent(self._col, [to_document(outcome) for outcome in outcomes])
