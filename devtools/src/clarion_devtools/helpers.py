@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
+from pymongo.monitoring import (
+    CommandFailedEvent,
+    CommandListener,
+    CommandStartedEvent,
+    CommandSucceededEvent,
+)
 from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_delay, wait_fixed
 
 from clarion_shared.kafka import topic_partitions
@@ -133,3 +140,38 @@ async def notification_records(mongodb_url: str, db_name: str, send_id: str) -> 
         return await mongo[db_name]["notifications"].count_documents({"send_id": send_id})
     finally:
         await mongo.close()
+
+
+class CommandLog(CommandListener):
+    """The commands a MongoDB client sent, by name, as sent (for tests that count round
+    trips or read a filter): pass it in ``event_listeners``."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    def started(self, event: CommandStartedEvent) -> None:
+        self.sent.append((event.command_name, dict(event.command)))
+
+    def succeeded(self, event: CommandSucceededEvent) -> None:
+        return None
+
+    def failed(self, event: CommandFailedEvent) -> None:
+        return None
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.sent]
+
+    def clear(self) -> None:
+        self.sent.clear()
+
+
+@contextlib.asynccontextmanager
+async def logged_client(url: str) -> AsyncIterator[tuple[AsyncMongoClient[Any], CommandLog]]:
+    """A client of its own whose commands are logged."""
+    log = CommandLog()
+    client: AsyncMongoClient[Any] = AsyncMongoClient(url, event_listeners=[log])
+    try:
+        yield client, log
+    finally:
+        await client.close()

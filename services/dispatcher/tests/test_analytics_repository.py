@@ -12,14 +12,8 @@ import pytest
 import pytest_asyncio
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.monitoring import (
-    CommandFailedEvent,
-    CommandListener,
-    CommandStartedEvent,
-    CommandSucceededEvent,
-)
 
-from clarion_devtools.helpers import random_ref
+from clarion_devtools.helpers import logged_client, random_ref
 from clarion_devtools.localinfra import InfraAddresses
 from clarion_dispatcher.analytics.domain import (
     DAY,
@@ -35,25 +29,6 @@ from clarion_dispatcher.analytics.service import AnalyticsRepository, Mark
 from clarion_dispatcher.testing import InMemoryAnalytics
 
 NOW = 1_700_000_000
-
-
-class CommandCounter(CommandListener):
-    """The names of the commands a client sent."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-        self.inserted: list[int] = []  # the documents each ``insert`` held
-
-    def started(self, event: CommandStartedEvent) -> None:
-        self.seen.append(event.command_name)
-        if event.command_name == "insert":
-            self.inserted.append(len(event.command.get("documents", [])))
-
-    def succeeded(self, event: CommandSucceededEvent) -> None:
-        return None
-
-    def failed(self, event: CommandFailedEvent) -> None:
-        return None
 
 
 def fact(app: str, **counts: int) -> Fact:
@@ -225,29 +200,26 @@ class TestMongoAnalytics(AnalyticsRepositorySuite):
         """A receiver's day is a rollup of its own: 300 receivers' first deliveries are
         one ``insert``, not 300 upserts; the rollups stored already are updated, once
         per batch."""
-        commands = CommandCounter()
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            infra.mongodb_url, event_listeners=[commands]
-        )
-        try:
+        async with logged_client(infra.mongodb_url) as (client, commands):
             repo = MongoAnalytics(client[mongo_db.name])
             app = random_ref("app")
             facts = [fact(app, sent=1).model_copy(update={"uid": f"u{n}"}) for n in range(300)]
-            commands.seen.clear()
+            commands.clear()
             await repo.apply("b1", rollup_deltas(facts))
-            assert commands.seen.count("insert") == 1
-            assert commands.seen.count("update") == 0  # the app, template... rollups too
+            assert commands.names.count("insert") == 1
+            assert commands.names.count("update") == 0  # the app, template... rollups too
 
-            commands.seen.clear()
+            commands.clear()
             await repo.apply("b1", rollup_deltas(facts))  # the same batch again: nothing
             await repo.apply("b2", rollup_deltas(facts[:10]))
             # Known to be stored: updated without a failing insert first (one duplicate
             # key makes FerretDB 1.24 insert the whole batch one document at a time).
-            assert "insert" not in commands.seen
-            commands.inserted.clear()
+            assert "insert" not in commands.names
+            commands.clear()
             newcomers = [fact(app, sent=1).model_copy(update={"uid": f"n{n}"}) for n in range(5)]
             await repo.apply("b3", rollup_deltas(newcomers))
-            assert commands.inserted == [5]  # the five receivers' days, nothing else
+            inserted = [len(cmd["documents"]) for name, cmd in commands.sent if name == "insert"]
+            assert inserted == [5]  # the five receivers' days, nothing else
             rollups = mongo_db["analytics_rollups"]
             for uid, sent in (("u0", 2), ("u9", 2), ("u10", 1), ("u299", 1)):
                 rollup_id = Series(app, "user", uid, "day").rollup_id(NOW - NOW % DAY)
@@ -255,8 +227,6 @@ class TestMongoAnalytics(AnalyticsRepositorySuite):
                 assert doc is not None
                 assert (doc["sent"], doc["dimension_id"]) == (sent, uid)
             assert await app_hour(repo, app) == Counts(sent=315)
-        finally:
-            await client.close()
 
     async def test_a_large_batch_is_marked_in_two_inserts_and_confirmed_in_one_delete(
         self, infra: InfraAddresses, mongo_db: AsyncDatabase[dict[str, Any]]
@@ -264,26 +234,20 @@ class TestMongoAnalytics(AnalyticsRepositorySuite):
         """A fetch of 500 events costs three commands of one document's work or one
         bulk insert each, not one update per mark (FerretDB runs an ``update_many`` as
         one ``UPDATE`` per document)."""
-        commands = CommandCounter()
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            infra.mongodb_url, event_listeners=[commands]
-        )
-        try:
+        async with logged_client(infra.mongodb_url) as (client, commands):
             repo = MongoAnalytics(client[mongo_db.name])
             app = random_ref("app")
             batch = random_ref("b")
             marks = [mark(f"{batch}-{n}", batch, app) for n in range(500)]
-            commands.seen.clear()
+            commands.clear()
             assert len(await repo.mark(marks)) == 500
-            assert commands.seen == ["insert", "insert"]
+            assert commands.names == ["insert", "insert"]
             assert len([m for m in await repo.unapplied() if m.batch == batch]) == 500
-            commands.seen.clear()
+            commands.clear()
             await repo.confirm(batch)
-            assert commands.seen == ["delete"]
+            assert commands.names == ["delete"]
             assert not [m for m in await repo.unapplied() if m.batch == batch]
             assert await mongo_db["analytics_marks"].count_documents({"batch": batch}) == 500
-        finally:
-            await client.close()
 
     async def test_a_pending_batch_without_marks_is_forgotten_with_its_day(
         self, repo: MongoAnalytics, mongo_db: AsyncDatabase[dict[str, Any]]

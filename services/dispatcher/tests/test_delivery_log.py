@@ -10,14 +10,8 @@ import pytest
 import pytest_asyncio
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.monitoring import (
-    CommandFailedEvent,
-    CommandListener,
-    CommandStartedEvent,
-    CommandSucceededEvent,
-)
 
-from clarion_devtools.helpers import random_ref
+from clarion_devtools.helpers import logged_client, random_ref
 from clarion_devtools.localinfra import InfraAddresses
 from clarion_dispatcher.delivery.models import DeliveryOutcome
 from clarion_dispatcher.delivery.mongo import MongoDeliveries
@@ -117,23 +111,6 @@ class TestMongoDeliveryLog(DeliveryLogSuite):
         return log
 
 
-class FindFilters(CommandListener):
-    """The filters of the ``find`` commands a client sent."""
-
-    def __init__(self) -> None:
-        self.filters: list[dict[str, Any]] = []
-
-    def started(self, event: CommandStartedEvent) -> None:
-        if event.command_name == "find":
-            self.filters.append(dict(event.command.get("filter", {})))
-
-    def succeeded(self, event: CommandSucceededEvent) -> None:
-        return None
-
-    def failed(self, event: CommandFailedEvent) -> None:
-        return None
-
-
 @pytest.mark.integration
 async def test_a_chunks_read_is_one_indexed_equality(
     infra: InfraAddresses, mongo_db: AsyncDatabase[dict[str, Any]]
@@ -141,25 +118,19 @@ async def test_a_chunks_read_is_one_indexed_equality(
     """FerretDB 1.24 finds by index only the first field of an equality read: a read by
     ``send_id`` and ``chunk`` went through all of the send's documents (20,000 for a
     10,000-email send, at every fetch of its worker) to return one chunk's."""
-    finds = FindFilters()
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        infra.mongodb_url, event_listeners=[finds]
-    )
-    try:
+    async with logged_client(infra.mongodb_url) as (client, commands):
         log = MongoDeliveries(client[mongo_db.name])
         await log.start()
         send = random_ref("send")
         await log.record([outcome(f"j{n}", send=send, chunk=n % 4) for n in range(40)])
         await log.claim([outcome("k", send=send, chunk=2)])
-        finds.filters.clear()
+        commands.clear()
         found = await log.of_chunks([("app1", send, 2)])
         assert sorted(found) == sorted([f"{send}/k", *(f"{send}/j{n}" for n in range(2, 40, 4))])
-        [where] = finds.filters
+        [where] = [cmd["filter"] for name, cmd in commands.sent if name == "find"]
         [(field, _)] = where.items()
         indexes = await client[mongo_db.name]["deliveries"].index_information()
         assert [(field, 1)] in [index["key"] for index in indexes.values()]
-    finally:
-        await client.close()
 
 
 def record(uid: str, channel_type: str, status: str) -> NotificationRecord:
