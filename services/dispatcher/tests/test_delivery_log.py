@@ -115,9 +115,9 @@ class TestMongoDeliveryLog(DeliveryLogSuite):
 async def test_a_chunks_read_is_one_indexed_equality(
     infra: InfraAddresses, mongo_db: AsyncDatabase[dict[str, Any]]
 ) -> None:
-    """FerretDB 1.24 finds by index only the first field of an equality read: a read by
-    ``send_id`` and ``chunk`` went through all of the send's documents (20,000 for a
-    10,000-email send, at every fetch of its worker) to return one chunk's."""
+    """On the embedded FerretDB an equality read is found by the GIN twin of an index's
+    leading field only: a read by ``send_id`` and ``chunk`` went through all of the
+    send's documents (20,000 for a 10,000-email send, at every fetch of its worker)."""
     async with logged_client(infra.mongodb_url) as (client, commands):
         log = MongoDeliveries(client[mongo_db.name])
         await log.start()
