@@ -15,7 +15,8 @@ import pytest_asyncio
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from clarion_devtools.helpers import random_ref
+from clarion_devtools.helpers import logged_client, random_ref
+from clarion_devtools.localinfra import InfraAddresses
 from clarion_dispatcher.fanout import domain
 from clarion_dispatcher.feed.domain import FeedFilter, feed_owner, sort_key
 from clarion_dispatcher.feed.models import Engagement, FeedItem
@@ -123,6 +124,32 @@ class NotificationRepositorySuite:
         stored = {r.uid: r.status for r in await repo.for_send(app, f"{app}-send-1")}
         assert stored == {"alice": "sent", "bob": "failed"}
 
+    async def test_a_chunks_and_a_users_records_are_read_apart(
+        self, repo: NotificationRepository
+    ) -> None:
+        app, other = random_ref("app"), random_ref("app")
+        both = ("in_app", "push")
+        for n in range(3):  # alice's pushes of three sends, newest last
+            plan = planned(app, f"s{n}", ["alice", "bob"], now=NOW + n, channels=both)
+            await repo.add_many(plan.records)
+        later = planned(app, "s0", ["carol"], chunk=1, channels=both)
+        await repo.add_many([*later.records, *planned(other, "s0", ["alice"]).records])
+
+        chunk = await repo.for_chunk(app, f"{app}-s0", 0)
+        assert sorted((r.uid, r.channel_type) for r in chunk) == [
+            ("alice", "in_app"),
+            ("alice", "push"),
+            ("bob", "in_app"),
+            ("bob", "push"),
+        ]
+        assert [r.uid for r in await repo.for_chunk(app, f"{app}-s0", 1)] == ["carol"] * 2
+        pushes = await repo.for_user(app, "alice", "push", 2)
+        assert [r.send_id for r in pushes] == [f"{app}-s2", f"{app}-s1"]
+        assert {r.channel_type for r in pushes} == {"push"}
+        assert [r.send_id for r in await repo.for_user(other, "alice", "in_app", 5)] == [
+            f"{other}-s0"
+        ]
+
 
 class TestInMemoryNotifications(NotificationRepositorySuite):
     @pytest.fixture
@@ -139,6 +166,28 @@ class TestMongoNotifications(NotificationRepositorySuite):
         repo = MongoNotifications(mongo_db)
         await repo.start()
         return repo
+
+
+@pytest.mark.integration
+async def test_a_chunks_and_a_users_records_are_each_one_indexed_equality(
+    infra: InfraAddresses, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    """On the embedded FerretDB an equality is found by the GIN twin of an index's
+    leading field only: a read by ``send_id`` and ``chunk`` went through the whole
+    send's records, and a user's push list through all of the app's records."""
+    async with logged_client(infra.mongodb_url) as (client, commands):
+        repo = MongoNotifications(client[mongo_db.name])
+        await repo.start()
+        app = random_ref("app")
+        await repo.add_many(planned(app, "s0", ["alice", "bob"], channels=("push",)).records)
+        commands.clear()
+        assert len(await repo.for_chunk(app, f"{app}-s0", 0)) == 2
+        assert len(await repo.for_user(app, "alice", "push", 20)) == 1
+        filters = [cmd["filter"] for name, cmd in commands.sent if name == "find"]
+        indexes = await client[mongo_db.name]["notifications"].index_information()
+        leading = {index["key"][0][0] for index in indexes.values()}
+        assert [list(where) for where in filters] == [["chunk_key"], ["user_key"]]
+        assert {"chunk_key", "user_key"} <= leading
 
 
 # -------------------------------------------------------------------------- feed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from clarion_shared.contracts.base import ErrorInfo
@@ -19,8 +19,19 @@ from .models import NotificationRecord
 COLLECTION = "notifications"
 
 
+def chunk_key(app_id: str, send_id: str, chunk: int) -> str:
+    return f"{app_id}:{send_id}:{chunk}"
+
+
+def user_key(app_id: str, uid: str, channel_type: str) -> str:
+    return f"{app_id}:{uid}:{channel_type}"
+
+
 def to_document(record: NotificationRecord) -> Document:
     doc = record.model_dump(exclude={"id", "error", "batch_id", "campaign_id"})
+    # Each read's equalities as one value (see ``MongoNotifications``).
+    doc["chunk_key"] = chunk_key(record.app_id, record.send_id, record.chunk)
+    doc["user_key"] = user_key(record.app_id, record.uid, record.channel_type)
     if record.content is not None:
         doc["content"] = dump_json(record.content)
     if record.batch_id is not None:
@@ -49,8 +60,13 @@ class MongoNotifications:
     """Writes are bulk inserts-if-absent by ``_id``; reads are top-level equalities.
 
     The embedded FerretDB pushes only ``_id`` and top-level equality filters down to
-    its storage, so nothing here uses ``$in`` or ranges. A realtime send's entry in
-    the sends listing (``sends``, whose collection it is) is written with its records.
+    its storage, so nothing here uses ``$in`` or ranges; and an equality is found by
+    the GIN twin of an index's leading field only (README: Decisions worth knowing), so
+    a chunk's records and a user's are read by one indexed value each (``chunk_key``,
+    ``user_key``): by ``send_id`` and ``chunk``, or ``app_id``, ``uid`` and
+    ``channel_type``, a read went through the whole send's records, or the app's. A
+    realtime send's entry in the sends listing (``sends``, whose collection it is) is
+    written with its records.
     """
 
     def __init__(self, db: AsyncDatabase[Document], sends: MongoSends | None = None) -> None:
@@ -58,14 +74,11 @@ class MongoNotifications:
         self._sends = sends or MongoSends(db)
 
     async def start(self) -> None:
-        """Create the indexes (idempotent): a send's records, and a chunk's."""
+        """Create the indexes (idempotent): a send's records, a chunk's, a user's."""
         await self._col.create_index([("send_id", ASCENDING)], name="send_id")
+        await self._col.create_index([("chunk_key", ASCENDING)], name="chunk_key")
         await self._col.create_index(
-            [("send_id", ASCENDING), ("chunk", ASCENDING)], name="send_id_chunk"
-        )
-        await self._col.create_index(
-            [("app_id", ASCENDING), ("uid", ASCENDING), ("channel_type", ASCENDING)],
-            name="app_uid_channel_type",
+            [("user_key", ASCENDING), ("created_at", DESCENDING)], name="user_key_created_at"
         )
 
     async def stop(self) -> None:
@@ -105,7 +118,7 @@ class MongoNotifications:
         return await self._find({"send_id": send_id, "app_id": app_id})
 
     async def for_chunk(self, app_id: str, send_id: str, chunk: int) -> list[NotificationRecord]:
-        return await self._find({"send_id": send_id, "chunk": chunk, "app_id": app_id})
+        return await self._find({"chunk_key": chunk_key(app_id, send_id, chunk)})
 
     async def for_receiver(self, app_id: str, send_id: str, uid: str) -> list[NotificationRecord]:
         return await self._find({"send_id": send_id, "uid": uid, "app_id": app_id})
@@ -114,7 +127,7 @@ class MongoNotifications:
         self, app_id: str, uid: str, channel_type: str, limit: int
     ) -> list[NotificationRecord]:
         cursor = (
-            self._col.find({"app_id": app_id, "uid": uid, "channel_type": channel_type})
+            self._col.find({"user_key": user_key(app_id, uid, channel_type)})
             .sort([("created_at", -1), ("_id", -1)])
             .limit(limit)
         )
