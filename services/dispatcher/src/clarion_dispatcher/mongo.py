@@ -14,6 +14,12 @@ from .notifications.domain import RecordsRefused
 DUPLICATE_KEY = 11000
 
 
+def send_chunk_key(app_id: str, send_id: str, chunk: int) -> str:
+    """A send's chunk as one value: what its notification records and delivery outcomes
+    are read by (one indexed equality; see ``notifications.mongo``)."""
+    return f"{app_id}:{send_id}:{chunk}"
+
+
 async def insert_absent(collection: AsyncCollection[Document], docs: Sequence[Document]) -> int:
     """Insert every document whose ``_id`` is not stored yet; leave the others alone.
 

@@ -151,8 +151,9 @@ class MongoAnalytics:
         seen = await insert_new(self._marks, [mark_document(mark) for mark in marks])
         return {mark.event_id for mark in marks} - seen
 
-    async def _pending(self) -> list[str]:
-        return [str(doc["_id"]) async for doc in self._batches.find({}, {"_id": 1})]
+    async def _pending(self) -> dict[str, int]:
+        """The pending batches, with the day each was marked."""
+        return {str(doc["_id"]): int(doc["day"]) async for doc in self._batches.find({})}
 
     async def unapplied(self) -> list[Mark]:
         async def of_batch(batch: str) -> list[Mark]:
@@ -242,17 +243,18 @@ class MongoAnalytics:
         cutoff = before // DAY
         since = self._forgotten_until
         first = cutoff - _FORGET_FIRST_DAYS if since is None else min(since, cutoff) - 1
-        pending = sorted(await self._pending())
+        pending = await self._pending()
         removed = 0
         for day in range(first, cutoff):
             where: Document = {"day": day}
             if pending:  # few (a crash's); the day's marks are read anyway
-                where["batch"] = {"$nin": pending}
+                where["batch"] = {"$nin": sorted(pending)}
             result = await self._marks.delete_many(where)
             removed += result.deleted_count
-            # A batch left pending with no mark (a crash between its two inserts).
-            async for doc in self._batches.find({"day": day}, {"_id": 1}):
-                if await self._marks.find_one({"batch": doc["_id"]}, {"_id": 1}) is None:
-                    await self._batches.delete_one({"_id": doc["_id"]})
+        for batch, day in pending.items():
+            # Left pending with no mark (a crash between its two inserts): forgotten too.
+            old = day < cutoff
+            if old and await self._marks.find_one({"batch": batch}, {"_id": 1}) is None:
+                await self._batches.delete_one({"_id": batch})
         self._forgotten_until = cutoff
         return removed

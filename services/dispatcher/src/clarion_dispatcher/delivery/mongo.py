@@ -20,7 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from clarion_shared.contracts.base import ErrorInfo
 from clarion_shared.mongo import Document
 
-from ..mongo import insert_absent, insert_new
+from ..mongo import insert_absent, insert_new, send_chunk_key
 from .models import DeliveryOutcome
 
 COLLECTION = "deliveries"
@@ -28,13 +28,9 @@ CLAIM = "#claim-"
 _READS_AT_ONCE = 16
 
 
-def chunk_key(app_id: str, send_id: str, chunk: int) -> str:
-    return f"{app_id}:{send_id}:{chunk}"
-
-
 def to_document(outcome: DeliveryOutcome) -> Document:
     doc = outcome.model_dump(exclude={"error"}, exclude_none=True)
-    doc["chunk_key"] = chunk_key(outcome.app_id, outcome.send_id, outcome.chunk)
+    doc["chunk_key"] = send_chunk_key(outcome.app_id, outcome.send_id, outcome.chunk)
     claim = outcome.status == "committing"
     doc["_id"] = f"{outcome.job_id}{CLAIM}{outcome.attempts}" if claim else outcome.job_id
     if outcome.error is not None:
@@ -76,7 +72,7 @@ class MongoDeliveries:
 
     async def of_chunks(self, keys: Sequence[tuple[str, str, int]]) -> dict[str, DeliveryOutcome]:
         async def one(app_id: str, send_id: str, chunk: int) -> list[Document]:
-            where = {"chunk_key": chunk_key(app_id, send_id, chunk)}
+            where = {"chunk_key": send_chunk_key(app_id, send_id, chunk)}
             async with self._gate:
                 return [doc async for doc in self._col.find(where)]
 

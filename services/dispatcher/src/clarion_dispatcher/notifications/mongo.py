@@ -11,16 +11,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from clarion_shared.contracts.base import ErrorInfo
 from clarion_shared.mongo import Document, dump_json, load_json
 
-from ..mongo import insert_absent
+from ..mongo import insert_absent, send_chunk_key
 from ..sends.domain import realtime_entries, realtime_entry
 from ..sends.mongo import MongoSends
 from .models import NotificationRecord
 
 COLLECTION = "notifications"
-
-
-def chunk_key(app_id: str, send_id: str, chunk: int) -> str:
-    return f"{app_id}:{send_id}:{chunk}"
 
 
 def user_key(app_id: str, uid: str, channel_type: str) -> str:
@@ -30,7 +26,7 @@ def user_key(app_id: str, uid: str, channel_type: str) -> str:
 def to_document(record: NotificationRecord) -> Document:
     doc = record.model_dump(exclude={"id", "error", "batch_id", "campaign_id"})
     # Each read's equalities as one value (see ``MongoNotifications``).
-    doc["chunk_key"] = chunk_key(record.app_id, record.send_id, record.chunk)
+    doc["chunk_key"] = send_chunk_key(record.app_id, record.send_id, record.chunk)
     doc["user_key"] = user_key(record.app_id, record.uid, record.channel_type)
     if record.content is not None:
         doc["content"] = dump_json(record.content)
@@ -118,7 +114,7 @@ class MongoNotifications:
         return await self._find({"send_id": send_id, "app_id": app_id})
 
     async def for_chunk(self, app_id: str, send_id: str, chunk: int) -> list[NotificationRecord]:
-        return await self._find({"chunk_key": chunk_key(app_id, send_id, chunk)})
+        return await self._find({"chunk_key": send_chunk_key(app_id, send_id, chunk)})
 
     async def for_receiver(self, app_id: str, send_id: str, uid: str) -> list[NotificationRecord]:
         return await self._find({"send_id": send_id, "uid": uid, "app_id": app_id})
