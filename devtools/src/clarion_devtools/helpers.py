@@ -144,19 +144,25 @@ async def notification_records(mongodb_url: str, db_name: str, send_id: str) -> 
 
 class CommandLog(CommandListener):
     """The commands a MongoDB client sent, by name, as sent (for tests that count round
-    trips or read a filter): pass it in ``event_listeners``."""
+    trips or read a filter), and the most of each it had in flight at once (``peak``):
+    pass it in ``event_listeners``."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.peak: dict[str, int] = {}
+        self._running: dict[tuple[int, Any], str] = {}
 
     def started(self, event: CommandStartedEvent) -> None:
         self.sent.append((event.command_name, dict(event.command)))
+        self._running[(event.request_id, event.connection_id)] = event.command_name
+        running = sum(1 for name in self._running.values() if name == event.command_name)
+        self.peak[event.command_name] = max(self.peak.get(event.command_name, 0), running)
 
     def succeeded(self, event: CommandSucceededEvent) -> None:
-        return None
+        self._running.pop((event.request_id, event.connection_id), None)
 
     def failed(self, event: CommandFailedEvent) -> None:
-        return None
+        self._running.pop((event.request_id, event.connection_id), None)
 
     @property
     def names(self) -> list[str]:
@@ -164,6 +170,7 @@ class CommandLog(CommandListener):
 
     def clear(self) -> None:
         self.sent.clear()
+        self.peak.clear()
 
 
 @contextlib.asynccontextmanager

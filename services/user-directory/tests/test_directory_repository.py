@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from clarion_devtools.helpers import random_ref
+from clarion_devtools.helpers import logged_client, random_ref
+from clarion_devtools.localinfra import InfraAddresses
 from clarion_directory.users.domain import UidAlreadyExists, User
 from clarion_directory.users.models import UserUpdate
-from clarion_directory.users.mongo import MongoUserRepository
+from clarion_directory.users.mongo import UPSERT_CONCURRENCY, MongoUserRepository
 from clarion_directory.users.query import UserQuery
 from clarion_directory.users.service import Upsert, UserRepository
 
@@ -309,3 +310,30 @@ async def test_large_lookups_share_a_snapshot_that_never_hides_new_users(
         assert "u2" not in {u.uid for u in await this.get_many(app_id, wanted)}
     finally:
         await mongo_client.drop_database(test_db_name)
+
+
+@pytest.mark.integration
+async def test_concurrent_imports_share_one_bound_on_updates_in_flight(
+    infra: InfraAddresses, test_db_name: str, app_id: str
+) -> None:
+    """Issue 11's CI run: during a storm of retried imports, a 5-user list once waited
+    10 s (504). Each import had its own bound of updates in flight, so six imports sent
+    six times as many updates at once, and reads queued behind them all. The bound is
+    the process's: concurrent imports share it."""
+    async with logged_client(infra.mongodb_url) as (client, commands):
+        repo = MongoUserRepository(client[test_db_name])
+        await repo.start()
+        try:
+            stored = [Upsert(uid=f"u{i}", changes=UserUpdate(), at=1) for i in range(40)]
+            await repo.upsert_many(app_id, stored)
+            commands.clear()
+            imports = [
+                [Upsert(uid=u.uid, changes=UserUpdate(name=f"N{n}"), at=2) for u in stored]
+                for n in range(3)
+            ]
+            results = await asyncio.gather(*(repo.upsert_many(app_id, i) for i in imports))
+            assert [r.outcome for done in results for r in done] == ["updated"] * 120
+            # On MongoDB each import is one bulk command: at most three at once either way.
+            assert commands.peak["update"] <= UPSERT_CONCURRENCY, commands.peak
+        finally:
+            await client.drop_database(test_db_name)

@@ -36,7 +36,8 @@ from .snapshots import AppSnapshots
 
 log = get_logger(__name__)
 
-# Upserts in flight at once on FerretDB, one update per command (``_upsert_each``).
+# Upserts in flight at once on FerretDB, one update per command (``_upsert_each``), for
+# all imports together: reads are not queued behind every concurrent import's updates.
 UPSERT_CONCURRENCY = 4
 
 # Crossover measured on FerretDB 1.24 with 10k users in the app: concurrent _id reads
@@ -196,6 +197,7 @@ class MongoUserRepository:
         self._lookup_concurrency = lookup_concurrency
         self._snapshots = AppSnapshots()
         self._ferretdb = False
+        self._upsert_gate = asyncio.Semaphore(UPSERT_CONCURRENCY)
 
     async def start(self) -> None:
         """Create the indexes; learn which server this is (FerretDB or MongoDB)."""
@@ -356,10 +358,9 @@ class MongoUserRepository:
         on itself, and every other client with it (issue 6, finding 8). A command of
         one update needs at most two connections.
         """
-        gate = asyncio.Semaphore(UPSERT_CONCURRENCY)
 
         async def one(filter_: Document, update: Document) -> UpsertResult:
-            async with gate:
+            async with self._upsert_gate:
                 # A caller that left stops the rest (between operations: see
                 # clarion_shared.caller.unless_caller_gone for why not during one).
                 stop_if_caller_gone()
