@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass
@@ -141,9 +142,7 @@ class Providers:
 async def providers(push_tls: Tls) -> AsyncIterator[Providers]:
     fcm = FakeFcm("clarion-e2e", push_tls)
     apns = FakeApns(push_tls)
-    await fcm.server.start()
-    await apns.server.start()
-    async with FakeMessaging() as messaging:
-        yield Providers(fcm, apns, messaging)
-    await fcm.server.stop()
-    await apns.server.stop()
+    messaging = FakeMessaging()
+    await asyncio.gather(fcm.server.start(), apns.server.start(), messaging.start())
+    yield Providers(fcm, apns, messaging)
+    await asyncio.gather(fcm.server.stop(), apns.server.stop(), messaging.stop())

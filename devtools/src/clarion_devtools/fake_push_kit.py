@@ -200,6 +200,14 @@ async def misbehave(answer: Answer) -> tuple[int, str, dict[str, str] | None] | 
 
 # ---------------------------------------------------------------- the server
 
+STOP_WAIT_S = 1.0  # for the server to stop, then for it to be cancelled
+
+
+def _ended(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        with contextlib.suppress(BaseException):
+            task.result()  # hypercorn may end by a cancelled gather or a TLS timeout
+
 
 class Server:
     """A hypercorn server in the running event loop, around ``handler``: binds
@@ -259,17 +267,21 @@ class Server:
             raise RuntimeError("the fake push server did not start within 10 s")
 
     async def stop(self) -> None:
+        """Stop listening and close the connections, without waiting for TLS goodbyes.
+
+        A client that keeps its connection open (a worker's pool) leaves hypercorn
+        waiting for the TLS shutdown of each, up to asyncio's 30 s, even cancelled:
+        that was 10 s of every test's teardown. What is still closing then ends on its
+        own, its outcome read (``_ended``)."""
         if self._task is None:
             return
+        task, self._task = self._task, None
         self._stop.set()
-        done, _ = await asyncio.wait({self._task}, timeout=5)
+        done, _ = await asyncio.wait({task}, timeout=STOP_WAIT_S)
         if not done:
-            self._task.cancel()
-            await asyncio.wait({self._task}, timeout=5)
-        if self._task.done() and not self._task.cancelled():
-            with contextlib.suppress(BaseException):
-                self._task.result()  # hypercorn may end by a cancelled gather: not ours
-        self._task = None
+            task.cancel()
+            await asyncio.wait({task}, timeout=STOP_WAIT_S)
+        task.add_done_callback(_ended)
 
     async def _app(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
