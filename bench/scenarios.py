@@ -377,8 +377,9 @@ def table(rows: list[Row]) -> str:
 
 @contextmanager
 def bench_stack(settings: InfraSettings) -> Iterator[Stack]:
-    """The four services on the bench's own database and topics (ports 28080-28083),
-    ``BENCH_REPLICAS`` processes of the dispatcher and of the user-directory."""
+    """The four services on the bench's own databases and topics (ports 28080-28083),
+    ``BENCH_REPLICAS`` processes of the dispatcher and of the user-directory. The
+    databases are dropped afterwards unless ``BENCH_KEEP_DB=1``."""
     env = stack_env(
         settings.kafka_bootstrap_servers,
         settings.mongodb_url,
@@ -393,6 +394,7 @@ def bench_stack(settings: InfraSettings) -> Iterator[Stack]:
         log_dir=Path(".local/logs/bench"),
         gateway_port=PORTS["api-gateway"],
         own_topics=True,
+        own_databases=os.environ.get("BENCH_KEEP_DB") != "1",
         replicas={"dispatcher": REPLICAS, "user-directory": REPLICAS},
     ) as stack:
         yield stack

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, MongoClient
 
 from clarion_devtools.devstack import Stack, stack_env
 from clarion_devtools.helpers import random_ref, wait_until
@@ -47,9 +47,15 @@ def replicated(
         log_dir=e2e_logs / "replicas",
         gateway_port=ports["api-gateway"],
         own_topics=True,
+        own_databases=True,
         replicas={"api-gateway": 2, "dispatcher": 2},
     ) as running:
         yield running
+    # A throwaway stack leaves no database behind (Stack.own_databases).
+    client: MongoClient[dict[str, Any]]
+    with MongoClient(infra.mongodb_url) as client:
+        left = [n for n in client.list_database_names() if n.startswith(db_name)]
+    assert not left, left
 
 
 def _free_offset(ports: dict[str, int], first: int) -> int:

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import IO, Any
 
 import httpx
+from pymongo import AsyncMongoClient
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from clarion_shared.settings import InfraSettings
@@ -142,12 +143,17 @@ class Stack:
     ``CLARION_TOPIC_PREFIX``, which must be set) before starting and deletes them after
     stopping. So a throwaway stack (tests, benchmark) shares the broker with ``make run``
     and with other stacks without reading what they send, or sending them anything.
+
+    ``own_databases``: the services' databases (the environment's ``*_DB_NAME``) are
+    dropped after stopping, so runs of a throwaway stack (the benchmark's) do not pile up
+    on the database server that ``make run`` and the tests share.
     """
 
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     log_dir: Path | None = None
     gateway_port: int = 8080
     own_topics: bool = False
+    own_databases: bool = False
     replicas: Mapping[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -296,6 +302,19 @@ class Stack:
         self.stop()
         if self.own_topics:
             asyncio.run(delete_topics(self._infra(), self.topics))
+        if self.own_databases:
+            asyncio.run(self._drop_databases())
+
+    async def _drop_databases(self) -> None:
+        names = [self.env[f"{prefix}DB_NAME"] for prefix in SERVICE_PREFIXES.values()]
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            self.env["MONGODB_URL"], timeoutMS=30_000
+        )
+        try:
+            for name in dict.fromkeys(names):
+                await client.drop_database(name)
+        finally:
+            await client.close()
 
 
 def main() -> None:
