@@ -24,9 +24,9 @@ from types import TracebackType
 from typing import IO, Any
 
 import httpx
-from pymongo import AsyncMongoClient
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from clarion_shared.mongo import make_client
 from clarion_shared.settings import InfraSettings
 from clarion_shared.topics import Topics, delete_topics, ensure_topics
 
@@ -307,9 +307,7 @@ class Stack:
 
     async def _drop_databases(self) -> None:
         names = [self.env[f"{prefix}DB_NAME"] for prefix in SERVICE_PREFIXES.values()]
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            self.env["MONGODB_URL"], timeoutMS=30_000
-        )
+        client = make_client(self.env["MONGODB_URL"], timeout_ms=30_000)
         try:
             for name in dict.fromkeys(names):
                 await client.drop_database(name)
